@@ -1,0 +1,40 @@
+# remaplab: two commands do all set-up on a fresh Debian/Ubuntu machine:
+#   make lab-run   run the lab (every scenario, both arches)
+#   make test      run the tests (unit + integration in real QEMU guests)
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+ARCHES ?= x86_64 arm64
+PYTEST_ARGS ?=
+
+.PHONY: deps test unit integration lint lab-run bench doctor clean
+
+deps:
+	@bash scripts/deps.sh
+
+test: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: deps
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: deps
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check lab tests conftest.py
+	$(VENV)/bin/ruff format --check lab tests conftest.py
+	$(VENV)/bin/mypy
+
+lab-run: deps
+	$(VENV)/bin/remaplab doctor
+	@for a in $(ARCHES); do $(VENV)/bin/remaplab boot --arch $$a -- 'uname -a' || exit 1; done
+
+bench: deps
+	$(VENV)/bin/remaplab bench $(foreach a,$(ARCHES),--arch $(a))
+
+doctor: deps
+	$(VENV)/bin/remaplab doctor
+
+clean:
+	rm -rf results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,150 @@
+"""The ``remaplab`` command line.
+
+Exit statuses: a guest command's own status passes through; 124 when a guest command timed out;
+125 when remaplab itself failed (bad input, boot failure, host problem); 2 for usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lab.errors import GuestTimeout, LabError
+from lab.log import stderr_log
+
+EXIT_TIMEOUT = 124
+EXIT_LAB = 125
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"remaplab: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _add_vm_args(p: argparse.ArgumentParser) -> None:
+    from lab.profiles import profiles
+
+    p.add_argument("--arch", required=True, help=f"guest architecture: {', '.join(profiles())}")
+    p.add_argument(
+        "--kernel", type=Path, help="bring your own kernel image (bzImage/vmlinux/Image)"
+    )
+    p.add_argument("--kdir", type=Path, help="build tree of --kernel (for modules)")
+    p.add_argument("--append", default="", help="extra kernel command line")
+    p.add_argument("--accel", default="auto", help="auto|kvm|tcg (default auto: KVM if proven)")
+    p.add_argument("--memory", default="1G", help="guest memory (default 1G)")
+    p.add_argument("--smp", type=int, default=2, help="guest CPUs (default 2)")
+    p.add_argument(
+        "--qemu-arg", action="append", default=[], metavar="ARG", help="extra QEMU argument"
+    )
+    p.add_argument("--boot-timeout", type=float, default=120.0, help="seconds to readiness")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds for COMMAND")
+    p.add_argument("--gdb", action="store_true", help="start QEMU's gdb stub on a loopback port")
+
+
+def _vm_options(args: argparse.Namespace) -> object:
+    from lab.netutil import free_loopback_port
+    from lab.vm import VMOptions
+
+    if args.smp < 1:
+        raise LabError(f"--smp must be at least 1, not {args.smp}")
+    return VMOptions(
+        arch=args.arch,
+        accel=args.accel,
+        memory=args.memory,
+        smp=args.smp,
+        append=tuple(args.append.split()),
+        qemu_args=tuple(args.qemu_arg),
+        boot_timeout=args.boot_timeout,
+        gdb_port=free_loopback_port() if args.gdb else None,
+    )
+
+
+def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
+    from lab.profiles import get_profile
+    from lab.session import prepare
+    from lab.vm import VM, VMOptions
+
+    get_profile(args.arch)
+    if not command and not sys.stdin.isatty():
+        raise LabError("no COMMAND given and stdin is not a terminal: nothing to do")
+    options = _vm_options(args)
+    assert isinstance(options, VMOptions)
+    kernel, initramfs = prepare(args.arch, args.kernel, args.kdir)
+    with VM(kernel, initramfs, options) as vm:
+        stderr_log(
+            f"{args.arch} guest up in {vm.boot_seconds:.2f} s "
+            f"(accelerator {vm.accel}: {vm.accel_reason}; console {vm.console_log})"
+        )
+        if options.gdb_port is not None:
+            stderr_log(
+                f"gdb stub: gdb {kernel.image} -ex 'target remote 127.0.0.1:{options.gdb_port}'"
+            )
+        assert vm.ssh is not None
+        if not command:
+            return vm.ssh.interactive()
+        result = vm.run(" ".join(command), timeout=args.timeout)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        sys.stdout.flush()
+        return result.status
+
+
+def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.doctor import doctor
+
+    return doctor()
+
+
+def cmd_bench(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.bench import bench
+
+    return bench(args.arch or ["x86_64", "arm64"], args.runs, args.out, args.accel)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="remaplab", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+    boot = sub.add_parser(
+        "boot",
+        help="boot a guest, run COMMAND in it (or a shell), tear it down",
+        usage="remaplab boot --arch ARCH [options] [-- COMMAND...]",
+    )
+    _add_vm_args(boot)
+    boot.set_defaults(func=cmd_boot)
+    doc = sub.add_parser("doctor", help="check the host: QEMU, cross compiler, KVM, cache")
+    doc.set_defaults(func=cmd_doctor)
+    bench = sub.add_parser("bench", help="boot-to-first-command benchmark")
+    bench.add_argument("--arch", action="append", help="arch to measure (default: both)")
+    bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument("--accel", default="auto")
+    bench.add_argument("--out", type=Path, default=Path("results/bench.json"))
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in args_list:
+        cut = args_list.index("--")
+        args_list, command = args_list[:cut], args_list[cut + 1 :]
+    args = build_parser().parse_args(args_list)
+    func: Callable[[argparse.Namespace, list[str]], int] = args.func
+    try:
+        return func(args, command)
+    except GuestTimeout as exc:
+        print(f"remaplab: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    except LabError as exc:
+        print(f"remaplab: {exc}", file=sys.stderr)
+        return EXIT_LAB
+    except KeyboardInterrupt:
+        print("remaplab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,13 @@
+"""Errors a user can act on.  The CLI prints them as one line, never as a traceback."""
+
+
+class LabError(Exception):
+    """A problem with the user's input or the host, described in one clear line."""
+
+
+class BootError(LabError):
+    """The guest did not come up (kernel panic, hang before readiness, QEMU died)."""
+
+
+class GuestTimeout(LabError):
+    """A bounded wait on the guest ran out."""

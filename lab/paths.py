@@ -1,0 +1,27 @@
+"""Where remaplab keeps its caches and where the repository's own sources live."""
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROOTFS_SRC = REPO / "rootfs"
+MODULE_SRC = REPO / "module"
+
+
+def cache_dir() -> Path:
+    """The shared cache: $REMAPLAB_CACHE, else $XDG_CACHE_HOME/remaplab, else ~/.cache/remaplab."""
+    env = os.environ.get("REMAPLAB_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        path = (Path(xdg) if xdg else Path.home() / ".cache") / "remaplab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_dir() -> Path:
+    """Per-run scratch space (sockets, console logs) under the cache."""
+    path = cache_dir() / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,58 @@
+"""Per-architecture QEMU profiles, loaded from lab/data/qemu_profiles.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from lab.errors import LabError
+
+
+@dataclass(frozen=True)
+class Profile:
+    arch: str
+    qemu: str
+    debian_arch: str
+    kernel_arch: str
+    cross_compile: str
+    uname_m: str
+    triplet: str
+    machine: str
+    cpu_tcg: str
+    cpu_kvm: str
+    console: str
+    prefer_pvh: bool
+    net_device: str
+    fs_device: str
+    extra_args: tuple[str, ...]
+    boot_modules: tuple[str, ...]
+    cmdline: tuple[str, ...]
+
+
+@cache
+def profiles() -> dict[str, Profile]:
+    text = (Path(__file__).parent / "data" / "qemu_profiles.toml").read_text()
+    table = tomllib.loads(text)
+    out: dict[str, Profile] = {}
+    for arch, row in table.items():
+        row = dict(row)
+        for key in ("extra_args", "boot_modules", "cmdline"):
+            row[key] = tuple(row[key])
+        out[arch] = Profile(arch=arch, **row)
+    return out
+
+
+def get_profile(arch: str) -> Profile:
+    table = profiles()
+    if arch not in table:
+        raise LabError(f"unknown arch {arch!r}: choose one of {', '.join(sorted(table))}")
+    return table[arch]
+
+
+def host_arch() -> str:
+    import platform
+
+    machine = platform.machine()
+    return {"aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)

@@ -1,0 +1,96 @@
+"""QEMU command lines, built from a profile and a few run settings.  Pure: no I/O."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.profiles import Profile
+
+# Always on the kernel command line: a panic ends QEMU at once (with -no-reboot) instead of hanging.
+BASE_CMDLINE = ("panic=-1", "quiet", "loglevel=4")
+
+
+@dataclass(frozen=True)
+class QemuSpec:
+    profile: Profile
+    image: Path
+    initrd: Path
+    accel: str  # "kvm" or "tcg"
+    memory: str = "1G"
+    smp: int = 2
+    append: tuple[str, ...] = ()
+    qemu_args: tuple[str, ...] = ()
+    qmp_socket: Path | None = None
+    ssh_port: int | None = None
+    modules_share: Path | None = None
+    name: str = "remaplab"
+    gdb_port: int | None = None
+    extra_devices: tuple[str, ...] = field(default_factory=tuple)
+
+
+def cmdline(spec: QemuSpec) -> str:
+    return " ".join([*spec.profile.cmdline, *BASE_CMDLINE, *spec.append])
+
+
+def build_argv(spec: QemuSpec) -> list[str]:
+    p = spec.profile
+    cpu = p.cpu_kvm if spec.accel == "kvm" else p.cpu_tcg
+    accel = spec.accel if spec.accel == "kvm" else "tcg,thread=multi"
+    argv = [
+        p.qemu,
+        "-name",
+        spec.name,
+        *p.extra_args,
+        "-machine",
+        p.machine,
+        "-accel",
+        accel,
+        "-cpu",
+        cpu,
+        "-m",
+        spec.memory,
+        "-smp",
+        str(spec.smp),
+        "-kernel",
+        str(spec.image),
+        "-initrd",
+        str(spec.initrd),
+        "-append",
+        cmdline(spec),
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]
+    if spec.qmp_socket is not None:
+        argv += ["-qmp", f"unix:{spec.qmp_socket},server=on,wait=off"]
+    if spec.ssh_port is not None:
+        # restrict=on: the guest reaches nothing outside; the forward binds loopback only.
+        argv += [
+            "-netdev",
+            f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
+            "-device",
+            f"{p.net_device},netdev=net0",
+        ]
+    if spec.modules_share is not None:
+        argv += [
+            "-fsdev",
+            f"local,id=modules,path={spec.modules_share},security_model=none,readonly=on",
+            "-device",
+            f"{p.fs_device},fsdev=modules,mount_tag=modules",
+        ]
+    if spec.gdb_port is not None:
+        argv += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}"]
+    for dev in spec.extra_devices:
+        argv += ["-device", dev]
+    argv += list(spec.qemu_args)
+    return argv
+
+
+def render(argv: list[str]) -> str:
+    return shlex.join(argv)

@@ -1,0 +1,188 @@
+"""The guest initramfs: busybox, dropbear with its libraries, the boot modules, the lab's keys and
+the start-up scripts from rootfs/.  Built deterministically and cached by content."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab import apt
+from lab.cache import Entry, hash_strings, hash_tree
+from lab.cpio import Archive
+from lab.elfdeps import closure
+from lab.errors import LabError
+from lab.kernel import Kernel
+from lab.keys import LabKeys, lab_keys
+from lab.log import Log, stderr_log
+from lab.paths import ROOTFS_SRC, cache_dir
+from lab.profiles import Profile, get_profile
+
+BUILDER_VERSION = "1"
+# Metadata files from lib/modules/<release> that the guest's modprobe needs.
+MODULE_METADATA = (
+    "modules.dep",
+    "modules.alias",
+    "modules.builtin",
+    "modules.softdep",
+    "modules.order",
+)
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A file added to the initramfs by a later build step (e.g. the module, guest tools)."""
+
+    guest_path: str
+    source: Path
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Initramfs:
+    path: Path
+    key: str
+    keys: LabKeys
+    has_module_share: bool
+    extras: tuple[Extra, ...] = field(default_factory=tuple)
+
+
+def _package_config() -> tuple[list[str], list[str]]:
+    data = tomllib.loads((ROOTFS_SRC / "packages.toml").read_text())
+    return list(data["packages"]), list(data["programs"])
+
+
+def _versions(packages: list[str], darch: str) -> list[str]:
+    out = []
+    for pkg in packages:
+        out.append(f"{pkg}={apt.version_of(apt.qualified(pkg, darch))}")
+    return out
+
+
+def userland(profile: Profile, log: Log = stderr_log) -> Path:
+    """Extracted Debian userland packages for the target arch, keyed by their versions."""
+    packages, _programs = _package_config()
+    pinned = _versions(packages, profile.debian_arch)
+    key = f"{profile.debian_arch}-{hash_strings(pinned)}"
+    pairs = [tuple(p.split("=", 1)) for p in pinned]
+
+    def build(tmp: Path) -> list[str]:
+        log(f"downloading the guest userland for {profile.debian_arch}: {', '.join(packages)}")
+        debs = apt.download(
+            [f"{apt.qualified(name, profile.debian_arch)}={ver}" for name, ver in pairs],
+            cache_dir() / "debs",
+        )
+        for deb in debs:
+            apt.extract(deb, tmp / "root")
+        (tmp / "versions.txt").write_text("\n".join(pinned) + "\n")
+        return ["versions.txt"]
+
+    return Entry("userland", key).ensure(build, log) / "root"
+
+
+def boot_module_order(modules_dir: Path, names: tuple[str, ...]) -> list[str]:
+    """Relative .ko paths for names and their dependencies, dependencies first.
+    Names that are built in (or absent from modules.dep) are skipped."""
+    deps: dict[str, list[str]] = {}
+    by_name: dict[str, str] = {}
+    for line in (modules_dir / "modules.dep").read_text().splitlines():
+        if ":" not in line:
+            continue
+        mod, rest = line.split(":", 1)
+        deps[mod] = rest.split()
+        by_name[module_name(mod)] = mod
+    order: list[str] = []
+
+    def visit(mod: str, stack: tuple[str, ...]) -> None:
+        if mod in order:
+            return
+        if mod in stack:
+            raise LabError(f"module dependency cycle through {mod}")
+        for dep in deps.get(mod, []):
+            visit(dep, (*stack, mod))
+        order.append(mod)
+
+    for name in names:
+        wanted = by_name.get(name.replace("-", "_"))
+        if wanted is not None:
+            visit(wanted, ())
+    return order
+
+
+def module_name(path: str) -> str:
+    base = path.rsplit("/", 1)[-1]
+    return re.sub(r"\.ko(\.(xz|gz|zst))?$", "", base).replace("-", "_")
+
+
+def build_initramfs(
+    kernel: Kernel, extras: tuple[Extra, ...] = (), log: Log = stderr_log
+) -> Initramfs:
+    profile = get_profile(kernel.arch)
+    keys = lab_keys()
+    user = userland(profile, log)
+    _packages, programs = _package_config()
+    boot_mods: list[str] = []
+    if kernel.modules_dir is not None:
+        boot_mods = boot_module_order(kernel.modules_dir, profile.boot_modules)
+    parts: list[str | bytes] = [
+        BUILDER_VERSION,
+        kernel.key,
+        user.parent.name,
+        hash_tree(ROOTFS_SRC),
+        keys.client_pub,
+        keys.host_pub,
+        keys.host_key.read_bytes(),
+        *boot_mods,
+    ]
+    for extra in extras:
+        parts += [extra.guest_path, oct(extra.mode), extra.source.read_bytes()]
+    key = f"{kernel.arch}-{hash_strings(parts)}"
+
+    def build(tmp: Path) -> list[str]:
+        log(f"building the {kernel.arch} initramfs")
+        arc = Archive()
+        for d in ("proc", "sys", "dev", "tmp", "run", "root", "etc/dropbear", "var/log"):
+            arc.dir(d)
+        arc.dir("root", 0o700)
+        arc.dir("root/.ssh", 0o700)
+        for prog in programs:
+            src = user / prog
+            if not src.exists():
+                raise LabError(f"{prog} missing from the {profile.debian_arch} userland packages")
+            arc.file(prog, src.read_bytes(), 0o755)
+            if prog != "bin/busybox":
+                for guest, lib in closure(user, src, profile.triplet).items():
+                    arc.file(guest, lib.read_bytes(), 0o755)
+        arc.file("init", (ROOTFS_SRC / "init").read_bytes(), 0o755)
+        arc.symlink("bin/sh", "busybox")
+        arc.symlink("sbin/init", "/bin/busybox")
+        for name in ("passwd", "group", "shells", "profile", "inittab"):
+            arc.file(f"etc/{name}", (ROOTFS_SRC / "etc" / name).read_bytes())
+        arc.file("etc/remaplab/rcS", (ROOTFS_SRC / "rcS").read_bytes(), 0o755)
+        arc.file("root/.ssh/authorized_keys", (keys.client_pub + "\n").encode(), 0o600)
+        arc.file("etc/dropbear/dropbear_ed25519_host_key", keys.host_key.read_bytes(), 0o600)
+        if kernel.modules_dir is not None:
+            mods = f"lib/modules/{kernel.release}"
+            for meta in MODULE_METADATA:
+                src = kernel.modules_dir / meta
+                if src.exists():
+                    arc.file(f"{mods}/{meta}", src.read_bytes())
+            for ko in boot_mods:
+                arc.file(f"{mods}/{ko}", (kernel.modules_dir / ko).read_bytes())
+            arc.file("etc/remaplab/boot-modules", "".join(f"{ko}\n" for ko in boot_mods).encode())
+            arc.file("etc/remaplab/modules-share", b"modules\n")
+        for extra in extras:
+            arc.file(extra.guest_path, extra.source.read_bytes(), extra.mode)
+        with (tmp / "initramfs.cpio").open("wb") as out:
+            arc.write(out)
+        return ["initramfs.cpio"]
+
+    path = Entry("initramfs", key).ensure(build, log) / "initramfs.cpio"
+    return Initramfs(
+        path=path,
+        key=key,
+        keys=keys,
+        has_module_share=kernel.modules_dir is not None,
+        extras=extras,
+    )

@@ -1,0 +1,209 @@
+"""SSH to the guest with paramiko: pinned host key, bounded retries, commands with timeouts,
+file transfer over exec channels (the guest has no SFTP server)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import select
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from lab.errors import GuestTimeout, LabError
+from lab.keys import LabKeys
+
+CONNECT_ATTEMPT_TIMEOUT_S = 5.0
+RETRY_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    status: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+class GuestSSH:
+    def __init__(self, port: int, keys: LabKeys, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port
+        self.keys = keys
+        self._client: paramiko.SSHClient | None = None
+
+    def _new_client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        kind, blob = self.keys.host_pub.split()[:2]
+        hostkey = paramiko.Ed25519Key(data=base64.b64decode(blob))
+        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        client.get_host_keys().add(name, kind, hostkey)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        return client
+
+    def connect(self, timeout: float) -> None:
+        """Connect and prove a channel works, retrying (bounded) while the server comes up."""
+        deadline = time.monotonic() + timeout
+        pkey = paramiko.Ed25519Key.from_private_key_file(str(self.keys.client_key))
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            client = self._new_client()
+            try:
+                client.connect(
+                    self.host,
+                    port=self.port,
+                    username="root",
+                    pkey=pkey,
+                    look_for_keys=False,
+                    allow_agent=False,
+                    timeout=CONNECT_ATTEMPT_TIMEOUT_S,
+                    banner_timeout=CONNECT_ATTEMPT_TIMEOUT_S,
+                    auth_timeout=CONNECT_ATTEMPT_TIMEOUT_S,
+                )
+                self._client = client
+                self.run("true", timeout=max(1.0, deadline - time.monotonic()))
+                return
+            except paramiko.BadHostKeyException as exc:
+                client.close()
+                raise LabError(
+                    f"guest host key on 127.0.0.1:{self.port} does not match the pinned key "
+                    f"{self.keys.host_key}.pub"
+                ) from exc
+            except (OSError, paramiko.SSHException, EOFError, GuestTimeout) as exc:
+                last = exc
+                client.close()
+                self._client = None
+                time.sleep(RETRY_PAUSE_S)  # bounded retry pause, not synchronisation
+        raise GuestTimeout(
+            f"timed out after {timeout:.0f} s connecting to the guest's SSH server on "
+            f"127.0.0.1:{self.port} (last error: {last})"
+        )
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        if self._client is None or (t := self._client.get_transport()) is None or not t.is_active():
+            raise LabError("not connected to the guest over SSH")
+        return t
+
+    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        start = time.monotonic()
+        deadline = start + timeout
+        chan = self.transport.open_session(timeout=timeout)
+        try:
+            chan.exec_command(command)
+            if stdin is not None:
+                chan.sendall(stdin)
+                chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                if (
+                    chan.exit_status_ready()
+                    and not chan.recv_ready()
+                    and not (chan.recv_stderr_ready())
+                ):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise GuestTimeout(
+                        f"guest command {command!r} did not finish within {timeout:g} s"
+                    )
+                select.select([chan], [], [], min(remaining, 1.0))
+            status = chan.recv_exit_status()
+        finally:
+            chan.close()
+        return CommandResult(
+            command=command,
+            status=status,
+            stdout=out.decode(errors="replace"),
+            stderr=err.decode(errors="replace"),
+            seconds=time.monotonic() - start,
+        )
+
+    def put(self, local: Path, remote: str, mode: int = 0o644, timeout: float = 120.0) -> None:
+        data = local.read_bytes()
+        q = shlex.quote(remote)
+        res = self.run(f"cat > {q} && chmod {mode:o} {q}", timeout=timeout, stdin=data)
+        if not res.ok:
+            raise LabError(f"upload to guest {remote} failed: {res.stderr.strip()}")
+
+    def get(self, remote: str, local: Path, timeout: float = 120.0) -> None:
+        chan = self.transport.open_session(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            chan.exec_command(f"cat {shlex.quote(remote)}")
+            tmp = local.with_name(local.name + ".part")
+            with tmp.open("wb") as fh:
+                while True:
+                    if chan.recv_ready():
+                        fh.write(chan.recv(1 << 20))
+                        continue
+                    if chan.exit_status_ready() and not chan.recv_ready():
+                        break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise GuestTimeout(
+                            f"download of guest {remote} did not finish in {timeout:g} s"
+                        )
+                    select.select([chan], [], [], min(remaining, 1.0))
+            err = (
+                chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
+            )
+            if chan.recv_exit_status() != 0:
+                tmp.unlink(missing_ok=True)
+                raise LabError(f"download of guest {remote} failed: {err.strip()}")
+            os.replace(tmp, local)
+        finally:
+            chan.close()
+
+    def interactive(self) -> int:
+        """A login shell on the guest wired to this terminal; returns the shell's exit status."""
+        import termios
+        import tty
+
+        size = os.get_terminal_size(sys.stdin.fileno())
+        chan = self.transport.open_session()
+        chan.get_pty(term=os.environ.get("TERM", "vt100"), width=size.columns, height=size.lines)
+        chan.invoke_shell()
+        old = termios.tcgetattr(sys.stdin)
+        try:
+            tty.setraw(sys.stdin.fileno())
+            while True:
+                ready, _, _ = select.select([chan, sys.stdin], [], [])
+                if chan in ready:
+                    try:
+                        data = chan.recv(4096)
+                    except TimeoutError:
+                        continue
+                    if not data:
+                        break
+                    os.write(sys.stdout.fileno(), data)
+                if sys.stdin in ready:
+                    data = os.read(sys.stdin.fileno(), 4096)
+                    if not data:
+                        break
+                    chan.sendall(data)
+        finally:
+            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, old)
+        status = chan.recv_exit_status() if chan.exit_status_ready() else 0
+        chan.close()
+        return status
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None

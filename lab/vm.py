@@ -1,0 +1,244 @@
+"""One QEMU guest: start, wait for readiness, talk over SSH and QMP, tear down on every path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pexpect
+
+from lab import accel as accel_mod
+from lab import reaper
+from lab.console import Console, ConsoleEOF
+from lab.errors import BootError, GuestTimeout, LabError
+from lab.kernel import Kernel
+from lab.log import Log, stderr_log
+from lab.netutil import free_loopback_port
+from lab.paths import run_dir
+from lab.profiles import get_profile
+from lab.qemu import QemuSpec, build_argv, render
+from lab.rootfs import Initramfs
+from lab.ssh import CommandResult, GuestSSH
+
+READY = re.compile(r"remaplab: ready (\S+)")
+PANIC = re.compile(r"Kernel panic - not syncing:[^\n]*")
+INIT_FAILED = re.compile(r"remaplab: init failed: ([^\n]*)")
+HOSTFWD_FAILED = re.compile(r"Could not set up host forwarding rule")
+PORT_ATTEMPTS = 3
+QUIT_TIMEOUT_S = 5.0
+
+
+@dataclass
+class VMOptions:
+    arch: str
+    accel: str = "auto"
+    memory: str = "1G"
+    smp: int = 2
+    append: tuple[str, ...] = ()
+    qemu_args: tuple[str, ...] = ()
+    boot_timeout: float = 120.0
+    ssh_timeout: float = 30.0
+    gdb_port: int | None = None
+    workdir: Path | None = None
+    keep_workdir: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VM:
+    def __init__(
+        self, kernel: Kernel, initramfs: Initramfs, options: VMOptions, log: Log = stderr_log
+    ) -> None:
+        self.kernel = kernel
+        self.initramfs = initramfs
+        self.options = options
+        self.profile = get_profile(options.arch)
+        self.log = log
+        self.child: Any = None
+        self.console: Console | None = None
+        self.ssh: GuestSSH | None = None
+        self.qmp: Any = None
+        self.accel = "tcg"
+        self.accel_reason = ""
+        self.argv: list[str] = []
+        self.boot_seconds = 0.0
+        self.workdir = options.workdir or Path(
+            tempfile.mkdtemp(prefix=f"vm-{options.arch}-", dir=run_dir())
+        )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> VM:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def console_log(self) -> Path:
+        return self.workdir / "console.log"
+
+    def start(self) -> None:
+        if shutil.which(self.profile.qemu) is None:
+            package = "qemu-system-x86" if self.options.arch == "x86_64" else "qemu-system-arm"
+            raise LabError(
+                f"{self.profile.qemu} not found: run `make deps` (Debian package {package})"
+            )
+        choice = accel_mod.choose(self.options.accel, self.profile, self.kernel.key)
+        if choice.probe_key is None:
+            self.accel, self.accel_reason = choice.accel, choice.reason
+            self._boot(choice.accel, self.options.boot_timeout)
+            return
+        # auto with no verdict yet: the first boot is the KVM probe, bounded; TCG if it fails.
+        try:
+            self._boot("kvm", min(self.options.boot_timeout, accel_mod.KVM_PROBE_TIMEOUT_S))
+        except (BootError, GuestTimeout) as exc:
+            self._kill()
+            accel_mod.record_verdict(choice.probe_key, False, str(exc))
+            self.accel, self.accel_reason = "tcg", f"KVM probe failed: {exc}"
+            self.log(f"{self.options.arch}: KVM probe failed ({exc}); using TCG")
+            self._boot("tcg", self.options.boot_timeout)
+            return
+        accel_mod.record_verdict(choice.probe_key, True, "booted")
+        self.accel, self.accel_reason = "kvm", "KVM probe booted the guest"
+
+    def _spec(self, accel: str, port: int) -> QemuSpec:
+        return QemuSpec(
+            profile=self.profile,
+            image=self.kernel.image,
+            initrd=self.initramfs.path,
+            accel=accel,
+            memory=self.options.memory,
+            smp=self.options.smp,
+            append=self.options.append,
+            qemu_args=self.options.qemu_args,
+            qmp_socket=self.workdir / "qmp.sock",
+            ssh_port=port,
+            modules_share=(
+                self.kernel.modules_dir / "kernel"
+                if self.initramfs.has_module_share and self.kernel.modules_dir
+                else None
+            ),
+            name=f"remaplab-{self.options.arch}-{os.getpid()}-{self.workdir.name}",
+            gdb_port=self.options.gdb_port,
+        )
+
+    def _boot(self, accel: str, timeout: float) -> None:
+        start = time.monotonic()
+        for attempt in range(PORT_ATTEMPTS):
+            port = free_loopback_port()
+            spec = self._spec(accel, port)
+            self.argv = build_argv(spec)
+            (self.workdir / "qemu-argv.txt").write_text(render(self.argv) + "\n")
+            with contextlib.suppress(FileNotFoundError):
+                (self.workdir / "qmp.sock").unlink()
+            self.child = pexpect.spawn(
+                self.argv[0],
+                self.argv[1:],
+                timeout=None,
+                preexec_fn=reaper.make_preexec(os.getpid()),
+                dimensions=(50, 250),
+            )
+            reaper.register(self.child)
+            self.console = Console(self.child, self.console_log)
+            try:
+                self.console.wait_for(
+                    READY, timeout, f"the {self.options.arch} guest to report readiness"
+                )
+                break
+            except ConsoleEOF as exc:
+                text = self.console.text()
+                self._kill()
+                if HOSTFWD_FAILED.search(text) and attempt + 1 < PORT_ATTEMPTS:
+                    continue  # lost the race for the port: take another
+                raise BootError(self._explain_exit(text, exc.last_line)) from None
+            except GuestTimeout as exc:
+                self._kill()
+                raise BootError(f"{self.options.arch} guest did not boot: {exc}") from None
+        self.ssh = GuestSSH(port, self.initramfs.keys)
+        try:
+            self.ssh.connect(self.options.ssh_timeout)
+        except GuestTimeout as exc:
+            raise BootError(f"{self.options.arch} guest booted but SSH failed: {exc}") from None
+        self.boot_seconds = time.monotonic() - start
+
+    def _explain_exit(self, text: str, last_line: str) -> str:
+        status = self.child.exitstatus if self.child is not None else None
+        if m := PANIC.search(text):
+            return f"{self.options.arch} kernel panicked during boot: {m.group(0).strip()}"
+        if m := INIT_FAILED.search(text):
+            return f"{self.options.arch} guest init failed: {m.group(1).strip()}"
+        return (
+            f"QEMU exited (status {status}) before the {self.options.arch} guest was ready; "
+            f"last console line: {last_line!r}"
+        )
+
+    def connect_qmp(self) -> Any:
+        if self.qmp is None:
+            from qemu.qmp.legacy import QEMUMonitorProtocol
+
+            qmp = QEMUMonitorProtocol(str(self.workdir / "qmp.sock"))
+            qmp.connect()
+            qmp.settimeout(10.0)
+            self.qmp = qmp
+        return self.qmp
+
+    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        if self.ssh is None:
+            raise LabError("the VM is not running")
+        return self.ssh.run(command, timeout=timeout, stdin=stdin)
+
+    @property
+    def alive(self) -> bool:
+        return self.child is not None and self.child.isalive()
+
+    def stop(self) -> None:
+        """Clean shutdown: QMP quit, bounded wait, then SIGKILL.  Safe to call more than once."""
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
+        if self.child is not None and self.child.isalive():
+            try:
+                qmp = self.connect_qmp()
+                qmp.cmd("quit")
+            except Exception:
+                pass
+            if self.console is not None:
+                self.console.wait_closed(QUIT_TIMEOUT_S)
+        self._kill()
+
+    def _kill(self) -> None:
+        if self.qmp is not None:
+            with contextlib.suppress(Exception):
+                self.qmp.close()
+            self.qmp = None
+        if self.child is not None:
+            if self.child.isalive():
+                with contextlib.suppress(OSError):
+                    os.kill(self.child.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self.child.wait()
+            with contextlib.suppress(Exception):
+                self.child.close(force=True)
+            reaper.unregister(self.child)
+            if self.console is not None:
+                self.console.join(2.0)
+            self.child = None
