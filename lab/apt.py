@@ -8,8 +8,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from lab.cache import sha256_file
+from lab.cache import hash_strings, sha256_file
 from lab.errors import LabError
+from lab.paths import cache_dir
 
 APT_TIMEOUT_S = 600
 
@@ -35,13 +36,45 @@ def _run(argv: list[str], cwd: Path | None = None) -> str:
     return proc.stdout
 
 
+APT_LISTS = Path("/var/lib/apt/lists")
+
+
+def _lists_state() -> str:
+    """Identity of the local package lists: apt-cache answers change only when they do."""
+    parts: list[str | bytes] = []
+    try:
+        for path in sorted(APT_LISTS.iterdir()):
+            if path.name.endswith("_Packages") or path.name.endswith("Release"):
+                st = path.stat()
+                parts += [path.name, str(st.st_size), str(st.st_mtime_ns)]
+    except OSError:
+        return "no-lists"
+    return hash_strings(parts)
+
+
+def _query(argv: list[str]) -> str:
+    """apt-cache output, memoised per state of the package lists (each call costs ~1 s)."""
+    memo = cache_dir() / "apt-queries"
+    memo.mkdir(parents=True, exist_ok=True)
+    path = memo / f"{hash_strings([_lists_state(), *argv])}.txt"
+    try:
+        return path.read_text()
+    except OSError:
+        pass
+    out = _run(argv)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(out)
+    os.replace(tmp, path)
+    return out
+
+
 def qualified(name: str, debian_arch: str | None) -> str:
     return f"{name}:{debian_arch}" if debian_arch else name
 
 
 def depends_of(package: str, prefix: str) -> str:
     """The first dependency of a metapackage whose name starts with prefix."""
-    out = _run(["apt-cache", "depends", package])
+    out = _query(["apt-cache", "depends", package])
     for line in out.splitlines():
         match = re.match(r"\s*Depends:\s*<?([^\s:>]+)", line)
         if match and match.group(1).startswith(prefix):
@@ -50,11 +83,30 @@ def depends_of(package: str, prefix: str) -> str:
 
 
 def version_of(package: str) -> str:
-    out = _run(["apt-cache", "show", "--no-all-versions", package])
-    match = re.search(r"^Version:\s*(\S+)", out, re.M)
-    if not match:
-        raise LabError(f"apt-cache show {package}: no Version field")
-    return match.group(1)
+    return versions_of([package])[package]
+
+
+def versions_of(packages: list[str]) -> dict[str, str]:
+    """Candidate versions of name[:arch] packages, in one apt-cache call."""
+    out = _query(["apt-cache", "show", "--no-all-versions", *packages])
+    found: dict[str, str] = {}
+    for block in out.split("\n\n"):
+        fields = dict(re.findall(r"^(Package|Architecture|Version):\s*(\S+)", block, re.M))
+        if "Package" in fields and "Version" in fields:
+            found[f"{fields['Package']}:{fields.get('Architecture', '')}"] = fields["Version"]
+    result = {}
+    for pkg in packages:
+        name, _, arch = pkg.partition(":")
+        for key in (f"{name}:{arch}", f"{name}:all") if arch else ():
+            if key in found:
+                result[pkg] = found[key]
+                break
+        else:
+            matches = [v for k, v in found.items() if k.split(":")[0] == name]
+            if not matches:
+                raise LabError(f"apt-cache show {pkg}: no such package")
+            result[pkg] = matches[0]
+    return result
 
 
 def download(packages: list[str], dest: Path) -> list[Path]:

@@ -63,11 +63,15 @@ def _vm_options(args: argparse.Namespace) -> object:
 
 
 def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
+    from lab.accel import ACCELS
     from lab.profiles import get_profile
     from lab.session import prepare
-    from lab.vm import VM, VMOptions
+    from lab.vm import VM, VMOptions, require_qemu
 
     get_profile(args.arch)
+    if args.accel not in ACCELS:
+        raise LabError(f"--accel {args.accel!r}: choose one of {', '.join(ACCELS)}")
+    require_qemu(args.arch)
     if not command and not sys.stdin.isatty():
         raise LabError("no COMMAND given and stdin is not a terminal: nothing to do")
     options = _vm_options(args)

@@ -54,10 +54,8 @@ def _package_config() -> tuple[list[str], list[str]]:
 
 
 def _versions(packages: list[str], darch: str) -> list[str]:
-    out = []
-    for pkg in packages:
-        out.append(f"{pkg}={apt.version_of(apt.qualified(pkg, darch))}")
-    return out
+    found = apt.versions_of([apt.qualified(pkg, darch) for pkg in packages])
+    return [f"{pkg}={found[apt.qualified(pkg, darch)]}" for pkg in packages]
 
 
 def userland(profile: Profile, log: Log = stderr_log) -> Path:

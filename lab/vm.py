@@ -49,8 +49,15 @@ class VMOptions:
     ssh_timeout: float = 30.0
     gdb_port: int | None = None
     workdir: Path | None = None
-    keep_workdir: bool = True
+    keep_workdir: bool = False  # kept anyway when the boot failed (console log = evidence)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def require_qemu(arch: str) -> None:
+    binary = get_profile(arch).qemu
+    if shutil.which(binary) is None:
+        package = "qemu-system-x86" if arch == "x86_64" else "qemu-system-arm"
+        raise LabError(f"{binary} not found: run `make deps` (Debian package {package})")
 
 
 class VM:
@@ -74,6 +81,7 @@ class VM:
             tempfile.mkdtemp(prefix=f"vm-{options.arch}-", dir=run_dir())
         )
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.failed = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> VM:
@@ -97,11 +105,7 @@ class VM:
         return self.workdir / "console.log"
 
     def start(self) -> None:
-        if shutil.which(self.profile.qemu) is None:
-            package = "qemu-system-x86" if self.options.arch == "x86_64" else "qemu-system-arm"
-            raise LabError(
-                f"{self.profile.qemu} not found: run `make deps` (Debian package {package})"
-            )
+        require_qemu(self.options.arch)
         choice = accel_mod.choose(self.options.accel, self.profile, self.kernel.key)
         if choice.probe_key is None:
             self.accel, self.accel_reason = choice.accel, choice.reason
@@ -169,14 +173,20 @@ class VM:
                 self._kill()
                 if HOSTFWD_FAILED.search(text) and attempt + 1 < PORT_ATTEMPTS:
                     continue  # lost the race for the port: take another
+                self.failed = True
                 raise BootError(self._explain_exit(text, exc.last_line)) from None
             except GuestTimeout as exc:
                 self._kill()
-                raise BootError(f"{self.options.arch} guest did not boot: {exc}") from None
+                self.failed = True
+                raise BootError(
+                    f"{self.options.arch} guest did not boot: {exc} "
+                    f"(console log: {self.console_log})"
+                ) from None
         self.ssh = GuestSSH(port, self.initramfs.keys)
         try:
             self.ssh.connect(self.options.ssh_timeout)
         except GuestTimeout as exc:
+            self.failed = True
             raise BootError(f"{self.options.arch} guest booted but SSH failed: {exc}") from None
         self.boot_seconds = time.monotonic() - start
 
@@ -224,6 +234,8 @@ class VM:
             if self.console is not None:
                 self.console.wait_closed(QUIT_TIMEOUT_S)
         self._kill()
+        if not self.options.keep_workdir and not self.failed and self.options.workdir is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _kill(self) -> None:
         if self.qmp is not None:

@@ -1,0 +1,150 @@
+"""The CLI end to end, and the no-orphan guarantees, with real QEMU processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+REMAPLAB = [sys.executable, "-m", "lab.cli"]
+
+
+def qemu_pids(owner: int) -> list[int]:
+    """QEMU processes started by the remaplab process with pid owner (named by the lab)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            argv
+            and os.path.basename(argv[0]).startswith(b"qemu-system")
+            and any(a.startswith(b"remaplab-") and f"-{owner}-".encode() in a for a in argv)
+        ):
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until(cond: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.1)  # polling the process table; bounded by timeout
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def boot(arch: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*REMAPLAB, "boot", "--arch", arch, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_uname_m_per_arch(arch: str) -> None:
+    res = boot(arch, "--", "uname", "-m")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == {"x86_64": "x86_64\n", "arm64": "aarch64\n"}[arch]
+    assert "accelerator" in res.stderr
+
+
+def test_false_exits_1(arch: str) -> None:
+    assert boot(arch, "--", "false").returncode == 1
+
+
+def test_kernel_panic_at_boot_is_one_clear_line(arch: str) -> None:
+    res = boot(arch, "--append", "init=/nonexistent", "--", "true", timeout=120)
+    assert res.returncode == 125
+    assert "kernel panicked during boot: Kernel panic - not syncing" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_boot_timeout_names_timeout_and_last_line(arch: str) -> None:
+    start = time.monotonic()
+    res = boot(arch, "--boot-timeout", "1.5", "--", "true", timeout=60)
+    assert res.returncode == 125
+    assert "timed out after 2 s waiting for" in res.stderr or "timed out after 1 s" in res.stderr
+    assert "last console line" in res.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_sigkill_mid_boot_leaves_no_qemu() -> None:
+    proc = subprocess.Popen(
+        [*REMAPLAB, "boot", "--arch", "x86_64", "--accel", "tcg", "--", "sleep", "60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: qemu_pids(proc.pid), 60, "QEMU to start")
+        proc.kill()
+        proc.wait(10)
+        wait_until(lambda: not qemu_pids(proc.pid), 5, "QEMU to die after SIGKILL of its runner")
+    finally:
+        proc.kill()
+
+
+def test_sigterm_tears_down() -> None:
+    proc = subprocess.Popen(
+        [*REMAPLAB, "boot", "--arch", "arm64", "--", "sleep", "60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: qemu_pids(proc.pid), 60, "QEMU to start")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 128 + signal.SIGTERM
+        assert not qemu_pids(proc.pid)
+    finally:
+        proc.kill()
+
+
+def test_failing_test_leaves_no_qemu(tmp_path: Path, repo: Path) -> None:
+    test = tmp_path / "test_fails.py"
+    test.write_text(
+        textwrap.dedent("""
+        import os
+        from lab.session import prepare
+        from lab.vm import VM, VMOptions
+
+        def test_boom():
+            kernel, initramfs = prepare("arm64")
+            with VM(kernel, initramfs, VMOptions(arch="arm64")) as vm:
+                open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+                assert vm.run("echo hi").stdout == "nope"
+    """)
+    )
+    pidfile = tmp_path / "pid"
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PIDFILE": str(pidfile)},
+    )
+    assert res.returncode == 1, res.stdout
+    assert "1 failed" in res.stdout
+    owner = int(pidfile.read_text())
+    assert not qemu_pids(owner)
+
+
+@pytest.mark.parametrize("arch", ["x86_64"])
+def test_modprobe_distro_module_via_cli(arch: str) -> None:
+    res = boot(arch, "--", "modprobe comedi_test && lsmod | grep -c '^comedi_test '")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "1"

@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from lab import accel
+from lab.errors import LabError
+from lab.profiles import get_profile, host_arch
+
+
+def test_tcg_when_asked() -> None:
+    assert accel.choose("tcg", get_profile("arm64"), "k").accel == "tcg"
+
+
+def test_unknown_accel() -> None:
+    with pytest.raises(LabError, match="unknown accelerator 'hvf'"):
+        accel.choose("hvf", get_profile("x86_64"), "k")
+
+
+def test_foreign_arch_never_kvm(tmp_cache: Path) -> None:
+    other = "arm64" if host_arch() == "x86_64" else "x86_64"
+    choice = accel.choose("auto", get_profile(other), "k")
+    assert choice.accel == "tcg" and "differs from host arch" in choice.reason
+    with pytest.raises(LabError, match="--accel kvm: guest arch"):
+        accel.choose("kvm", get_profile(other), "k")
+
+
+def test_obstacles(tmp_path: Path) -> None:
+    prof = get_profile(host_arch())
+    assert "does not exist" in str(accel.kvm_obstacle(prof, tmp_path / "nokvm"))
+    dev = tmp_path / "kvm"
+    dev.write_text("")
+    dev.chmod(0o000)
+    import os
+
+    if os.geteuid() != 0:  # root can open anything
+        assert "not readable and writable" in str(accel.kvm_obstacle(prof, dev))
+
+
+def test_probe_verdict_is_cached(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prof = get_profile(host_arch())
+    monkeypatch.setattr(accel, "kvm_obstacle", lambda _p: None)
+    first = accel.choose("auto", prof, "guest-1")
+    assert first.accel == "kvm" and first.probe_key is not None
+    accel.record_verdict(first.probe_key, False, "emulation failure")
+    again = accel.choose("auto", prof, "guest-1")
+    assert again.accel == "tcg" and "emulation failure" in again.reason
+    assert again.probe_key is None
+    # Another guest kernel is probed afresh.
+    assert accel.choose("auto", prof, "guest-2").probe_key is not None

@@ -1,0 +1,92 @@
+import multiprocessing
+from pathlib import Path
+
+from lab.cache import Entry, hash_strings, hash_tree, verify_manifest
+
+
+def _build_counting(tmp: Path, counter: Path) -> list[str]:
+    with counter.open("a") as fh:
+        fh.write("x")
+    (tmp / "data.bin").write_bytes(b"payload" * 1000)
+    (tmp / "sub").mkdir()
+    (tmp / "sub/other").write_text("hello")
+    return ["data.bin"]
+
+
+def test_builds_once_and_reuses(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    entry = Entry("things", "k1", base=tmp_path / "c")
+    path = entry.ensure(lambda t: _build_counting(t, counter))
+    assert (path / "data.bin").exists()
+    assert entry.ensure(lambda t: _build_counting(t, counter)) == path
+    assert counter.read_text() == "x"
+
+
+def test_corrupt_entry_is_detected_and_rebuilt(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    entry = Entry("things", "k1", base=tmp_path / "c")
+    path = entry.ensure(lambda t: _build_counting(t, counter))
+    (path / "data.bin").write_bytes(b"payload" * 999 + b"PAYLOAD")  # same size, other bytes
+    assert verify_manifest(path) == "data.bin: checksum mismatch"
+    logs: list[str] = []
+    entry.ensure(lambda t: _build_counting(t, counter), logs.append)
+    assert counter.read_text() == "xx"
+    assert "corrupt" in logs[0]
+    (path / "sub/other").unlink()
+    assert verify_manifest(path) == "missing file sub/other"
+    (path / "sub/other").write_text("hello, longer")
+    assert verify_manifest(path) == "sub/other: size 13, expected 5"
+
+
+def test_half_written_entry_is_never_used(tmp_path: Path) -> None:
+    entry = Entry("things", "k1", base=tmp_path / "c")
+
+    def broken(tmp: Path) -> list[str]:
+        (tmp / "partial").write_text("half")
+        raise RuntimeError("build died")
+
+    try:
+        entry.ensure(broken)
+    except RuntimeError:
+        pass
+    assert not entry.path.exists()
+    assert [p.name for p in entry.parent.iterdir() if not p.name.endswith(".lock")] == []
+    # A directory without a manifest (e.g. from a crashed older version) is rebuilt too.
+    entry.path.mkdir()
+    counter = tmp_path / "count"
+    entry.ensure(lambda t: _build_counting(t, counter))
+    assert counter.read_text() == "x"
+
+
+def _worker(base: str, counter: str) -> None:
+    import time
+
+    def build(tmp: Path) -> list[str]:
+        time.sleep(0.3)  # widen the race window: both workers ask at once
+        return _build_counting(tmp, Path(counter))
+
+    Entry("things", "shared", base=Path(base)).ensure(build)
+
+
+def test_concurrent_runs_build_once(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    procs = [
+        multiprocessing.Process(target=_worker, args=(str(tmp_path / "c"), str(counter)))
+        for _ in range(3)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert counter.read_text() == "x"
+
+
+def test_keys_are_stable_and_sensitive(tmp_path: Path) -> None:
+    assert hash_strings(["a", "b"]) == hash_strings(["a", "b"])
+    assert hash_strings(["ab"]) != hash_strings(["a", "b"])
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t/f").write_text("1")
+    h1 = hash_tree(tmp_path / "t")
+    (tmp_path / "t/f").chmod(0o755)
+    assert hash_tree(tmp_path / "t") != h1

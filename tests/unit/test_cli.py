@@ -1,0 +1,61 @@
+"""Bad input gives one clear line and exit 125 (or argparse's 2), never a traceback, never a VM."""
+
+from pathlib import Path
+
+import pytest
+
+from lab.cli import EXIT_LAB, main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_unknown_arch(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["boot", "--arch", "sparc", "--", "true"], capsys)
+    assert code == EXIT_LAB
+    assert err.strip() == "remaplab: unknown arch 'sparc': choose one of arm64, x86_64"
+
+
+def test_missing_kernel_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run(
+        ["boot", "--arch", "x86_64", "--kernel", str(tmp_path / "nope"), "--", "true"], capsys
+    )
+    assert code == EXIT_LAB
+    assert f"kernel image {tmp_path / 'nope'} does not exist" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_kernel_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run(["boot", "--arch", "arm64", "--kernel", str(tmp_path), "--", "true"], capsys)
+    assert code == EXIT_LAB and "is a directory" in err
+
+
+def test_kdir_without_kernel(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run(["boot", "--arch", "arm64", "--kdir", str(tmp_path), "--", "true"], capsys)
+    assert code == EXIT_LAB and "--kdir needs --kernel" in err
+
+
+def test_bad_accel(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["boot", "--arch", "x86_64", "--accel", "hvf", "--", "true"], capsys)
+    assert code == EXIT_LAB and "--accel 'hvf'" in err
+
+
+def test_missing_qemu(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, err = run(["boot", "--arch", "arm64", "--", "true"], capsys)
+    assert code == EXIT_LAB
+    assert "qemu-system-aarch64 not found" in err and "make deps" in err
+
+
+def test_usage_error_is_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["boot"], capsys)
+    assert code == 2 and "--arch" in err
+    code, err = run(["boot", "--arch", "x86_64", "--smp", "many"], capsys)
+    assert code == 2 and "--smp" in err

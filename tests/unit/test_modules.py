@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+
+from lab.errors import LabError
+from lab.rootfs import boot_module_order, module_name
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def moddir(tmp_path: Path) -> Path:
+    # Recorded from Debian 6.1.0-56-amd64 (depmod output of the extracted package).
+    (tmp_path / "modules.dep").write_text((DATA / "modules.dep.debian-6.1-amd64").read_text())
+    return tmp_path
+
+
+def test_dependencies_come_first(moddir: Path) -> None:
+    order = boot_module_order(moddir, ("virtio_pci", "virtio_net", "9pnet_virtio", "9p"))
+    names = [module_name(p) for p in order]
+    assert names.index("virtio") < names.index("virtio_ring") or "virtio_ring" in names
+    for before, after in [
+        ("virtio", "virtio_pci"),
+        ("virtio_ring", "virtio_net"),
+        ("failover", "net_failover"),
+        ("net_failover", "virtio_net"),
+        ("9pnet", "9pnet_virtio"),
+        ("netfs", "9p"),
+        ("fscache", "9p"),
+    ]:
+        assert names.index(before) < names.index(after), (before, after)
+    assert len(names) == len(set(names))
+    assert "comedi" not in names
+
+
+def test_builtin_or_unknown_names_are_skipped(moddir: Path) -> None:
+    assert boot_module_order(moddir, ("virtio_mmio_builtin_here",)) == []
+
+
+def test_cycle_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "modules.dep").write_text("kernel/a.ko: kernel/b.ko\nkernel/b.ko: kernel/a.ko\n")
+    with pytest.raises(LabError, match="cycle"):
+        boot_module_order(tmp_path, ("a",))
+
+
+def test_module_name() -> None:
+    assert module_name("kernel/drivers/net/virtio_net.ko") == "virtio_net"
+    assert module_name("kernel/x/foo-bar.ko.xz") == "foo_bar"

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+from lab.profiles import get_profile
+from lab.qemu import QemuSpec, build_argv, cmdline
+
+
+def spec(arch: str, **kw: object) -> QemuSpec:
+    base: dict[str, object] = dict(
+        profile=get_profile(arch),
+        image=Path("/k/vmlinux"),
+        initrd=Path("/k/initramfs.cpio"),
+        accel="tcg",
+        qmp_socket=Path("/run/qmp.sock"),
+        ssh_port=40022,
+        modules_share=Path("/k/modules/kernel"),
+    )
+    base.update(kw)
+    return QemuSpec(**base)  # type: ignore[arg-type]
+
+
+def opt(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+def test_x86_argv() -> None:
+    argv = build_argv(spec("x86_64"))
+    assert argv[0] == "qemu-system-x86_64"
+    assert opt(argv, "-machine") == ["q35"]
+    assert opt(argv, "-accel") == ["tcg,thread=multi"]
+    assert opt(argv, "-cpu") == ["max"]
+    assert opt(argv, "-kernel") == ["/k/vmlinux"]
+    assert opt(argv, "-initrd") == ["/k/initramfs.cpio"]
+    assert "-no-reboot" in argv
+    assert opt(argv, "-serial") == ["stdio"]
+    assert opt(argv, "-qmp") == ["unix:/run/qmp.sock,server=on,wait=off"]
+
+
+def test_forwarded_port_binds_loopback_only_and_net_is_restricted() -> None:
+    for arch in ("x86_64", "arm64"):
+        (netdev,) = opt(build_argv(spec(arch)), "-netdev")
+        assert "hostfwd=tcp:127.0.0.1:40022-:22" in netdev
+        assert "restrict=on" in netdev
+
+
+def test_panic_ends_qemu() -> None:
+    argv = build_argv(spec("arm64"))
+    (append,) = opt(argv, "-append")
+    assert "panic=-1" in append.split()
+    assert "console=ttyAMA0" in append.split()
+    assert "-no-reboot" in argv
+
+
+def test_kvm_uses_host_cpu_and_user_append_comes_last() -> None:
+    s = spec("x86_64", accel="kvm", append=("page_poison=1", "cma=64M"))
+    argv = build_argv(s)
+    assert opt(argv, "-accel") == ["kvm"]
+    assert opt(argv, "-cpu") == ["host"]
+    assert cmdline(s).endswith("page_poison=1 cma=64M")
+
+
+def test_module_share_is_read_only_9p() -> None:
+    argv = build_argv(spec("arm64"))
+    (fsdev,) = opt(argv, "-fsdev")
+    assert "path=/k/modules/kernel" in fsdev and "readonly=on" in fsdev
+    assert "virtio-9p-pci,fsdev=modules,mount_tag=modules" in opt(argv, "-device")
+    assert "-fsdev" not in build_argv(spec("arm64", modules_share=None))
+
+
+def test_extra_args_memory_smp_gdb() -> None:
+    argv = build_argv(
+        spec("x86_64", memory="2G", smp=4, qemu_args=("-d", "guest_errors"), gdb_port=1234)
+    )
+    assert opt(argv, "-m") == ["2G"]
+    assert opt(argv, "-smp") == ["4"]
+    assert argv[-2:] == ["-d", "guest_errors"]
+    assert opt(argv, "-gdb") == ["tcp:127.0.0.1:1234"]
