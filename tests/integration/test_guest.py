@@ -63,13 +63,10 @@ def test_command_timeout_is_bounded(vm: VM) -> None:
 
 
 def test_wrong_host_key_is_refused(vm: VM) -> None:
-    other = GuestSSH(
-        vm.ssh.port,
-        dataclasses.replace(  # type: ignore[union-attr]
-            vm.initramfs.keys,
-            host_pub="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ2lDuHkfS0Uq5k/7NxmT0zFfhWzJ5gxW3uJqWJ1bYm",
-        ),
-    )
+    stranger = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ2lDuHkfS0Uq5k/7NxmT0zFfhWzJ5gxW3uJqWJ1bYm"
+    keys = dataclasses.replace(vm.initramfs.keys, host_pub=stranger)
+    assert vm.ssh is not None
+    other = GuestSSH(vm.ssh.port, keys)
     with pytest.raises(LabError, match="does not match the pinned key"):
         other.connect(timeout=10)
 

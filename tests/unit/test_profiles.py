@@ -25,5 +25,5 @@ def test_boot_modules_cover_network_and_9p() -> None:
 
 
 def test_unknown_arch_is_a_clear_error() -> None:
-    with pytest.raises(LabError, match="unknown arch 'sparc'.*arm64, x86_64"):
+    with pytest.raises(LabError, match=r"unknown arch 'sparc'.*arm64, x86_64"):
         get_profile("sparc")
