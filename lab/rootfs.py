@@ -34,9 +34,10 @@ MODULE_METADATA = (
 class Extra:
     """A file added to the initramfs by a later build step (e.g. the module, guest tools)."""
 
-    guest_path: str
+    guest_path: str  # "{release}" is replaced by the kernel release
     source: Path
     mode: int = 0o644
+    module_depends: tuple[str, ...] | None = None  # set for a kernel module: its dependencies
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,27 @@ def module_name(path: str) -> str:
     return re.sub(r"\.ko(\.(xz|gz|zst))?$", "", base).replace("-", "_")
 
 
+def _extra_module_lines(kernel: Kernel, extras: tuple[Extra, ...]) -> str:
+    """modules.dep lines for modules added to the initramfs, so `modprobe NAME` finds them."""
+    by_name: dict[str, str] = {}
+    if kernel.modules_dir is not None and (kernel.modules_dir / "modules.dep").exists():
+        for line in (kernel.modules_dir / "modules.dep").read_text().splitlines():
+            mod = line.split(":", 1)[0]
+            by_name[module_name(mod)] = mod
+    lines = []
+    prefix = "lib/modules/{release}/"
+    for extra in extras:
+        if extra.module_depends is None:
+            continue
+        rel = extra.guest_path.removeprefix(prefix)
+        missing = [d for d in extra.module_depends if module_name(d) not in by_name]
+        if missing:
+            raise LabError(f"{rel} depends on modules the kernel lacks: {', '.join(missing)}")
+        deps = [by_name[module_name(d)] for d in extra.module_depends]
+        lines.append(f"{rel}: {' '.join(deps)}".rstrip() + "\n")
+    return "".join(lines)
+
+
 def build_initramfs(
     kernel: Kernel, extras: tuple[Extra, ...] = (), log: Log = stderr_log
 ) -> Initramfs:
@@ -135,6 +157,7 @@ def build_initramfs(
     ]
     for extra in extras:
         parts += [extra.guest_path, oct(extra.mode), extra.source.read_bytes()]
+        parts += list(extra.module_depends or ())
     key = f"{kernel.arch}-{hash_strings(parts)}"
 
     def build(tmp: Path) -> list[str]:
@@ -160,18 +183,25 @@ def build_initramfs(
         arc.file("etc/remaplab/rcS", (ROOTFS_SRC / "rcS").read_bytes(), 0o755)
         arc.file("root/.ssh/authorized_keys", (keys.client_pub + "\n").encode(), 0o600)
         arc.file("etc/dropbear/dropbear_ed25519_host_key", keys.host_key.read_bytes(), 0o600)
+        mods = f"lib/modules/{kernel.release}"
+        extra_deps = _extra_module_lines(kernel, extras)
         if kernel.modules_dir is not None:
-            mods = f"lib/modules/{kernel.release}"
             for meta in MODULE_METADATA:
                 src = kernel.modules_dir / meta
                 if src.exists():
-                    arc.file(f"{mods}/{meta}", src.read_bytes())
+                    data = src.read_bytes()
+                    if meta == "modules.dep":
+                        data += extra_deps.encode()
+                    arc.file(f"{mods}/{meta}", data)
             for ko in boot_mods:
                 arc.file(f"{mods}/{ko}", (kernel.modules_dir / ko).read_bytes())
             arc.file("etc/remaplab/boot-modules", "".join(f"{ko}\n" for ko in boot_mods).encode())
             arc.file("etc/remaplab/modules-share", b"modules\n")
+        if kernel.modules_dir is None and extra_deps:
+            arc.file(f"{mods}/modules.dep", extra_deps.encode())
         for extra in extras:
-            arc.file(extra.guest_path, extra.source.read_bytes(), extra.mode)
+            guest = extra.guest_path.format(release=kernel.release)
+            arc.file(guest, extra.source.read_bytes(), extra.mode)
         with (tmp / "initramfs.cpio").open("wb") as out:
             arc.write(out)
         return ["initramfs.cpio"]

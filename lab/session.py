@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab.build import guest_extras
 from lab.kernel import Kernel, resolve_kernel
 from lab.log import Log, stderr_log
 from lab.profiles import get_profile
@@ -17,9 +18,13 @@ def prepare(
     kdir: Path | None = None,
     extras: tuple[Extra, ...] = (),
     log: Log = stderr_log,
+    with_lab_code: bool = True,
 ) -> tuple[Kernel, Initramfs]:
+    """Kernel + initramfs for arch; with_lab_code adds multimap and the guest tools."""
     get_profile(arch)  # unknown arch: fail before any download
     kernel = resolve_kernel(arch, kernel_image, kdir, log)
+    if with_lab_code:
+        extras = (*guest_extras(kernel, log), *extras)
     return kernel, build_initramfs(kernel, extras, log)
 
 

@@ -15,6 +15,8 @@ from lab.log import Log, stderr_log
 from lab.paths import cache_dir
 from lab.profiles import Profile, host_arch
 
+LAYOUT = "v2"  # bump when the extracted layout or its fix-ups change
+
 
 def _host_debian_arch() -> str:
     return {"x86_64": "amd64", "arm64": "arm64"}.get(host_arch(), host_arch())
@@ -27,7 +29,9 @@ def fix_headers_makefile(headers: Path, common: Path) -> None:
     fixed = []
     for line in text.splitlines():
         if line.startswith("include /usr/src/") and line.rstrip().endswith("-common/Makefile"):
-            line = f"include {common}/Makefile"
+            # Relative to this Makefile, so the cache entry can be built in a temporary
+            # directory and renamed into place.
+            line = f"include $(dir $(lastword $(MAKEFILE_LIST)))../{common.name}/Makefile"
         fixed.append(line)
     makefile.write_text("\n".join(fixed) + "\n")
 
@@ -42,7 +46,7 @@ def debian_kernel(profile: Profile, log: Log = stderr_log) -> Kernel:
     common_headers = f"linux-headers-{abi}-common"
     series = ".".join(abi.split(".")[:2])  # 6.1
     kbuild = f"linux-kbuild-{series}"
-    key = f"debian-{release}-{version}"
+    key = f"debian-{release}-{version}-{LAYOUT}"
 
     def build(tmp: Path) -> list[str]:
         debs_dir = cache_dir() / "debs"

@@ -1,0 +1,144 @@
+"""Builds of the lab's own code for a guest: the multimap module (Kbuild, W=1, native or cross)
+and the static guest tools.  Both cached by content; a warning is a build failure."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.cache import Entry, hash_strings, hash_tree
+from lab.errors import LabError
+from lab.kernel import Kernel
+from lab.log import Log, stderr_log
+from lab.paths import MODULE_SRC, ROOTFS_SRC
+from lab.profiles import Profile, get_profile
+from lab.rootfs import Extra
+
+TOOLS_SRC = ROOTFS_SRC / "tools"
+TOOLS = ("multimap-ctl", "pagemap-dump")
+BUILD_TIMEOUT_S = 600
+WARNING = re.compile(r"\bwarning\b|\berror\b", re.I)
+
+
+@dataclass(frozen=True)
+class ModuleBuild:
+    ko: Path
+    log: Path
+    depends: tuple[str, ...]
+
+
+def _compiler_version(cc: str) -> str:
+    try:
+        return subprocess.run(
+            [cc, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired) as exc:
+        raise LabError(f"{cc} not found: run `make deps`") from exc
+
+
+def _run(argv: list[str], cwd: Path | None, what: str) -> str:
+    try:
+        proc = subprocess.run(
+            argv, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"{what}: no result within {BUILD_TIMEOUT_S} s") from exc
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise LabError(f"{what} failed:\n{out.strip()[-3000:]}")
+    return out
+
+
+def kbuild_args(profile: Profile) -> list[str]:
+    args = [f"ARCH={profile.kernel_arch}"]
+    if profile.cross_compile:
+        args.append(f"CROSS_COMPILE={profile.cross_compile}")
+    return args
+
+
+def build_module(kernel: Kernel, log: Log = stderr_log) -> ModuleBuild:
+    if kernel.kdir is None:
+        raise LabError(
+            f"cannot build multimap for {kernel.identity}: no kernel build tree (--kdir)"
+        )
+    profile = get_profile(kernel.arch)
+    cc = f"{profile.cross_compile}gcc"
+    key = f"{kernel.arch}-" + hash_strings(
+        [kernel.key, hash_tree(MODULE_SRC), _compiler_version(cc), "W=1"]
+    )
+
+    def build(tmp: Path) -> list[str]:
+        log(f"building multimap for {kernel.arch} against {kernel.identity} (W=1)")
+        src = tmp / "src"
+        shutil.copytree(MODULE_SRC, src, ignore=shutil.ignore_patterns("*.o", "*.ko", ".*"))
+        out = _run(
+            ["make", "-C", str(kernel.kdir), f"M={src}", "W=1", *kbuild_args(profile), "modules"],
+            None,
+            f"multimap module build for {kernel.arch}",
+        )
+        (tmp / "build.log").write_text(out)
+        warnings = [ln for ln in out.splitlines() if WARNING.search(ln) and "BTF" not in ln]
+        if warnings:
+            raise LabError(
+                f"multimap build for {kernel.arch} has warnings (W=1 must be clean):\n"
+                + "\n".join(warnings[:20])
+            )
+        shutil.copy2(src / "multimap.ko", tmp / "multimap.ko")
+        depends = _run(["modinfo", "-F", "depends", str(tmp / "multimap.ko")], None, "modinfo")
+        (tmp / "depends").write_text(depends.strip())
+        shutil.rmtree(src)
+        return ["multimap.ko"]
+
+    path = Entry("modules", key).ensure(build, log)
+    deps = tuple(d for d in (path / "depends").read_text().strip().split(",") if d)
+    return ModuleBuild(ko=path / "multimap.ko", log=path / "build.log", depends=deps)
+
+
+def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
+    profile = get_profile(arch)
+    cc = f"{profile.cross_compile}gcc"
+    key = f"{arch}-" + hash_strings(
+        [hash_tree(TOOLS_SRC), (MODULE_SRC / "uapi/multimap.h").read_text(), _compiler_version(cc)]
+    )
+
+    def build(tmp: Path) -> list[str]:
+        log(f"building the guest tools for {arch}")
+        for tool in TOOLS:
+            _run(
+                [
+                    cc,
+                    "-static",
+                    "-O2",
+                    "-g",
+                    "-Wall",
+                    "-Wextra",
+                    "-Werror",
+                    f"-I{MODULE_SRC / 'uapi'}",
+                    "-o",
+                    str(tmp / tool),
+                    str(TOOLS_SRC / f"{tool}.c"),
+                ],
+                None,
+                f"{tool} build for {arch}",
+            )
+        return list(TOOLS)
+
+    path = Entry("tools", key).ensure(build, log)
+    return {tool: path / tool for tool in TOOLS}
+
+
+def guest_extras(kernel: Kernel, log: Log = stderr_log) -> tuple[Extra, ...]:
+    """The module and tools, as files for the initramfs."""
+    extras = [
+        Extra(f"usr/bin/{name}", path, 0o755)
+        for name, path in build_tools(kernel.arch, log).items()
+    ]
+    if kernel.kdir is None:
+        log(f"{kernel.identity} has no build tree: the guest gets no multimap module")
+        return tuple(extras)
+    mod = build_module(kernel, log)
+    extras.append(Extra("lib/modules/{release}/extra/multimap.ko", mod.ko, 0o644, mod.depends))
+    return tuple(extras)

@@ -1,0 +1,770 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * multimap - map several separately allocated pages into a process as one
+ * contiguous virtual region, in every way a driver author would consider:
+ * the classic remap_pfn_range() loop, one call per physically contiguous
+ * run, vm_insert_pages(), map on fault and remap_vmalloc_range(), over
+ * order-0 pages, a DMA-API (CMA or buddy) block or vmalloc memory.
+ *
+ * Each open file of /dev/multimap configures one buffer, then mmaps it.
+ * The buffer lives until its last VMA and its file are gone.
+ *
+ * MAP_PRIVATE: read-only private mappings are supported for every mapping
+ * method (VM_MAYWRITE is cleared, as /proc/vmcore does, so the mapping is
+ * never COW and mprotect(PROT_WRITE) fails); writable MAP_PRIVATE is
+ * refused with EINVAL: a COW copy of device memory is never what a driver
+ * user wants, and remap_pfn_range() cannot map a COW VMA page by page.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/crc32.h>
+#include <linux/debugfs.h>
+#include <linux/dma-mapping.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/kref.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/platform_device.h>
+#include <linux/sched/signal.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "multimap.h"
+
+#define MULTIMAP_PAGES_LIMIT	(1UL << 22)	/* 16 GiB of 4K pages */
+#define MULTIMAP_INSERT_BATCH	512UL
+
+static unsigned long max_pages = 65536;
+module_param(max_pages, ulong, 0444);
+MODULE_PARM_DESC(max_pages, "Largest buffer in pages (default 65536)");
+
+static ushort dev_mode = 0600;
+module_param(dev_mode, ushort, 0444);
+MODULE_PARM_DESC(dev_mode, "Permissions of /dev/multimap (default 0600)");
+
+static struct {
+	atomic_long_t buffers;		/* live buffers */
+	atomic_long_t pages;		/* pages held by live buffers */
+	atomic_long_t vmas;		/* live VMAs */
+	atomic_long_t files;		/* open files */
+	atomic_long_t mmaps;		/* successful mmap calls, total */
+	atomic_long_t vma_opens;	/* vm_ops->open calls, total */
+	atomic_long_t vma_closes;	/* vm_ops->close calls, total */
+	atomic_long_t faults;		/* pages inserted by the fault handler */
+	atomic_long_t refused;		/* configure/mmap requests refused */
+} stats;
+
+struct multimap_buffer {
+	struct kref ref;
+	u32 backing;
+	u32 mapping;
+	u32 source;
+	unsigned long npages;
+	unsigned long runs;
+	struct page **pages;	/* every backing fills this, in buffer order */
+	void *vaddr;		/* vmalloc backing */
+	struct page *block;	/* contig backing */
+	dma_addr_t dma;
+	size_t dma_size;
+	atomic_long_t live_vmas;
+};
+
+struct multimap_file {
+	struct mutex lock;	/* protects buf */
+	struct multimap_buffer *buf;
+};
+
+static struct platform_device *multimap_pdev;
+static struct dentry *multimap_dir;
+
+static void multimap_free_pages(struct multimap_buffer *buf)
+{
+	unsigned long i;
+
+	switch (buf->backing) {
+	case MULTIMAP_BACKING_PAGES:
+		for (i = 0; i < buf->npages; i++)
+			if (buf->pages[i])
+				__free_page(buf->pages[i]);
+		break;
+	case MULTIMAP_BACKING_CONTIG:
+		if (buf->block)
+			dma_free_pages(&multimap_pdev->dev, buf->dma_size,
+				       buf->block, buf->dma, DMA_BIDIRECTIONAL);
+		break;
+	case MULTIMAP_BACKING_VMALLOC:
+		vfree(buf->vaddr);
+		break;
+	}
+}
+
+static void multimap_buffer_release(struct kref *ref)
+{
+	struct multimap_buffer *buf =
+		container_of(ref, struct multimap_buffer, ref);
+
+	multimap_free_pages(buf);
+	kvfree(buf->pages);
+	atomic_long_sub(buf->npages, &stats.pages);
+	atomic_long_dec(&stats.buffers);
+	kfree(buf);
+}
+
+static void multimap_buffer_put(struct multimap_buffer *buf)
+{
+	kref_put(&buf->ref, multimap_buffer_release);
+}
+
+static int multimap_alloc_pages(struct multimap_buffer *buf)
+{
+	unsigned long i;
+
+	for (i = 0; i < buf->npages; i++) {
+		buf->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO |
+					   __GFP_NOWARN);
+		if (!buf->pages[i])
+			return -ENOMEM;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	buf->source = MULTIMAP_SOURCE_PAGES;
+	return 0;
+}
+
+static int multimap_alloc_contig(struct multimap_buffer *buf)
+{
+	unsigned long i;
+
+	buf->dma_size = buf->npages << PAGE_SHIFT;
+	buf->block = dma_alloc_pages(&multimap_pdev->dev, buf->dma_size,
+				     &buf->dma, DMA_BIDIRECTIONAL,
+				     GFP_KERNEL | __GFP_NOWARN);
+	if (!buf->block)
+		return -ENOMEM;
+	for (i = 0; i < buf->npages; i++) {
+		buf->pages[i] = buf->block + i;
+		clear_highpage(buf->pages[i]);
+	}
+	/*
+	 * dma_alloc_contiguous() never serves a single page from the default
+	 * CMA area.  A CMA block is a run of individually refcounted pages
+	 * (alloc_contig_range), a buddy fallback is one non-compound
+	 * high-order page whose tail pages have no reference of their own.
+	 */
+	if (buf->npages > 1 && page_count(buf->block + 1) > 0)
+		buf->source = MULTIMAP_SOURCE_CMA;
+	else
+		buf->source = MULTIMAP_SOURCE_BUDDY;
+	return 0;
+}
+
+static int multimap_alloc_vmalloc(struct multimap_buffer *buf)
+{
+	unsigned long i;
+
+	buf->vaddr = vmalloc_user(buf->npages << PAGE_SHIFT);
+	if (!buf->vaddr)
+		return -ENOMEM;
+	for (i = 0; i < buf->npages; i++)
+		buf->pages[i] = vmalloc_to_page(buf->vaddr + (i << PAGE_SHIFT));
+	buf->source = MULTIMAP_SOURCE_VMALLOC;
+	return 0;
+}
+
+static unsigned long multimap_count_runs(struct page **pages, unsigned long n)
+{
+	unsigned long i, runs = n ? 1 : 0;
+
+	for (i = 1; i < n; i++)
+		if (page_to_pfn(pages[i]) != page_to_pfn(pages[i - 1]) + 1)
+			runs++;
+	return runs;
+}
+
+static const char *multimap_refusal(const struct multimap_buffer *buf)
+{
+	bool refcounted = buf->backing != MULTIMAP_BACKING_CONTIG ||
+			  buf->source == MULTIMAP_SOURCE_CMA;
+
+	switch (buf->mapping) {
+	case MULTIMAP_MAP_VMALLOC_RANGE:
+		if (buf->backing != MULTIMAP_BACKING_VMALLOC)
+			return "vmalloc_range maps only vmalloc backing";
+		break;
+	case MULTIMAP_MAP_INSERT:
+	case MULTIMAP_MAP_INSERT_ONE:
+	case MULTIMAP_MAP_FAULT:
+		if (!refcounted)
+			return "contig from the buddy allocator is one non-compound block whose tail pages have no refcount: vm_insert_page and fault cannot take them, use remap or remap_runs";
+		break;
+	}
+	return NULL;
+}
+
+static int multimap_validate_config(const struct multimap_config *cfg)
+{
+	if (cfg->version != MULTIMAP_UAPI_VERSION) {
+		pr_info_ratelimited("configure: UAPI version %u, expected %u\n",
+				    cfg->version, MULTIMAP_UAPI_VERSION);
+		return -EINVAL;
+	}
+	if (cfg->flags || memchr_inv(cfg->reserved, 0, sizeof(cfg->reserved)))
+		return -EINVAL;
+	if (cfg->backing < MULTIMAP_BACKING_PAGES ||
+	    cfg->backing > MULTIMAP_BACKING_VMALLOC)
+		return -EINVAL;
+	if (cfg->mapping < MULTIMAP_MAP_REMAP ||
+	    cfg->mapping > MULTIMAP_MAP_INSERT_ONE)
+		return -EINVAL;
+	if (!cfg->pages)
+		return -EINVAL;
+	if (cfg->pages > max_pages) {
+		pr_info_ratelimited("configure: %llu pages exceed max_pages=%lu\n",
+				    cfg->pages, max_pages);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+static int multimap_configure(struct multimap_file *mf,
+			      struct multimap_config __user *uarg)
+{
+	struct multimap_buffer *buf;
+	struct multimap_config cfg;
+	const char *why;
+	int ret;
+
+	if (copy_from_user(&cfg, uarg, sizeof(cfg)))
+		return -EFAULT;
+	ret = multimap_validate_config(&cfg);
+	if (ret)
+		goto refused;
+
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	kref_init(&buf->ref);
+	buf->backing = cfg.backing;
+	buf->mapping = cfg.mapping;
+	buf->npages = cfg.pages;
+	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL);
+	if (!buf->pages) {
+		kfree(buf);
+		return -ENOMEM;
+	}
+	/* From here on the release function undoes whatever was allocated. */
+	atomic_long_inc(&stats.buffers);
+	atomic_long_add(buf->npages, &stats.pages);
+
+	switch (buf->backing) {
+	case MULTIMAP_BACKING_PAGES:
+		ret = multimap_alloc_pages(buf);
+		break;
+	case MULTIMAP_BACKING_CONTIG:
+		ret = multimap_alloc_contig(buf);
+		break;
+	default:
+		ret = multimap_alloc_vmalloc(buf);
+		break;
+	}
+	if (ret)
+		goto put;
+	buf->runs = multimap_count_runs(buf->pages, buf->npages);
+
+	why = multimap_refusal(buf);
+	if (why) {
+		pr_info_ratelimited("configure refused: %s\n", why);
+		ret = -EINVAL;
+		atomic_long_inc(&stats.refused);
+		goto put;
+	}
+
+	mutex_lock(&mf->lock);
+	if (mf->buf) {
+		mutex_unlock(&mf->lock);
+		ret = -EBUSY;
+		goto put;
+	}
+	mf->buf = buf;
+	mutex_unlock(&mf->lock);
+	return 0;
+
+put:
+	multimap_buffer_put(buf);
+	return ret;
+refused:
+	atomic_long_inc(&stats.refused);
+	return ret;
+}
+
+static struct multimap_buffer *multimap_get_buffer(struct multimap_file *mf)
+{
+	struct multimap_buffer *buf;
+
+	mutex_lock(&mf->lock);
+	buf = mf->buf;
+	if (buf)
+		kref_get(&buf->ref);
+	mutex_unlock(&mf->lock);
+	return buf;
+}
+
+/* Validate [start, start + count) against the buffer and the caller's array. */
+static int multimap_check_range(const struct multimap_buffer *buf, u64 start,
+				u64 count)
+{
+	u64 end;
+
+	if (!count || count > max_pages)
+		return -EINVAL;
+	if (check_add_overflow(start, count, &end) || end > buf->npages)
+		return -EINVAL;
+	return 0;
+}
+
+static long multimap_info(struct multimap_file *mf, void __user *uarg)
+{
+	struct multimap_buffer *buf = multimap_get_buffer(mf);
+	struct multimap_info info = { .version = MULTIMAP_UAPI_VERSION };
+
+	if (!buf)
+		return -ENODATA;
+	info.backing = buf->backing;
+	info.mapping = buf->mapping;
+	info.source = buf->source;
+	info.pages = buf->npages;
+	info.runs = buf->runs;
+	info.live_vmas = atomic_long_read(&buf->live_vmas);
+	multimap_buffer_put(buf);
+	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long multimap_get_pfns(struct multimap_file *mf, void __user *uarg)
+{
+	struct multimap_buffer *buf;
+	struct multimap_pfns req;
+	u64 __user *out;
+	u64 i;
+	long ret;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	buf = multimap_get_buffer(mf);
+	if (!buf)
+		return -ENODATA;
+	ret = multimap_check_range(buf, req.start, req.count);
+	out = u64_to_user_ptr(req.pfns);
+	for (i = 0; !ret && i < req.count; i++) {
+		u64 pfn = page_to_pfn(buf->pages[req.start + i]);
+
+		if (put_user(pfn, out + i))
+			ret = -EFAULT;
+	}
+	multimap_buffer_put(buf);
+	return ret;
+}
+
+static long multimap_walk(void __user *uarg)
+{
+	struct mm_struct *mm = current->mm;
+	struct multimap_walk req;
+	unsigned long addr;
+	u64 *pfns, i, len, end;
+	long ret = 0;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (!req.count || req.count > max_pages || !PAGE_ALIGNED(req.addr))
+		return -EINVAL;
+	if (check_shl_overflow(req.count, PAGE_SHIFT, &len) ||
+	    check_add_overflow(req.addr, len, &end) || end > TASK_SIZE)
+		return -EINVAL;
+	if (!mm)
+		return -EINVAL;
+	pfns = kvmalloc_array(req.count, sizeof(*pfns), GFP_KERNEL);
+	if (!pfns)
+		return -ENOMEM;
+
+	mmap_read_lock(mm);
+	for (i = 0; i < req.count; i++) {
+		spinlock_t *ptl;
+		pte_t *ptep;
+		pte_t pte;
+
+		addr = req.addr + (i << PAGE_SHIFT);
+		pfns[i] = MULTIMAP_WALK_NOT_MAPPED;
+		if (!vma_lookup(mm, addr))
+			continue;
+		if (follow_pte(mm, addr, &ptep, &ptl))
+			continue;
+		pte = ptep_get(ptep);
+		if (pte_present(pte))
+			pfns[i] = pte_pfn(pte);
+		pte_unmap_unlock(ptep, ptl);
+	}
+	mmap_read_unlock(mm);
+
+	if (copy_to_user(u64_to_user_ptr(req.pfns), pfns,
+			 req.count * sizeof(*pfns)))
+		ret = -EFAULT;
+	kvfree(pfns);
+	return ret;
+}
+
+static long multimap_readback(struct multimap_file *mf, void __user *uarg)
+{
+	struct multimap_page_sum __user *out;
+	struct multimap_buffer *buf;
+	struct multimap_readback req;
+	u64 i;
+	long ret;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	buf = multimap_get_buffer(mf);
+	if (!buf)
+		return -ENODATA;
+	ret = multimap_check_range(buf, req.start, req.count);
+	out = u64_to_user_ptr(req.sums);
+	for (i = 0; !ret && i < req.count; i++) {
+		struct multimap_page_sum sum = {};
+		void *kaddr = kmap_local_page(buf->pages[req.start + i]);
+
+		sum.head = *(u64 *)kaddr;
+		sum.crc32 = crc32_le(~0U, kaddr, PAGE_SIZE) ^ ~0U;
+		kunmap_local(kaddr);
+		if (copy_to_user(out + i, &sum, sizeof(sum)))
+			ret = -EFAULT;
+		cond_resched();
+	}
+	multimap_buffer_put(buf);
+	return ret;
+}
+
+static long multimap_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct multimap_file *mf = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case MULTIMAP_IOC_CONFIGURE:
+		return multimap_configure(mf, uarg);
+	case MULTIMAP_IOC_INFO:
+		return multimap_info(mf, uarg);
+	case MULTIMAP_IOC_GET_PFNS:
+		return multimap_get_pfns(mf, uarg);
+	case MULTIMAP_IOC_WALK:
+		return multimap_walk(uarg);
+	case MULTIMAP_IOC_READBACK:
+		return multimap_readback(mf, uarg);
+	}
+	return -ENOTTY;
+}
+
+static void multimap_vm_open(struct vm_area_struct *vma)
+{
+	struct multimap_buffer *buf = vma->vm_private_data;
+
+	kref_get(&buf->ref);
+	atomic_long_inc(&buf->live_vmas);
+	atomic_long_inc(&stats.vmas);
+	atomic_long_inc(&stats.vma_opens);
+}
+
+static void multimap_vm_close(struct vm_area_struct *vma)
+{
+	struct multimap_buffer *buf = vma->vm_private_data;
+
+	atomic_long_dec(&buf->live_vmas);
+	atomic_long_dec(&stats.vmas);
+	atomic_long_inc(&stats.vma_closes);
+	multimap_buffer_put(buf);
+}
+
+static vm_fault_t multimap_vm_fault(struct vm_fault *vmf)
+{
+	struct multimap_buffer *buf = vmf->vma->vm_private_data;
+
+	if (buf->mapping != MULTIMAP_MAP_FAULT || vmf->pgoff >= buf->npages)
+		return VM_FAULT_SIGBUS;
+	vmf->page = buf->pages[vmf->pgoff];
+	get_page(vmf->page);
+	atomic_long_inc(&stats.faults);
+	return 0;
+}
+
+static const struct vm_operations_struct multimap_vm_ops = {
+	.open = multimap_vm_open,
+	.close = multimap_vm_close,
+	.fault = multimap_vm_fault,
+};
+
+/* The classic loop: one remap_pfn_range() per page, moving the address. */
+static int multimap_map_remap(struct vm_area_struct *vma,
+			      struct multimap_buffer *buf, unsigned long off)
+{
+	unsigned long i, addr = vma->vm_start, n = vma_pages(vma);
+	int ret;
+
+	for (i = 0; i < n; i++, addr += PAGE_SIZE) {
+		ret = remap_pfn_range(vma, addr, page_to_pfn(buf->pages[off + i]),
+				      PAGE_SIZE, vma->vm_page_prot);
+		if (ret) {
+			/* Never leave earlier PTEs behind (CVE-2024-53148). */
+			if (i)
+				zap_vma_ptes(vma, vma->vm_start,
+					     addr - vma->vm_start);
+			return ret;
+		}
+		if (!(i % 1024))
+			cond_resched();
+	}
+	return 0;
+}
+
+/* One remap_pfn_range() per physically contiguous run. */
+static int multimap_map_remap_runs(struct vm_area_struct *vma,
+				   struct multimap_buffer *buf,
+				   unsigned long off)
+{
+	unsigned long i = 0, n = vma_pages(vma);
+	int ret;
+
+	while (i < n) {
+		unsigned long pfn = page_to_pfn(buf->pages[off + i]);
+		unsigned long len = 1;
+
+		while (i + len < n &&
+		       page_to_pfn(buf->pages[off + i + len]) == pfn + len)
+			len++;
+		ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
+				      pfn, len << PAGE_SHIFT, vma->vm_page_prot);
+		if (ret) {
+			if (i)
+				zap_vma_ptes(vma, vma->vm_start, i << PAGE_SHIFT);
+			return ret;
+		}
+		i += len;
+		cond_resched();
+	}
+	return 0;
+}
+
+static int multimap_map_insert(struct vm_area_struct *vma,
+			       struct multimap_buffer *buf, unsigned long off)
+{
+	unsigned long i = 0, n = vma_pages(vma);
+	int ret;
+
+	while (i < n) {
+		unsigned long batch = min(n - i, MULTIMAP_INSERT_BATCH);
+		unsigned long left = batch;
+
+		ret = vm_insert_pages(vma, vma->vm_start + (i << PAGE_SHIFT),
+				      &buf->pages[off + i], &left);
+		i += batch - left;
+		if (ret) {
+			if (i)
+				zap_page_range(vma, vma->vm_start,
+					       i << PAGE_SHIFT);
+			return ret;
+		}
+		cond_resched();
+	}
+	return 0;
+}
+
+static int multimap_map_insert_one(struct vm_area_struct *vma,
+				   struct multimap_buffer *buf,
+				   unsigned long off)
+{
+	unsigned long i, n = vma_pages(vma);
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = vm_insert_page(vma, vma->vm_start + (i << PAGE_SHIFT),
+				     buf->pages[off + i]);
+		if (ret) {
+			if (i)
+				zap_page_range(vma, vma->vm_start,
+					       i << PAGE_SHIFT);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int multimap_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct multimap_buffer *buf = multimap_get_buffer(file->private_data);
+	unsigned long off = vma->vm_pgoff, n = vma_pages(vma);
+	int ret;
+
+	if (!buf)
+		return -ENODATA;
+	if (off >= buf->npages || n > buf->npages - off) {
+		ret = -EINVAL;
+		goto refused;
+	}
+	if (!(vma->vm_flags & VM_SHARED)) {
+		if (vma->vm_flags & VM_WRITE) {
+			pr_info_ratelimited("writable MAP_PRIVATE refused: use MAP_SHARED, or PROT_READ\n");
+			ret = -EINVAL;
+			goto refused;
+		}
+		vma->vm_flags &= ~VM_MAYWRITE;
+	}
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_private_data = buf;
+	vma->vm_ops = &multimap_vm_ops;
+
+	switch (buf->mapping) {
+	case MULTIMAP_MAP_REMAP:
+		ret = multimap_map_remap(vma, buf, off);
+		break;
+	case MULTIMAP_MAP_REMAP_RUNS:
+		ret = multimap_map_remap_runs(vma, buf, off);
+		break;
+	case MULTIMAP_MAP_INSERT:
+		ret = multimap_map_insert(vma, buf, off);
+		break;
+	case MULTIMAP_MAP_INSERT_ONE:
+		ret = multimap_map_insert_one(vma, buf, off);
+		break;
+	case MULTIMAP_MAP_VMALLOC_RANGE:
+		ret = remap_vmalloc_range(vma, buf->vaddr, off);
+		break;
+	default:	/* MULTIMAP_MAP_FAULT: pages arrive on fault */
+		ret = 0;
+		break;
+	}
+	if (ret) {
+		multimap_buffer_put(buf);
+		return ret;
+	}
+	/* The VMA owns the reference now; vm_ops->close drops it. */
+	atomic_long_inc(&buf->live_vmas);
+	atomic_long_inc(&stats.vmas);
+	atomic_long_inc(&stats.mmaps);
+	return 0;
+
+refused:
+	atomic_long_inc(&stats.refused);
+	multimap_buffer_put(buf);
+	return ret;
+}
+
+static int multimap_open(struct inode *inode, struct file *file)
+{
+	struct multimap_file *mf = kzalloc(sizeof(*mf), GFP_KERNEL);
+
+	if (!mf)
+		return -ENOMEM;
+	mutex_init(&mf->lock);
+	file->private_data = mf;
+	atomic_long_inc(&stats.files);
+	return 0;
+}
+
+static int multimap_release(struct inode *inode, struct file *file)
+{
+	struct multimap_file *mf = file->private_data;
+
+	if (mf->buf)
+		multimap_buffer_put(mf->buf);
+	mutex_destroy(&mf->lock);
+	kfree(mf);
+	atomic_long_dec(&stats.files);
+	return 0;
+}
+
+static const struct file_operations multimap_fops = {
+	.owner = THIS_MODULE,
+	.open = multimap_open,
+	.release = multimap_release,
+	.unlocked_ioctl = multimap_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = multimap_mmap,
+};
+
+static struct miscdevice multimap_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "multimap",
+	.fops = &multimap_fops,
+};
+
+static int multimap_stats_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "buffers %ld\n", atomic_long_read(&stats.buffers));
+	seq_printf(m, "pages %ld\n", atomic_long_read(&stats.pages));
+	seq_printf(m, "vmas %ld\n", atomic_long_read(&stats.vmas));
+	seq_printf(m, "files %ld\n", atomic_long_read(&stats.files));
+	seq_printf(m, "mmaps %ld\n", atomic_long_read(&stats.mmaps));
+	seq_printf(m, "vma_opens %ld\n", atomic_long_read(&stats.vma_opens));
+	seq_printf(m, "vma_closes %ld\n", atomic_long_read(&stats.vma_closes));
+	seq_printf(m, "faults %ld\n", atomic_long_read(&stats.faults));
+	seq_printf(m, "refused %ld\n", atomic_long_read(&stats.refused));
+	seq_printf(m, "max_pages %lu\n", max_pages);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(multimap_stats);
+
+static int __init multimap_init(void)
+{
+	int ret;
+
+	if (!max_pages || max_pages > MULTIMAP_PAGES_LIMIT) {
+		pr_err("max_pages must be 1..%lu\n", MULTIMAP_PAGES_LIMIT);
+		return -EINVAL;
+	}
+	if (dev_mode & ~0666) {
+		pr_err("dev_mode %o: only rw bits are allowed\n", dev_mode);
+		return -EINVAL;
+	}
+	multimap_pdev = platform_device_register_simple("multimap-dma", -1,
+							NULL, 0);
+	if (IS_ERR(multimap_pdev))
+		return PTR_ERR(multimap_pdev);
+	ret = dma_coerce_mask_and_coherent(&multimap_pdev->dev,
+					   DMA_BIT_MASK(64));
+	if (ret)
+		goto unregister_pdev;
+
+	multimap_misc.mode = dev_mode;
+	ret = misc_register(&multimap_misc);
+	if (ret)
+		goto unregister_pdev;
+
+	multimap_dir = debugfs_create_dir("multimap", NULL);
+	debugfs_create_file("stats", 0400, multimap_dir, NULL,
+			    &multimap_stats_fops);
+	pr_info("ready: max_pages=%lu, /dev/multimap mode %o\n", max_pages,
+		dev_mode);
+	return 0;
+
+unregister_pdev:
+	platform_device_unregister(multimap_pdev);
+	return ret;
+}
+
+static void __exit multimap_exit(void)
+{
+	debugfs_remove_recursive(multimap_dir);
+	misc_deregister(&multimap_misc);
+	platform_device_unregister(multimap_pdev);
+}
+
+module_init(multimap_init);
+module_exit(multimap_exit);
+
+MODULE_DESCRIPTION("Map separately allocated pages as one contiguous user region");
+MODULE_AUTHOR("remaplab");
+MODULE_LICENSE("GPL");

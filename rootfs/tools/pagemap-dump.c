@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pagemap-dump PID START END: for any process and address range, print as
+ * JSON each page's /proc/PID/pagemap entry (present, swapped, PFN, flags),
+ * /proc/kpageflags and /proc/kpagecount of its PFN, and the VmFlags of the
+ * VMA from /proc/PID/smaps.  PFNs read as 0 without CAP_SYS_ADMIN.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json.h"
+
+#define PM_PFN_MASK	((1ULL << 55) - 1)
+#define PM_SOFT_DIRTY	(1ULL << 55)
+#define PM_EXCLUSIVE	(1ULL << 56)
+#define PM_UFFD_WP	(1ULL << 57)
+#define PM_FILE		(1ULL << 61)
+#define PM_SWAP		(1ULL << 62)
+#define PM_PRESENT	(1ULL << 63)
+
+static unsigned long long parse_num(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || s[0] == '-') {
+		fprintf(stderr, "pagemap-dump: %s: not a number: %s\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static int read_u64(int fd, uint64_t index, uint64_t *out)
+{
+	return pread(fd, out, 8, index * 8) == 8 ? 0 : -1;
+}
+
+/* VmFlags and range of the smaps VMA containing addr. */
+static void vma_info(const char *pid, uint64_t addr)
+{
+	char path[64], line[512];
+	unsigned long long lo, hi;
+	int inside = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/smaps", pid);
+	f = fopen(path, "r");
+	if (!f) {
+		json_null("vma");
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			if (inside)
+				break;
+			inside = addr >= lo && addr < hi;
+			if (inside) {
+				json_open("vma", '{');
+				json_u64("start", lo);
+				json_u64("end", hi);
+				line[strcspn(line, "\n")] = 0;
+				json_str("line", line);
+			}
+		} else if (inside && !strncmp(line, "VmFlags:", 8)) {
+			line[strcspn(line, "\n")] = 0;
+			json_str("vmflags", line + 9);
+		}
+	}
+	fclose(f);
+	if (inside)
+		json_close('}');
+	else
+		json_null("vma");
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t start, end, addr, entry, flags, count;
+	int pm, kf, kc;
+	long page = sysconf(_SC_PAGESIZE);
+	char path[64];
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: pagemap-dump PID START END\n");
+		return 2;
+	}
+	parse_num(argv[1], "PID");
+	start = parse_num(argv[2], "START") & ~(uint64_t)(page - 1);
+	end = parse_num(argv[3], "END");
+	if (end <= start) {
+		fprintf(stderr, "pagemap-dump: END must be above START\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/proc/%s/pagemap", argv[1]);
+	pm = open(path, O_RDONLY);
+	if (pm < 0) {
+		fprintf(stderr, "pagemap-dump: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	kf = open("/proc/kpageflags", O_RDONLY);
+	kc = open("/proc/kpagecount", O_RDONLY);
+
+	json_open(NULL, '{');
+	json_u64("pid", parse_num(argv[1], "PID"));
+	json_u64("page_size", page);
+	vma_info(argv[1], start);
+	json_open("pages", '[');
+	for (addr = start; addr < end; addr += page) {
+		uint64_t pfn;
+
+		if (read_u64(pm, addr / page, &entry)) {
+			fprintf(stderr, "pagemap-dump: read %s at 0x%llx: %s\n", path,
+				(unsigned long long)addr, strerror(errno));
+			return 1;
+		}
+		pfn = entry & PM_PFN_MASK;
+		json_open(NULL, '{');
+		json_u64("addr", addr);
+		json_u64("entry", entry);
+		json_bool("present", !!(entry & PM_PRESENT));
+		json_bool("swapped", !!(entry & PM_SWAP));
+		json_bool("file", !!(entry & PM_FILE));
+		json_bool("exclusive", !!(entry & PM_EXCLUSIVE));
+		json_bool("soft_dirty", !!(entry & PM_SOFT_DIRTY));
+		json_bool("uffd_wp", !!(entry & PM_UFFD_WP));
+		if ((entry & PM_PRESENT) && !(entry & PM_SWAP)) {
+			json_u64("pfn", pfn);
+			if (pfn && kf >= 0 && !read_u64(kf, pfn, &flags))
+				json_u64("kpageflags", flags);
+			else
+				json_null("kpageflags");
+			if (pfn && kc >= 0 && !read_u64(kc, pfn, &count))
+				json_u64("kpagecount", count);
+			else
+				json_null("kpagecount");
+		} else {
+			json_null("pfn");
+		}
+		json_close('}');
+	}
+	json_close(']');
+	json_close('}');
+	putchar('\n');
+	return 0;
+}
