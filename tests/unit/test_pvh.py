@@ -29,6 +29,7 @@ def test_fix_headers_makefile(tmp_path: Path) -> None:
     common = tmp_path / "linux-headers-6.1.0-56-common"
     fix_headers_makefile(headers, common)
     text = (headers / "Makefile").read_text()
-    assert "include $(dir $(lastword $(MAKEFILE_LIST)))../linux-headers-6.1.0-56-common/Makefile" in text
+    here = "$(dir $(lastword $(MAKEFILE_LIST)))"
+    assert f"include {here}../linux-headers-6.1.0-56-common/Makefile" in text
     assert "override ARCH = arm64" in text
     assert "/usr/src/" not in text
