@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ARCHES ?= x86_64 arm64
 PYTEST_ARGS ?=
 
-.PHONY: deps test unit integration lint lab-run bench doctor clean
+.PHONY: deps test unit integration lint module lab-run bench doctor clean
 
 deps:
 	@bash scripts/deps.sh
@@ -25,6 +25,10 @@ lint: deps
 	$(VENV)/bin/ruff check lab tests conftest.py
 	$(VENV)/bin/ruff format --check lab tests conftest.py
 	$(VENV)/bin/mypy
+
+# multimap for both arches, warning-free with W=1, and checkpatch --strict clean.
+module: deps
+	$(VENV)/bin/remaplab build $(foreach a,$(ARCHES),--arch $(a)) --checkpatch
 
 lab-run: deps
 	$(VENV)/bin/remaplab doctor

@@ -18,7 +18,7 @@ from lab.profiles import Profile, get_profile
 from lab.rootfs import Extra
 
 TOOLS_SRC = ROOTFS_SRC / "tools"
-TOOLS = ("multimap-ctl", "pagemap-dump")
+TOOLS = ("multimap-ctl", "pagemap-dump", "multimap-fuzz")
 BUILD_TIMEOUT_S = 600
 WARNING = re.compile(r"\bwarning\b|\berror\b", re.I)
 

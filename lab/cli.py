@@ -96,6 +96,30 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         return result.status
 
 
+def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.build import build_module, build_tools
+    from lab.kernel import resolve_kernel
+
+    status = 0
+    for arch in args.arch or ["x86_64", "arm64"]:
+        kernel = resolve_kernel(arch, args.kernel, args.kdir)
+        mod = build_module(kernel)
+        tools = build_tools(arch)
+        print(f"{arch}: {mod.ko} (W=1 clean; log {mod.log})")
+        for name, path in tools.items():
+            print(f"{arch}: {path} ({name}, static)")
+    if args.checkpatch:
+        from lab.checkpatch import run_checkpatch
+
+        ok, out = run_checkpatch()
+        if not ok:
+            print(out, end="")
+            status = 1
+        else:
+            print("checkpatch --strict: clean")
+    return status
+
+
 def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.doctor import doctor
 
@@ -118,6 +142,12 @@ def build_parser() -> Parser:
     )
     _add_vm_args(boot)
     boot.set_defaults(func=cmd_boot)
+    build = sub.add_parser("build", help="build multimap (W=1) and the guest tools per arch")
+    build.add_argument("--arch", action="append", help="arch to build for (default: both)")
+    build.add_argument("--kernel", type=Path, help="bring your own kernel image")
+    build.add_argument("--kdir", type=Path, help="build tree of --kernel")
+    build.add_argument("--checkpatch", action="store_true", help="also run checkpatch --strict")
+    build.set_defaults(func=cmd_build)
     doc = sub.add_parser("doctor", help="check the host: QEMU, cross compiler, KVM, cache")
     doc.set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="boot-to-first-command benchmark")

@@ -37,7 +37,7 @@
 
 #include "multimap.h"
 
-#define MULTIMAP_PAGES_LIMIT	(1UL << 22)	/* 16 GiB of 4K pages */
+#define MULTIMAP_PAGES_LIMIT	BIT(22)		/* 16 GiB of 4K pages */
 #define MULTIMAP_INSERT_BATCH	512UL
 
 static unsigned long max_pages = 65536;
@@ -202,7 +202,7 @@ static const char *multimap_refusal(const struct multimap_buffer *buf)
 	case MULTIMAP_MAP_INSERT_ONE:
 	case MULTIMAP_MAP_FAULT:
 		if (!refcounted)
-			return "contig from the buddy allocator is one non-compound block whose tail pages have no refcount: vm_insert_page and fault cannot take them, use remap or remap_runs";
+			return "buddy contig tail pages lack a refcount: use remap(_runs)";
 		break;
 	}
 	return NULL;
@@ -394,7 +394,7 @@ static long multimap_walk(void __user *uarg)
 
 	mmap_read_lock(mm);
 	for (i = 0; i < req.count; i++) {
-		spinlock_t *ptl;
+		spinlock_t *ptl;	/* page table lock taken by follow_pte() */
 		pte_t *ptep;
 		pte_t pte;
 
@@ -722,7 +722,7 @@ static int __init multimap_init(void)
 	int ret;
 
 	if (!max_pages || max_pages > MULTIMAP_PAGES_LIMIT) {
-		pr_err("max_pages must be 1..%lu\n", MULTIMAP_PAGES_LIMIT);
+		pr_err("max_pages must be 1..%lu\n", (unsigned long)MULTIMAP_PAGES_LIMIT);
 		return -EINVAL;
 	}
 	if (dev_mode & ~0666) {

@@ -1,0 +1,112 @@
+"""Host-side helpers for the guest tools: run multimap-ctl and pagemap-dump, parse their JSON,
+hold a mapping open while the host inspects it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from lab.errors import LabError
+from lab.ssh import CommandResult
+
+
+class Runner:
+    """Anything that runs a guest command (a VM)."""
+
+    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        raise NotImplementedError
+
+
+def _json(res: CommandResult, what: str) -> dict[str, Any]:
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("{")), None)
+    if line is None:
+        raise LabError(f"{what} printed no JSON (exit {res.status}): {res.stderr.strip()[-500:]}")
+    try:
+        data: dict[str, Any] = json.loads(line)
+    except ValueError as exc:
+        raise LabError(f"{what} printed bad JSON: {exc}: {line[:200]}") from exc
+    return data
+
+
+def ctl_args(
+    backing: str = "pages",
+    mapping: str = "remap",
+    pages: int = 16,
+    *,
+    private: bool = False,
+    private_write: bool = False,
+    offset: int = 0,
+    length: int = 0,
+    actions: tuple[str, ...] = (),
+    seed: int | None = None,
+    list_pages: bool = True,
+) -> list[str]:
+    args = ["--backing", backing, "--mapping", mapping, "--pages", str(pages)]
+    if private_write:
+        args.append("--private-write")
+    elif private:
+        args.append("--private")
+    if offset:
+        args += ["--offset", str(offset)]
+    if length:
+        args += ["--length", str(length)]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    if list_pages:
+        args.append("--list-pages")
+    for action in actions:
+        args += ["--do", action]
+    return args
+
+
+def ctl(vm: Any, args: list[str], timeout: float = 120.0) -> dict[str, Any]:
+    res = vm.run("multimap-ctl " + shlex.join(args), timeout=timeout)
+    return _json(res, "multimap-ctl")
+
+
+@dataclass
+class Held:
+    """A multimap-ctl --hold process in the guest keeping its mapping alive."""
+
+    vm: Any
+    pid: int
+    report: dict[str, Any]
+
+    def release(self, timeout: float = 30.0) -> None:
+        res = self.vm.run(
+            f"kill -TERM {self.pid}; while kill -0 {self.pid} 2>/dev/null; do "
+            f"usleep 10000; done",  # waiting for our own child to exit; bounded by timeout
+            timeout=timeout,
+        )
+        if not res.ok:
+            raise LabError(f"could not release multimap-ctl {self.pid}: {res.stderr}")
+
+
+def hold(vm: Any, args: list[str], timeout: float = 120.0) -> Held:
+    """Start multimap-ctl --hold in the background; return once its report is out."""
+    fifo = f"/tmp/mmctl-{abs(hash(tuple(args))) % 100000}.fifo"
+    cmd = (
+        f"rm -f {fifo}; mkfifo {fifo}; "
+        f"multimap-ctl {shlex.join(args)} --hold > {fifo} 2>/dev/null < /dev/null & "
+        f"read -r line < {fifo}; rm -f {fifo}; echo \"$line\""
+    )
+    report = _json(vm.run(cmd, timeout=timeout), "multimap-ctl --hold")
+    if not report.get("ok"):
+        raise LabError(f"multimap-ctl --hold failed: {report}")
+    return Held(vm, int(report["pid"]), report)
+
+
+def pagemap(vm: Any, pid: int, start: int, end: int) -> dict[str, Any]:
+    res = vm.run(f"pagemap-dump {pid} {start} {end}")
+    if not res.ok:
+        raise LabError(f"pagemap-dump {pid} {start:#x} {end:#x} failed: {res.stderr.strip()}")
+    return _json(res, "pagemap-dump")
+
+
+def module_stats(vm: Any) -> dict[str, int]:
+    res = vm.run("cat /sys/kernel/debug/multimap/stats")
+    if not res.ok:
+        raise LabError(f"multimap stats unreadable: {res.stderr.strip()}")
+    return {k: int(v) for k, v in (line.split() for line in res.stdout.splitlines())}
