@@ -1,0 +1,23 @@
+from lab.combos import combinations, contig_source, refusal, visible_to_pagemap
+
+
+def test_matrix_is_complete() -> None:
+    assert len(combinations()) == 18
+
+
+def test_refusals() -> None:
+    assert refusal("pages", "vmalloc_range", True)
+    assert refusal("contig", "vmalloc_range", True)
+    assert refusal("vmalloc", "vmalloc_range", False) is None
+    for mapping in ("insert", "fault", "insert_one"):
+        assert refusal("contig", mapping, kernel_has_cma=False)
+        assert refusal("contig", mapping, kernel_has_cma=True) is None
+    valid_without_cma = [c for c in combinations() if not refusal(*c, kernel_has_cma=False)]
+    assert len(valid_without_cma) == 13
+    assert len([c for c in combinations() if not refusal(*c, kernel_has_cma=True)]) == 16
+
+
+def test_pagemap_visibility_and_sources() -> None:
+    assert not visible_to_pagemap("remap") and not visible_to_pagemap("remap_runs")
+    assert visible_to_pagemap("insert") and visible_to_pagemap("vmalloc_range")
+    assert contig_source(True) == "cma" and contig_source(False) == "buddy"
