@@ -15,6 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lab.combos import combinations, refusal
+from lab.guest_tools import ctl, ctl_args
 from lab.log import stderr_log
 from lab.session import prepare
 from lab.vm import VM, VMOptions
@@ -44,11 +46,80 @@ def boot_to_first_command(arch: str, runs: int, accel: str) -> dict[str, Any]:
     }
 
 
+BENCH_BYTES = 64 << 20
+# A buddy fallback of the DMA API gives at most one MAX_ORDER-1 block (4 MiB with 4K pages).
+BUDDY_MAX_PAGES = 1024
+
+
+def mapping_costs(arch: str, runs: int, accel: str) -> list[dict[str, Any]]:
+    """mmap + touch of 64 MiB per backing x mapping, ns per page, median of runs (in-guest)."""
+    kernel, initramfs = prepare(arch)
+    cma = kernel.config_value("CONFIG_DMA_CMA") == "y"
+    append = ("cma=256M",) if cma else ()
+    rows: list[dict[str, Any]] = []
+    with VM(kernel, initramfs, VMOptions(arch=arch, accel=accel, memory="2G", append=append)) as vm:
+        page = int(vm.run("getconf PAGESIZE || echo 4096").stdout.split()[0])
+        if not vm.run("modprobe multimap").ok:
+            raise RuntimeError(f"modprobe multimap failed in the {arch} guest")
+        for backing, mapping in combinations():
+            if refusal(backing, mapping, cma):
+                continue
+            pages = BENCH_BYTES // page
+            if backing == "contig" and not cma:
+                pages = BUDDY_MAX_PAGES
+            samples: list[float] = []
+            mmap_ns: list[float] = []
+            touch_ns: list[float] = []
+            for _ in range(runs):
+                report = ctl(vm, [*ctl_args(backing, mapping, pages, list_pages=False), "--bench"])
+                if not report.get("ok"):
+                    samples = []
+                    note = f"{report.get('stage')}: {report.get('errno')}"
+                    break
+                samples.append(report["timing_ns"]["per_page"])
+                mmap_ns.append(report["timing_ns"]["mmap_per_page"])
+                touch_ns.append(report["timing_ns"]["touch_per_page"])
+            rows.append(
+                {
+                    "arch": arch,
+                    "accel": vm.accel,
+                    "backing": backing,
+                    "mapping": mapping,
+                    "pages": pages,
+                    "ns_per_page": statistics.median(samples) if samples else None,
+                    "mmap_ns_per_page": statistics.median(mmap_ns) if mmap_ns else None,
+                    "touch_ns_per_page": statistics.median(touch_ns) if touch_ns else None,
+                    "samples": samples,
+                    "note": "" if samples else note,
+                }
+            )
+    return rows
+
+
+def _ratio(
+    rows: list[dict[str, Any]],
+    slow: tuple[str, str],
+    fast: tuple[str, str],
+    key: str = "mmap_ns_per_page",
+) -> float | None:
+    def get(b: str, m: str) -> float | None:
+        for r in rows:
+            if (r["backing"], r["mapping"]) == (b, m) and r[key]:
+                return float(r[key])
+        return None
+
+    s, f = get(*slow), get(*fast)
+    return s / f if s and f else None
+
+
 def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
     rows = []
+    maps: list[dict[str, Any]] = []
     for arch in arches:
         stderr_log(f"bench: {runs} boots of {arch}")
         rows.append(boot_to_first_command(arch, runs, accel))
+        stderr_log(f"bench: mapping costs in the {arch} guest")
+        maps += mapping_costs(arch, runs, accel)
     table = Table(title=f"boot to first command (median of {runs})")
     for col in ("arch", "accel", "median s", "min s", "max s", "kernel"):
         table.add_column(col)
@@ -62,8 +133,38 @@ def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
             r["kernel"],
         )
     Console().print(table)
+    mtable = Table(title=f"mmap + touch, ns per page (median of {runs}, measured in the guest)")
+    for col in ("arch", "accel", "backing", "mapping", "pages", "mmap", "touch", "total"):
+        mtable.add_column(col)
+    for r in maps:
+        cells = [
+            f"{r[k]:.0f}" if r[k] else f"n/a ({r['note']})"
+            for k in ("mmap_ns_per_page", "touch_ns_per_page", "ns_per_page")
+        ]
+        mtable.add_row(r["arch"], r["accel"], r["backing"], r["mapping"], str(r["pages"]), *cells)
+    Console().print(mtable)
+    ratios: dict[str, dict[str, float | None]] = {}
+    for arch in arches:
+        mine = [r for r in maps if r["arch"] == arch]
+        ratios[arch] = {}
+        for key, label in (("mmap_ns_per_page", "mmap"), ("ns_per_page", "mmap+touch")):
+            ratios[arch][f"{label}: remap/pages over remap_runs/contig (target >= 20)"] = _ratio(
+                mine, ("pages", "remap"), ("contig", "remap_runs"), key
+            )
+            ratios[arch][f"{label}: insert_one/pages over insert/pages (target >= 3)"] = _ratio(
+                mine, ("pages", "insert_one"), ("pages", "insert"), key
+            )
+        for name, ratio in ratios[arch].items():
+            shown = f"{ratio:.1f}x" if ratio else "n/a"
+            stderr_log(f"bench: {arch}: {name}: {shown}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"host": platform.node(), "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "boot": rows}
+    report = {
+        "host": platform.node(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "boot": rows,
+        "mapping": maps,
+        "ratios": ratios,
+    }
     out.write_text(json.dumps(report, indent=2) + "\n")
     stderr_log(f"bench: results written to {out}")
     return 0

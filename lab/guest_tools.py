@@ -90,7 +90,7 @@ def hold(vm: Any, args: list[str], timeout: float = 120.0) -> Held:
     cmd = (
         f"rm -f {fifo}; mkfifo {fifo}; "
         f"multimap-ctl {shlex.join(args)} --hold > {fifo} 2>/dev/null < /dev/null & "
-        f"read -r line < {fifo}; rm -f {fifo}; echo \"$line\""
+        f'read -r line < {fifo}; rm -f {fifo}; echo "$line"'
     )
     report = _json(vm.run(cmd, timeout=timeout), "multimap-ctl --hold")
     if not report.get("ok"):
