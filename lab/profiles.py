@@ -24,6 +24,8 @@ class Profile:
     cpu_kvm: str
     console: str
     prefer_pvh: bool
+    ram_base: int
+    ram_low_limit: int
     net_device: str
     fs_device: str
     extra_args: tuple[str, ...]

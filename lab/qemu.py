@@ -27,6 +27,7 @@ class QemuSpec:
     modules_share: Path | None = None
     name: str = "remaplab"
     gdb_port: int | None = None
+    ram_file: Path | None = None  # guest RAM in a shared file the host can read
     extra_devices: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -67,6 +68,13 @@ def build_argv(spec: QemuSpec) -> list[str]:
         "none",
         "-no-reboot",
     ]
+    if spec.ram_file is not None:
+        argv += [
+            "-object",
+            f"memory-backend-file,id=ram0,size={spec.memory},mem-path={spec.ram_file},share=on",
+            "-machine",
+            "memory-backend=ram0",
+        ]
     if spec.qmp_socket is not None:
         argv += ["-qmp", f"unix:{spec.qmp_socket},server=on,wait=off"]
     if spec.ssh_port is not None:

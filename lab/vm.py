@@ -24,6 +24,7 @@ from lab.kernel import Kernel
 from lab.log import Log, stderr_log
 from lab.netutil import free_loopback_port
 from lab.paths import run_dir
+from lab.physmem import GuestRAM, parse_size, sweep_stale
 from lab.profiles import get_profile
 from lab.qemu import QemuSpec, build_argv, render
 from lab.rootfs import Initramfs
@@ -49,6 +50,7 @@ class VMOptions:
     ssh_timeout: float = 30.0
     gdb_port: int | None = None
     workdir: Path | None = None
+    shared_ram: bool = True  # guest RAM in a host-readable file (guest-physical witness)
     keep_workdir: bool = False  # kept anyway when the boot failed (console log = evidence)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +84,11 @@ class VM:
         )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.failed = False
+        shm = Path("/dev/shm")
+        ram_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
+        sweep_stale(ram_dir)
+        self.ram_file = ram_dir / f"remaplab-{os.getpid()}-{self.workdir.name}.ram"
+        self.ram_fd: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> VM:
@@ -143,6 +150,7 @@ class VM:
             ),
             name=f"remaplab-{self.options.arch}-{os.getpid()}-{self.workdir.name}",
             gdb_port=self.options.gdb_port,
+            ram_file=self.ram_file if self.options.shared_ram else None,
         )
 
     def _boot(self, accel: str, timeout: float) -> None:
@@ -154,6 +162,9 @@ class VM:
             (self.workdir / "qemu-argv.txt").write_text(render(self.argv) + "\n")
             with contextlib.suppress(FileNotFoundError):
                 (self.workdir / "qmp.sock").unlink()
+            if self.options.shared_ram and self.ram_fd is None:
+                # Opened before QEMU and unlinked once it runs: nothing leaks if we die.
+                self.ram_fd = os.open(self.ram_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
             self.child = pexpect.spawn(
                 self.argv[0],
                 self.argv[1:],
@@ -167,6 +178,7 @@ class VM:
                 self.console.wait_for(
                     READY, timeout, f"the {self.options.arch} guest to report readiness"
                 )
+                self.ram_file.unlink(missing_ok=True)
                 break
             except ConsoleEOF as exc:
                 text = self.console.text()
@@ -216,6 +228,13 @@ class VM:
             raise LabError("the VM is not running")
         return self.ssh.run(command, timeout=timeout, stdin=stdin)
 
+    def guest_ram(self) -> GuestRAM:
+        """Guest-physical memory, mapped read-only on the host."""
+        if not self.options.shared_ram or not self.alive:
+            raise LabError("guest RAM is not shared with the host for this VM")
+        assert self.ram_fd is not None
+        return GuestRAM(self.ram_fd, self.profile, parse_size(self.options.memory))
+
     @property
     def alive(self) -> bool:
         return self.child is not None and self.child.isalive()
@@ -254,3 +273,7 @@ class VM:
             if self.console is not None:
                 self.console.join(2.0)
             self.child = None
+        self.ram_file.unlink(missing_ok=True)
+        if self.ram_fd is not None:
+            os.close(self.ram_fd)
+            self.ram_fd = None

@@ -1,0 +1,74 @@
+"""Guest-physical memory, read from outside the guest.
+
+QEMU keeps the guest's RAM in a shared file (memory-backend-file, share=on); the host maps it
+read-only and so sees guest-physical memory without trusting the guest kernel.  Tokens written
+through a user mapping are located there, which gives each page's physical address."""
+
+from __future__ import annotations
+
+import mmap
+from pathlib import Path
+
+from lab.profiles import Profile
+
+PAGE = 4096
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper()
+    if text and text[-1] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text)
+
+
+def offset_to_gpa(profile: Profile, ram_size: int, offset: int) -> int:
+    """Guest-physical address of byte `offset` of the RAM backend."""
+    if profile.ram_low_limit and ram_size >= 0xB0000000:  # q35/pc split below 4 GiB
+        low = profile.ram_low_limit
+        return offset if offset < low else (1 << 32) + (offset - low)
+    return profile.ram_base + offset
+
+
+def sweep_stale(directory: Path) -> None:
+    """Remove RAM files of lab processes that died before unlinking them."""
+    for path in directory.glob("remaplab-*.ram"):
+        try:
+            pid = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if not Path(f"/proc/{pid}").exists():
+            path.unlink(missing_ok=True)
+
+
+class GuestRAM:
+    def __init__(self, fd: int, profile: Profile, size: int) -> None:
+        self.profile = profile
+        self.size = size
+        self._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+
+    def close(self) -> None:
+        self._map.close()
+
+    def __enter__(self) -> GuestRAM:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def find_page_tokens(self, tokens: set[int]) -> dict[int, list[int]]:
+        """For each token, the PFNs of the pages whose first 8 bytes hold it."""
+        found: dict[int, list[int]] = {}
+        base = memoryview(self._map)
+        quads = base.cast("Q")
+        words = quads[:: PAGE // 8]
+        try:
+            for index, word in enumerate(words):
+                if word in tokens:
+                    gpa = offset_to_gpa(self.profile, self.size, index * PAGE)
+                    found.setdefault(word, []).append(gpa // PAGE)
+        finally:
+            words.release()
+            quads.release()
+            base.release()
+        return found

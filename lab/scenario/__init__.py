@@ -1,0 +1,1 @@
+"""YAML scenarios: schema, loading with file:line errors, running, oracles."""

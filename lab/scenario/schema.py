@@ -1,0 +1,132 @@
+"""The scenario format, as pydantic models (the schema is data: `remaplab schema` prints it).
+
+A scenario: name, description, arches, requirements, boot settings, module parameters, ordered
+steps, and what the kernel must look like afterwards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Arch = Literal["x86_64", "arm64"]
+Backing = Literal["pages", "contig", "vmalloc"]
+Mapping = Literal["remap", "remap_runs", "insert", "fault", "vmalloc_range", "insert_one"]
+Action = Literal["fork", "munmap-part", "mremap-grow", "mremap-move", "close", "mprotect-write"]
+Requirement = Literal["cma", "kasan", "multimap"]
+Errno = Annotated[str, Field(pattern=r"^E[A-Z0-9]+$")]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Boot(Strict):
+    memory: Annotated[str, Field(pattern=r"^[0-9]+[MG]$")] = "1G"
+    smp: Annotated[int, Field(ge=1, le=8)] = 2
+    append: tuple[str, ...] = ()
+
+
+class Module(Strict):
+    load: bool = True
+    params: dict[str, int | str] = Field(default_factory=dict)
+
+
+class RunStep(Strict):
+    command: str
+    status: int | None = 0  # None: any status
+    output: str | None = None  # regex that stdout must match
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 60
+
+
+class MapStep(Strict):
+    backing: Backing = "pages"
+    mapping: Mapping = "remap"
+    pages: Annotated[int, Field(ge=0)] = 16
+    private: bool = False
+    private_write: bool = False
+    offset: Annotated[int, Field(ge=0)] = 0
+    length: Annotated[int, Field(ge=0)] = 0
+    actions: tuple[Action, ...] = ()
+    # Expect a failure instead of a mapping: the errno, and optionally where it happens.
+    errno: Errno | None = None
+    stage: Literal["open", "configure", "mmap"] | None = None
+    name: Name = "m"
+
+
+class CheckStep(Strict):
+    of: Name = "m"
+    physically_contiguous: bool | None = None
+    distinct_pages: int | None = None
+    pfns_match_module: bool = True  # page-table walk == module's PFN list
+    contents_match: bool = True  # data written through the mapping == kernel readback
+    pagemap: Literal["visible", "hole"] | None = None
+    physical: bool = False  # guest-physical witness read from outside the guest
+    source: Literal["pages", "buddy", "cma", "vmalloc"] | None = None
+    runs: int | None = None
+
+
+class ReleaseStep(Strict):
+    of: Name = "m"
+
+
+class ReloadStep(Strict):
+    params: dict[str, int | str] = Field(default_factory=dict)
+    expect_refused: bool = False  # rmmod must fail (something still open or mapped)
+
+
+class Step(Strict):
+    """Exactly one of the step kinds."""
+
+    run: RunStep | None = None
+    map: MapStep | None = None
+    check: CheckStep | None = None
+    release: ReleaseStep | None = None
+    reload_module: ReloadStep | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [k for k in ("run", "map", "check", "release", "reload_module") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a step is exactly one of run, map, check, release, reload_module"
+                + (f" (got {', '.join(kinds)})" if kinds else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(
+            k for k in ("run", "map", "check", "release", "reload_module") if getattr(self, k)
+        )
+
+
+class Crash(Strict):
+    kind: str | None = None  # e.g. "KASAN", "BUG", "WARNING"
+    title: str | None = None  # regex on the report title
+
+
+class Expect(Strict):
+    kernel: Literal["clean"] | Crash = "clean"
+    stats_zero: bool = True  # multimap's live buffers/pages/VMAs/files back to 0
+    meminfo_tolerance_kb: Annotated[int, Field(ge=0)] = 4096
+
+
+class Scenario(Strict):
+    name: Name
+    description: str
+    arches: tuple[Arch, ...] = ("x86_64", "arm64")
+    requires: tuple[Requirement, ...] = ()
+    boot: Boot = Boot()
+    module: Module = Module()
+    steps: Annotated[tuple[Step, ...], Field(min_length=1)]
+    expect: Expect = Expect()
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 300
+
+    @field_validator("arches")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v) or not v:
+            raise ValueError("arches must be a non-empty list without repeats")
+        return v
