@@ -30,9 +30,9 @@ lint: deps
 module: deps
 	$(VENV)/bin/remaplab build $(foreach a,$(ARCHES),--arch $(a)) --checkpatch
 
+# Every scenario on both arches: live progress, summary table, results/<run>/{junit.xml,report.json}.
 lab-run: deps
-	$(VENV)/bin/remaplab doctor
-	@for a in $(ARCHES); do $(VENV)/bin/remaplab boot --arch $$a -- 'uname -a' || exit 1; done
+	$(VENV)/bin/remaplab run $(foreach a,$(ARCHES),--arch $(a)) $(RUN_ARGS)
 
 bench: deps
 	$(VENV)/bin/remaplab bench $(foreach a,$(ARCHES),--arch $(a))

@@ -1,0 +1,100 @@
+"""pytest collects every scenarios/*.yaml as one test item per arch: `pytest -k cma` runs the CMA
+scenarios, `pytest scenarios/combo-pages-remap.yaml` one file.
+
+Options: --arch (repeatable), --kernel/--kdir (bring your own), --keep-vm (keep the VMs after a
+failure and print how to reach them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.errors import LabError
+from lab.scenario.load import Loaded, ScenarioError, load_file
+from lab.scenario.runner import Outcome, Result, VMPool, run_scenario
+
+ARCHES = ("x86_64", "arm64")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("remaplab")
+    group.addoption("--arch", action="append", choices=ARCHES, help="arch(es) to run scenarios on")
+    group.addoption("--kernel", type=Path, help="bring your own kernel image")
+    group.addoption("--kdir", type=Path, help="build tree of --kernel")
+    group.addoption("--keep-vm", action="store_true", help="keep VMs after a failing scenario")
+
+
+class ScenarioFailure(Exception):
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.render())
+        self.result = result
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            loaded = load_file(Path(self.path))
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        chosen = self.config.getoption("--arch") or list(ARCHES)
+        for arch in chosen:
+            yield ScenarioItem.from_parent(
+                self, name=f"{loaded.scenario.name}[{arch}]", loaded=loaded, arch=arch
+            )
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, loaded: Loaded, arch: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.loaded = loaded
+        self.arch = arch
+        self.add_marker(pytest.mark.integration)
+        self.add_marker(pytest.mark.scenario)
+
+    def runtest(self) -> None:
+        pools: dict[str, VMPool] = self.config.stash[POOLS]
+        if self.arch not in pools:
+            pools[self.arch] = VMPool(
+                kernel_image=self.config.getoption("--kernel"),
+                kdir=self.config.getoption("--kdir"),
+                keep=self.config.getoption("--keep-vm"),
+            )
+        out = Path(self.config.rootpath) / "results" / "pytest"
+        try:
+            result = run_scenario(self.loaded, self.arch, pools[self.arch], out)
+        except LabError as exc:
+            failed = Result(self.loaded.scenario.name, self.arch, Outcome.FAILED, message=str(exc))
+            raise ScenarioFailure(failed) from None
+        if result.outcome == Outcome.SKIPPED:
+            pytest.skip(result.message)
+        if result.outcome != Outcome.PASSED:
+            raise ScenarioFailure(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailure):
+            return excinfo.value.result.render()
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return Path(self.path), 0, f"scenario {self.name}"
+
+
+POOLS = pytest.StashKey[dict[str, VMPool]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[POOLS] = {}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for pool in config.stash.get(POOLS, {}).values():
+        pool.close()
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix == ".yaml" and file_path.parent.name == "scenarios":
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None

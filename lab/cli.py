@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -120,6 +121,38 @@ def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
     return status
 
 
+def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.paths import REPO
+    from lab.scenario.load import load_dir, select
+    from lab.scenario.runner import Outcome
+    from lab.scenario.suite import run_suite
+
+    directory = args.scenarios or REPO / "scenarios"
+    loaded = select(load_dir(directory), args.names)  # every file validated before any boot
+    if args.list:
+        for item in loaded:
+            s = item.scenario
+            print(f"{s.name:40s} {','.join(s.arches):14s} {s.description}")
+        return 0
+    arches = args.arch or ["x86_64", "arm64"]
+    for arch in arches:
+        from lab.profiles import get_profile
+
+        get_profile(arch)
+    out = args.out or Path("results") / time.strftime("run-%Y%m%d-%H%M%S")
+    results = run_suite(
+        loaded,
+        arches,
+        out,
+        {"kernel_image": args.kernel, "kdir": args.kdir, "accel": args.accel, "keep": args.keep},
+        stderr_log,
+    )
+    bad = [r for r in results if r.outcome not in (Outcome.PASSED, Outcome.SKIPPED)]
+    for r in bad:
+        print(r.render(), file=sys.stderr)
+    return 1 if bad else 0
+
+
 def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.doctor import doctor
 
@@ -148,6 +181,17 @@ def build_parser() -> Parser:
     build.add_argument("--kdir", type=Path, help="build tree of --kernel")
     build.add_argument("--checkpatch", action="store_true", help="also run checkpatch --strict")
     build.set_defaults(func=cmd_build)
+    run = sub.add_parser("run", help="run scenarios (default: all) on both arches")
+    run.add_argument("names", nargs="*", metavar="SCENARIO", help="scenario names (default: all)")
+    run.add_argument("--arch", action="append", help="arch to run on (default: both)")
+    run.add_argument("--kernel", type=Path, help="bring your own kernel image")
+    run.add_argument("--kdir", type=Path, help="build tree of --kernel")
+    run.add_argument("--accel", default="auto", help="auto|kvm|tcg")
+    run.add_argument("--keep", action="store_true", help="keep the VMs running at the end")
+    run.add_argument("--out", type=Path, help="results folder (default results/run-TIMESTAMP)")
+    run.add_argument("--scenarios", type=Path, help="scenario folder (default scenarios/)")
+    run.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    run.set_defaults(func=cmd_run)
     doc = sub.add_parser("doctor", help="check the host: QEMU, cross compiler, KVM, cache")
     doc.set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="boot-to-first-command benchmark")

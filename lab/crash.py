@@ -14,12 +14,13 @@ from typing import Any
 
 # "[  12.345678]", "[  12.345678][ T123]", "[  12.345678][    C1]" and syslog-style prefixes.
 PREFIX = re.compile(r"^(?:\S+ \S+ )?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")
+_ADDR = r"(?:\[<[0-9a-f]+>\] )?"
 IP_LINE = re.compile(
-    r"(?:RIP: [0-9a-f]{4}:(?:\[<[0-9a-f]+>\] )?|\bpc ?: (?:\[<[0-9a-f]+>\] )?|EIP: (?:\[<[0-9a-f]+>\] )?"
-    r"|PC is at |IP: (?:\[<[0-9a-f]+>\] )?)(?P<func>[A-Za-z_][A-Za-z0-9_.]*)\+0x"
+    rf"(?:RIP: [0-9a-f]{{4}}:{_ADDR}|\bpc ?: {_ADDR}|EIP: {_ADDR}|PC is at |IP: {_ADDR})"
+    r"(?P<func>[A-Za-z_][A-Za-z0-9_.]*)\+0x"
 )
 FRAME = re.compile(
-    r"^\s*(?:\[<[0-9a-f]+>\] )?(?:\[<[0-9a-f]+>\] )?(?P<q>\? )?(?P<func>[A-Za-z_][A-Za-z0-9_.]*)\+0x[0-9a-f]+/0x"
+    rf"^\s*{_ADDR}{_ADDR}(?P<q>\? )?(?P<func>[A-Za-z_][A-Za-z0-9_.]*)\+0x[0-9a-f]+/0x"
 )
 END = re.compile(r"---\[ end (trace|Kernel panic)|^Kernel Offset:|^Rebooting in|^---\[ end")
 MAX_LINES = 300

@@ -59,3 +59,19 @@ def test_usage_error_is_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "--arch" in err
     code, err = run(["boot", "--arch", "x86_64", "--smp", "many"], capsys)
     assert code == 2 and "--smp" in err
+
+
+def test_run_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["run", "no-such-scenario"], capsys)
+    assert code == EXIT_LAB and "unknown scenario 'no-such-scenario'" in err
+
+
+def test_run_bad_yaml_names_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "broken.yaml").write_text(
+        "name: broken\ndescription: d\nsteps:\n  - map: {backing: paper}\n"
+    )
+    code, err = run(["run", "--scenarios", str(tmp_path)], capsys)
+    assert code == EXIT_LAB
+    assert f"{tmp_path / 'broken.yaml'}:4: steps[0].map.backing:" in err

@@ -1,0 +1,195 @@
+"""Witnesses of what a mapping really is, each trusting something different:
+
+- module: multimap's PFN list and its kernel page-table walk (trusts the guest kernel);
+- pagemap: /proc/PID/pagemap + kpageflags (trusts the guest kernel's generic code);
+- physical: tokens written through the user mapping, found in guest-physical memory read from
+  the host (trusts nothing in the guest);
+- health: new kernel log reports, taint, module stats, meminfo.
+Pure analysis lives here too (contiguity), unit-tested on recorded data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TOKEN_MAGIC = 0x6D6D0000 << 32
+TAINT_BAD = {
+    5: "B (bad page)",
+    7: "D (died: oops or BUG)",
+    9: "W (warning)",
+    14: "L (soft lockup)",
+}
+
+
+@dataclass(frozen=True)
+class Contiguity:
+    pages: int
+    distinct: int
+    runs: list[tuple[int, int]]  # (first pfn, length)
+    duplicates: list[int]
+    zero_pfns: int
+    gaps: list[tuple[int, int]]  # (index, pfn jump) where the next pfn is not pfn + 1
+
+    @property
+    def contiguous(self) -> bool:
+        return self.pages > 0 and len(self.runs) == 1 and not self.zero_pfns
+
+    def summary(self) -> str:
+        return (
+            f"{self.pages} pages, {self.distinct} distinct, {len(self.runs)} run(s), "
+            f"{len(self.duplicates)} duplicate(s), {self.zero_pfns} zero PFN(s)"
+        )
+
+
+def contiguity(pfns: list[int]) -> Contiguity:
+    runs: list[tuple[int, int]] = []
+    gaps: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    dups: list[int] = []
+    for i, pfn in enumerate(pfns):
+        if pfn in seen and pfn not in dups:
+            dups.append(pfn)
+        seen.add(pfn)
+        if runs and pfn == runs[-1][0] + runs[-1][1]:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            if runs:
+                gaps.append((i, pfn - (runs[-1][0] + runs[-1][1] - 1)))
+            runs.append((pfn, 1))
+    return Contiguity(
+        pages=len(pfns),
+        distinct=len(seen),
+        runs=runs,
+        duplicates=dups,
+        zero_pfns=sum(1 for p in pfns if p == 0),
+        gaps=gaps,
+    )
+
+
+def token(seed: int, index: int) -> int:
+    """What multimap-ctl writes into the first 8 bytes of buffer page `index`."""
+    return ((seed << 32) ^ TOKEN_MAGIC ^ (index + 1)) & ((1 << 64) - 1)
+
+
+def taint_flags(before: int, after: int) -> list[str]:
+    new = after & ~before
+    return [name for bit, name in TAINT_BAD.items() if new & (1 << bit)]
+
+
+@dataclass
+class Disagreement:
+    witness: str
+    message: str
+    diff: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        return "\n".join([f"{self.witness}: {self.message}", *self.diff[:20]])
+
+
+def diff_pfns(name_a: str, a: list[int], name_b: str, b: list[int]) -> list[str]:
+    out = [f"  page  {name_a:>14}  {name_b:>14}"]
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            out.append(f"  {i:4d}  {x:>14}  {y:>14}")
+    if len(a) != len(b):
+        out.append(f"  lengths differ: {len(a)} vs {len(b)}")
+    return out
+
+
+def physical_pfns(found: dict[int, list[int]], seed: int, first: int, n: int) -> list[int | None]:
+    """Per mapped page: the single guest-physical PFN holding its token, or None."""
+    out: list[int | None] = []
+    for i in range(n):
+        hits = found.get(token(seed, first + i), [])
+        out.append(hits[0] if len(hits) == 1 else None)
+    return out
+
+
+def check_mapping(
+    report: dict[str, Any],
+    expect: Any,
+    pagemap_dump: dict[str, Any] | None,
+    physical: list[int | None] | None,
+) -> tuple[list[Disagreement], dict[str, Any]]:
+    """Compare every witness with the expectation and with each other."""
+    problems: list[Disagreement] = []
+    module_pfns: list[int] = list(report.get("pfns", []))
+    walk = [int(p) for p in report.get("walk", [])]
+    shape = contiguity(module_pfns)
+    evidence: dict[str, Any] = {
+        "module_pfns": module_pfns,
+        "walk_pfns": walk,
+        "contiguity": shape.summary(),
+        "runs": shape.runs[:64],
+        "source": report.get("info", {}).get("source"),
+    }
+    if expect.contents_match and not report.get("contents_match"):
+        problems.append(Disagreement("module", "data written through the mapping != readback"))
+    if expect.pfns_match_module and walk != module_pfns:
+        problems.append(
+            Disagreement(
+                "module",
+                "page-table walk disagrees with the module's PFN list",
+                diff_pfns("module", module_pfns, "page tables", walk),
+            )
+        )
+    if (
+        expect.physically_contiguous is not None
+        and shape.contiguous != expect.physically_contiguous
+    ):
+        problems.append(
+            Disagreement(
+                "module",
+                f"expected {'' if expect.physically_contiguous else 'not '}physically contiguous, "
+                f"got {shape.summary()}",
+                [f"  run {i}: pfn {p:#x} x {n}" for i, (p, n) in enumerate(shape.runs[:10])],
+            )
+        )
+    if expect.distinct_pages is not None and shape.distinct != expect.distinct_pages:
+        problems.append(
+            Disagreement(
+                "module", f"expected {expect.distinct_pages} distinct pages, got {shape.summary()}"
+            )
+        )
+    if expect.source is not None and evidence["source"] != expect.source:
+        problems.append(
+            Disagreement("module", f"expected source {expect.source}, got {evidence['source']}")
+        )
+    if expect.runs is not None and len(shape.runs) != expect.runs:
+        problems.append(
+            Disagreement("module", f"expected {expect.runs} runs, got {len(shape.runs)}")
+        )
+    if pagemap_dump is not None:
+        pages = pagemap_dump["pages"]
+        present = [p["present"] for p in pages]
+        pm_pfns = [p.get("pfn") or 0 for p in pages]
+        evidence["pagemap_present"] = sum(present)
+        evidence["vmflags"] = (pagemap_dump.get("vma") or {}).get("vmflags")
+        if expect.pagemap == "hole" and any(present):
+            problems.append(Disagreement("pagemap", f"expected holes, {sum(present)} present"))
+        if expect.pagemap == "visible":
+            if not all(present):
+                problems.append(
+                    Disagreement("pagemap", f"expected present pages, {present.count(False)} holes")
+                )
+            elif pm_pfns != module_pfns:
+                problems.append(
+                    Disagreement(
+                        "pagemap",
+                        "pagemap PFNs disagree with the module's",
+                        diff_pfns("module", module_pfns, "pagemap", pm_pfns),
+                    )
+                )
+    if physical is not None:
+        evidence["physical_pfns"] = physical
+        if physical != module_pfns:
+            shown = [p if p is not None else -1 for p in physical]
+            problems.append(
+                Disagreement(
+                    "physical",
+                    "tokens found in guest-physical memory are not at the module's PFNs "
+                    "(-1: token not found exactly once)",
+                    diff_pfns("module", module_pfns, "guest RAM", shown),
+                )
+            )
+    return problems, evidence

@@ -1,0 +1,61 @@
+"""The scenario runner end to end: a wrong expectation fails with a readable diff; the
+guest-physical witness agrees with the module; a hanging command is a timeout and the run goes
+on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.scenario.load import load_file, load_text
+from lab.scenario.runner import Outcome, VMPool, run_scenario
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[VMPool]:
+    p = VMPool()
+    yield p
+    p.close()
+
+
+def test_wrong_contiguity_fails_with_diff(pool: VMPool, tmp_path: Path) -> None:
+    loaded = load_file(DATA / "wrong" / "wrong-contiguity.yaml")
+    result = run_scenario(loaded, "x86_64", pool, tmp_path)
+    assert result.outcome == Outcome.FAILED
+    assert result.failing_step == 1
+    text = result.render()
+    assert "expected physically contiguous" in text and "run(s)" in text
+    assert "run 0: pfn 0x" in text
+    assert (tmp_path / "wrong-contiguity-x86_64" / "result.json").exists()
+
+
+def test_hanging_command_is_a_timeout_and_the_next_scenario_runs(
+    pool: VMPool, tmp_path: Path
+) -> None:
+    hang = load_text(
+        "name: hang\ndescription: d\nsteps:\n  - run: {command: 'sleep 60', timeout: 2}\n",
+        Path("hang.yaml"),
+    )
+    from lab.scenario.load import Loaded
+
+    result = run_scenario(Loaded(hang, Path("hang.yaml"), ""), "x86_64", pool, tmp_path)
+    assert result.outcome == Outcome.TIMEOUT and "did not finish within 2 s" in result.message
+    ok = load_text(
+        "name: after\ndescription: d\nsteps:\n  - run: {command: 'echo ok', output: ok}\n",
+        Path("after.yaml"),
+    )
+    after = run_scenario(Loaded(ok, Path("after.yaml"), ""), "x86_64", pool, tmp_path)
+    assert after.outcome == Outcome.PASSED, after.render()
+
+
+def test_physical_witness_agrees_with_module(pool: VMPool, tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    loaded = load_file(repo / "scenarios" / "combo-pages-remap.yaml")
+    result = run_scenario(loaded, "x86_64", pool, tmp_path)
+    assert result.outcome == Outcome.PASSED, result.render()
+    check = next(s for s in result.steps if s.kind == "check")
+    assert check.evidence["physical_pfns"] == check.evidence["module_pfns"]

@@ -1,0 +1,84 @@
+"""Contiguity analysis and witness comparison on recorded data."""
+
+from pathlib import Path
+
+from lab.physmem import offset_to_gpa
+from lab.profiles import get_profile
+from lab.scenario.oracles import (
+    check_mapping,
+    contiguity,
+    physical_pfns,
+    taint_flags,
+    token,
+)
+from lab.scenario.schema import CheckStep
+
+# Recorded from a Debian 6.1 x86_64 guest: multimap-ctl --backing pages --pages 8
+PAGES_PFNS = [261651, 261704, 261705, 24980, 261634, 24982, 261672, 261624]
+CONTIG_PFNS = [24620, 24621, 24622, 24623]
+
+
+def test_contiguity_of_scattered_pages() -> None:
+    c = contiguity(PAGES_PFNS)
+    assert not c.contiguous
+    assert c.distinct == 8 and c.duplicates == [] and c.zero_pfns == 0
+    assert c.runs[1] == (261704, 2)  # two neighbours happened to be adjacent
+    assert len(c.runs) == 7 and len(c.gaps) == 6
+
+
+def test_contiguity_of_a_block_and_edge_cases() -> None:
+    assert contiguity(CONTIG_PFNS).contiguous
+    assert not contiguity([]).contiguous
+    dup = contiguity([5, 6, 5])
+    assert dup.duplicates == [5] and dup.distinct == 2
+    assert not contiguity([0, 1, 2]).contiguous  # zero PFN: pagemap without CAP_SYS_ADMIN
+
+
+def test_token_matches_guest_tool() -> None:
+    # multimap-ctl: (seed << 32) ^ (0x6d6d0000 << 32) ^ (index + 1)
+    assert token(0x5EED, 0) == ((0x5EED << 32) ^ (0x6D6D0000 << 32) ^ 1)
+    assert token(1, 41) & 0xFFFFFFFF == 42
+
+
+def test_physical_pfns_need_exactly_one_hit() -> None:
+    found = {token(7, 0): [100], token(7, 1): [101, 555], token(7, 3): [103]}
+    assert physical_pfns(found, 7, 0, 4) == [100, None, None, 103]
+
+
+def test_witnesses_disagreeing_give_a_diff() -> None:
+    report = {
+        "pfns": CONTIG_PFNS,
+        "walk": CONTIG_PFNS,
+        "contents_match": True,
+        "info": {"source": "buddy"},
+    }
+    expect = CheckStep(physically_contiguous=True, physical=True, pagemap="visible")
+    dump = {"pages": [{"present": True, "pfn": p} for p in CONTIG_PFNS], "vma": {"vmflags": "rd"}}
+    problems, _ = check_mapping(report, expect, dump, list(CONTIG_PFNS))
+    assert problems == []
+    moved = [*CONTIG_PFNS[:2], 999, CONTIG_PFNS[3]]
+    problems, _ = check_mapping(report, expect, dump, moved)
+    (p,) = problems
+    assert p.witness == "physical"
+    assert any("999" in line for line in p.diff)
+
+
+def test_wrong_contiguity_expectation_is_reported() -> None:
+    report = {"pfns": PAGES_PFNS, "walk": PAGES_PFNS, "contents_match": True, "info": {}}
+    problems, _ = check_mapping(report, CheckStep(physically_contiguous=True), None, None)
+    (p,) = problems
+    assert "expected physically contiguous" in p.message and "7 run(s)" in p.message
+
+
+def test_taint() -> None:
+    assert taint_flags(4096, 4096 | 512) == ["W (warning)"]
+    assert taint_flags(0, 4096 | 8192) == []
+
+
+def test_guest_physical_layout() -> None:
+    x86, arm = get_profile("x86_64"), get_profile("arm64")
+    assert offset_to_gpa(x86, 1 << 30, 0x1000) == 0x1000
+    assert offset_to_gpa(arm, 1 << 30, 0x1000) == 0x40001000
+    big = 4 << 30  # q35 splits RAM at 2 GiB when there is 2.75 GiB or more
+    assert offset_to_gpa(x86, big, 0x80000000) == 1 << 32
+    _ = Path  # keep the import for type checkers
