@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 # "[  12.345678]", "[  12.345678][ T123]", "[  12.345678][    C1]" and syslog-style prefixes.
-PREFIX = re.compile(r"^(?:\S+ \S+ )?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")
+PREFIX = re.compile(
+    r"^(?:\*\* \d+ printk messages dropped \*\* )?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?"
+)
 _ADDR = r"(?:\[<[0-9a-f]+>\] )?"
 IP_LINE = re.compile(
     rf"(?:RIP: [0-9a-f]{{4}}:{_ADDR}|\bpc ?: {_ADDR}|EIP: {_ADDR}|PC is at |IP: {_ADDR})"
@@ -49,6 +51,7 @@ class Pattern:
     kind: str
     title: str
     func: str
+    numbers: str | None = None  # replace digit runs in the title with this
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ class Report:
 def patterns() -> tuple[Pattern, ...]:
     data = tomllib.loads((Path(__file__).parent / "data" / "crash_patterns.toml").read_text())
     return tuple(
-        Pattern(re.compile(p["start"]), p["kind"], p["title"], p["func"]) for p in data["pattern"]
+        Pattern(re.compile(p["start"]), p["kind"], p["title"], p["func"], p.get("numbers"))
+        for p in data["pattern"]
     )
 
 
@@ -102,15 +106,18 @@ def _culprit(pat: Pattern, match: re.Match[str], body: list[str]) -> str | None:
 
 def _title(pat: Pattern, match: re.Match[str], body: list[str], func: str | None) -> str:
     access = ""
-    for line in body[:6]:
+    # syzkaller takes the access type only from the line right after the header.
+    following = [ln for ln in body[1:4] if ln.strip() and not ln.startswith("===")][:1]
+    for line in following:
         m = re.search(r"\b(Read|Write) (of size|at addr)", line)
         if m:
             access = f" {m.group(1)}"
-            break
     values = {str(i): (g or "") for i, g in enumerate(match.groups(), start=1)}
     values.update({k: (v or "").strip() for k, v in match.groupdict().items()})
     values["access"] = access
     title = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), ""), pat.title)
+    if pat.numbers:
+        title = re.sub(r"\d+", pat.numbers, title)
     if pat.func == "none" or "{reason}" in pat.title:
         return title
     return f"{title} in {func}" if func else f"{title} in corrupted"
