@@ -14,7 +14,9 @@ from typing import Any
 
 # "[  12.345678]", "[  12.345678][ T123]", "[  12.345678][    C1]" and syslog-style prefixes.
 PREFIX = re.compile(
-    r"^(?:\*\* \d+ printk messages dropped \*\* )?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?"
+    r"^(?:\*\* \d+ printk messages dropped \*\* )?"
+    r"(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?(?:<\d+>)?"
+    r"(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?"
 )
 _ADDR = r"(?:\[<[0-9a-f]+>\] )?"
 IP_LINE = re.compile(
