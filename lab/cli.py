@@ -153,6 +153,37 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     return 1 if bad else 0
 
 
+def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
+    import json
+
+    from lab.crash import find_reports, strip_header
+
+    path: Path = args.logfile
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LabError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LabError(f"{path}: is a directory, not a console log") from None
+    except OSError as exc:
+        raise LabError(f"{path}: cannot read: {exc.strerror}") from None
+    if b"\0" in raw[:65536]:
+        raise LabError(f"{path}: binary data, not a console log")
+    _title, text = strip_header(raw.decode(errors="replace"))
+    reports = find_reports(text)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=1))
+        return 0
+    if not reports:
+        print("no kernel crash report found")
+        return 0
+    for r in reports:
+        print(f"{path}:{r.line}: [{r.kind}] {r.title}")
+        if args.verbose:
+            print(r.text + "\n")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.doctor import doctor
 
@@ -192,6 +223,11 @@ def build_parser() -> Parser:
     run.add_argument("--scenarios", type=Path, help="scenario folder (default scenarios/)")
     run.add_argument("--list", action="store_true", help="list the scenarios and exit")
     run.set_defaults(func=cmd_run)
+    triage = sub.add_parser("triage", help="find and title the kernel crash reports in a log")
+    triage.add_argument("logfile", type=Path)
+    triage.add_argument("--json", action="store_true", help="JSON list: title, kind, text, ...")
+    triage.add_argument("-v", "--verbose", action="store_true", help="print each report's text")
+    triage.set_defaults(func=cmd_triage)
     doc = sub.add_parser("doctor", help="check the host: QEMU, cross compiler, KVM, cache")
     doc.set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="boot-to-first-command benchmark")

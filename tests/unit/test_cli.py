@@ -75,3 +75,33 @@ def test_run_bad_yaml_names_file_and_line(
     code, err = run(["run", "--scenarios", str(tmp_path)], capsys)
     assert code == EXIT_LAB
     assert f"{tmp_path / 'broken.yaml'}:4: steps[0].map.backing:" in err
+
+
+CRASHLOGS = Path(__file__).resolve().parents[1] / "data" / "crashlogs"
+
+
+def test_triage_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["triage", "--json", str(CRASHLOGS / "111.log")]) == 0
+    (report, *_) = json.loads(capsys.readouterr().out)
+    assert report["title"] == "KASAN: slab-out-of-bounds Read in sg_remove_request"
+    assert report["kind"] == "KASAN" and "sg_remove_request" in report["text"]
+
+
+def test_triage_no_crash_is_empty_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import json
+
+    log = tmp_path / "clean.log"
+    log.write_text("[    0.0] Linux version 6.1\n[    1.0] remaplab: ready\n")
+    assert main(["triage", "--json", str(log)]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_triage_bad_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run(["triage", str(tmp_path / "missing.log")], capsys)
+    assert code == EXIT_LAB and "no such file" in err
+    binary = tmp_path / "core"
+    binary.write_bytes(b"\x7fELF\x00\x00\x01")
+    code, err = run(["triage", str(binary)], capsys)
+    assert code == EXIT_LAB and "binary data" in err
