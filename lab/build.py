@@ -116,6 +116,7 @@ def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
                     "-Wall",
                     "-Wextra",
                     "-Werror",
+                    "-pthread",
                     f"-I{MODULE_SRC / 'uapi'}",
                     "-o",
                     str(tmp / tool),

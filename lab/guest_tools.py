@@ -109,4 +109,5 @@ def module_stats(vm: Any) -> dict[str, int]:
     res = vm.run("cat /sys/kernel/debug/multimap/stats")
     if not res.ok:
         raise LabError(f"multimap stats unreadable: {res.stderr.strip()}")
-    return {k: int(v) for k, v in (line.split() for line in res.stdout.splitlines())}
+    pairs = (line.split() for line in res.stdout.splitlines())
+    return {k: int(v) for k, v in pairs if v.lstrip("-").isdigit()}

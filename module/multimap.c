@@ -9,6 +9,16 @@
  * Each open file of /dev/multimap configures one buffer, then mmaps it.
  * The buffer lives until its last VMA and its file are gone.
  *
+ * Bug modes (module parameter bug_mode, load time only, off by default)
+ * deliberately reproduce classic mmap-driver bugs so the lab can prove it
+ * catches them: uaf (pages freed when any VMA closes, though a split or
+ * forked VMA still maps them), nozap (a
+ * failing remap loop frees its pages without zapping what it mapped,
+ * CVE-2024-53148), noexpand (VM_DONTEXPAND missing: mremap can grow the VMA),
+ * split_refcount (vm_ops->open takes no reference: a split or fork
+ * underflows the buffer's refcount) and reserved (PG_reserved set at
+ * allocation and left set at free: Bad page state).
+ *
  * MAP_PRIVATE: read-only private mappings are supported for every mapping
  * method (VM_MAYWRITE is cleared, as /proc/vmcore does, so the mapping is
  * never COW and mprotect(PROT_WRITE) fails); writable MAP_PRIVATE is
@@ -19,6 +29,7 @@
 
 #include <linux/crc32.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -32,6 +43,7 @@
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
@@ -48,6 +60,34 @@ static ushort dev_mode = 0600;
 module_param(dev_mode, ushort, 0444);
 MODULE_PARM_DESC(dev_mode, "Permissions of /dev/multimap (default 0600)");
 
+static char *bug_mode = "none";
+module_param(bug_mode, charp, 0444);
+MODULE_PARM_DESC(bug_mode, "Deliberate bug: none, uaf, nozap, noexpand, split_refcount, reserved");
+
+static ulong fail_at;
+module_param(fail_at, ulong, 0644);
+MODULE_PARM_DESC(fail_at, "Make the remap loop fail at this page (1-based; 0: never)");
+
+enum multimap_bug {
+	MULTIMAP_BUG_NONE,
+	MULTIMAP_BUG_UAF,
+	MULTIMAP_BUG_NOZAP,
+	MULTIMAP_BUG_NOEXPAND,
+	MULTIMAP_BUG_SPLIT_REFCOUNT,
+	MULTIMAP_BUG_RESERVED,
+};
+
+static const char * const multimap_bug_names[] = {
+	[MULTIMAP_BUG_NONE] = "none",
+	[MULTIMAP_BUG_UAF] = "uaf",
+	[MULTIMAP_BUG_NOZAP] = "nozap",
+	[MULTIMAP_BUG_NOEXPAND] = "noexpand",
+	[MULTIMAP_BUG_SPLIT_REFCOUNT] = "split_refcount",
+	[MULTIMAP_BUG_RESERVED] = "reserved",
+};
+
+static enum multimap_bug bug;
+
 static struct {
 	atomic_long_t buffers;		/* live buffers */
 	atomic_long_t pages;		/* pages held by live buffers */
@@ -58,6 +98,7 @@ static struct {
 	atomic_long_t vma_closes;	/* vm_ops->close calls, total */
 	atomic_long_t faults;		/* pages inserted by the fault handler */
 	atomic_long_t refused;		/* configure/mmap requests refused */
+	atomic_long_t map_errors;	/* mapping loops that failed and cleaned up */
 } stats;
 
 struct multimap_buffer {
@@ -73,6 +114,7 @@ struct multimap_buffer {
 	dma_addr_t dma;
 	size_t dma_size;
 	atomic_long_t live_vmas;
+	bool freed;		/* bug modes: pages already freed behind the mappings */
 };
 
 struct multimap_file {
@@ -87,6 +129,9 @@ static void multimap_free_pages(struct multimap_buffer *buf)
 {
 	unsigned long i;
 
+	if (buf->freed)
+		return;
+	buf->freed = true;
 	switch (buf->backing) {
 	case MULTIMAP_BACKING_PAGES:
 		for (i = 0; i < buf->npages; i++)
@@ -130,6 +175,8 @@ static int multimap_alloc_pages(struct multimap_buffer *buf)
 					   __GFP_NOWARN);
 		if (!buf->pages[i])
 			return -ENOMEM;
+		if (bug == MULTIMAP_BUG_RESERVED)	/* and never cleared */
+			SetPageReserved(buf->pages[i]);
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		cond_resched();
@@ -473,7 +520,8 @@ static void multimap_vm_open(struct vm_area_struct *vma)
 {
 	struct multimap_buffer *buf = vma->vm_private_data;
 
-	kref_get(&buf->ref);
+	if (bug != MULTIMAP_BUG_SPLIT_REFCOUNT)
+		kref_get(&buf->ref);
 	atomic_long_inc(&buf->live_vmas);
 	atomic_long_inc(&stats.vmas);
 	atomic_long_inc(&stats.vma_opens);
@@ -486,6 +534,9 @@ static void multimap_vm_close(struct vm_area_struct *vma)
 	atomic_long_dec(&buf->live_vmas);
 	atomic_long_dec(&stats.vmas);
 	atomic_long_inc(&stats.vma_closes);
+	/* The use-after-free bug: the buffer dies with the first VMA to go. */
+	if (bug == MULTIMAP_BUG_UAF && buf->backing == MULTIMAP_BACKING_PAGES)
+		multimap_free_pages(buf);
 	multimap_buffer_put(buf);
 }
 
@@ -515,13 +566,29 @@ static int multimap_map_remap(struct vm_area_struct *vma,
 	int ret;
 
 	for (i = 0; i < n; i++, addr += PAGE_SIZE) {
-		ret = remap_pfn_range(vma, addr, page_to_pfn(buf->pages[off + i]),
-				      PAGE_SIZE, vma->vm_page_prot);
+		if (fail_at && i + 1 == fail_at)
+			ret = -ENOMEM;	/* injected, to exercise the error path */
+		else
+			ret = remap_pfn_range(vma, addr,
+					      page_to_pfn(buf->pages[off + i]),
+					      PAGE_SIZE, vma->vm_page_prot);
 		if (ret) {
+			if (bug == MULTIMAP_BUG_NOZAP) {
+				/*
+				 * The comedi bug: drop the pages while the
+				 * earlier PTEs still point at them; the window
+				 * lasts until mmap_region() unmaps the VMA.
+				 */
+				multimap_free_pages(buf);
+				atomic_long_inc(&stats.map_errors);
+				msleep(200);
+				return ret;
+			}
 			/* Never leave earlier PTEs behind (CVE-2024-53148). */
 			if (i)
 				zap_vma_ptes(vma, vma->vm_start,
 					     addr - vma->vm_start);
+			atomic_long_inc(&stats.map_errors);
 			return ret;
 		}
 		if (!(i % 1024))
@@ -622,7 +689,9 @@ static int multimap_mmap(struct file *file, struct vm_area_struct *vma)
 		}
 		vma->vm_flags &= ~VM_MAYWRITE;
 	}
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_flags |= VM_DONTDUMP;
+	if (bug != MULTIMAP_BUG_NOEXPAND)
+		vma->vm_flags |= VM_DONTEXPAND;
 	vma->vm_private_data = buf;
 	vma->vm_ops = &multimap_vm_ops;
 
@@ -712,7 +781,9 @@ static int multimap_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "vma_closes %ld\n", atomic_long_read(&stats.vma_closes));
 	seq_printf(m, "faults %ld\n", atomic_long_read(&stats.faults));
 	seq_printf(m, "refused %ld\n", atomic_long_read(&stats.refused));
+	seq_printf(m, "map_errors %ld\n", atomic_long_read(&stats.map_errors));
 	seq_printf(m, "max_pages %lu\n", max_pages);
+	seq_printf(m, "bug_mode %s\n", multimap_bug_names[bug]);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(multimap_stats);
@@ -725,6 +796,16 @@ static int __init multimap_init(void)
 		pr_err("max_pages must be 1..%lu\n", (unsigned long)MULTIMAP_PAGES_LIMIT);
 		return -EINVAL;
 	}
+	ret = match_string(multimap_bug_names, ARRAY_SIZE(multimap_bug_names),
+			   bug_mode);
+	if (ret < 0) {
+		pr_err("unknown bug_mode '%s'\n", bug_mode);
+		return -EINVAL;
+	}
+	bug = ret;
+	if (bug != MULTIMAP_BUG_NONE)
+		pr_warn("bug_mode=%s: this module is now deliberately broken\n",
+			bug_mode);
 	if (dev_mode & ~0666) {
 		pr_err("dev_mode %o: only rw bits are allowed\n", dev_mode);
 		return -EINVAL;

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -43,6 +44,7 @@ struct opts {
 	int hold;
 	int list_pages;
 	int bench;
+	int race_read;
 	const char *device;
 	const char *actions[MAX_ACTIONS];
 	int nactions;
@@ -127,7 +129,7 @@ static void usage(void)
 		"  [--mapping remap|remap_runs|insert|fault|vmalloc_range|insert_one]\n"
 		"  [--pages N] [--private] [--private-write] [--read-only] [--offset PAGES] [--length PAGES]\n"
 		"  [--seed N] [--do fork|munmap-part|mremap-grow|mremap-move|close|mprotect-write]...\n"
-		"  [--list-pages] [--bench] [--hold] [--device PATH]\n");
+		"  [--list-pages] [--bench] [--race-read] [--hold] [--device PATH]\n");
 	exit(2);
 }
 
@@ -161,6 +163,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "hold", no_argument, NULL, 'H' },
 		{ "list-pages", no_argument, NULL, 'L' },
 		{ "bench", no_argument, NULL, 'B' },
+		{ "race-read", no_argument, NULL, 'R' },
 		{ "device", required_argument, NULL, 'D' },
 		{ "flags", required_argument, NULL, 'f' },
 		{ "version", required_argument, NULL, 'V' },
@@ -225,6 +228,9 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'B':
 			o->bench = 1;
+			break;
+		case 'R':
+			o->race_read = 1;
 			break;
 		case 'D':
 			o->device = optarg;
@@ -334,8 +340,12 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 				continue;
 			}
 			hole = mid;
-			action_result(a, verify_tokens(o, addr, o->offset, n),
-				      "unmapped the middle page; both pieces intact", 0);
+			if (verify_tokens(o, addr, o->offset, n))
+				action_result(a, 1, "unmapped the middle page; both pieces intact", 0);
+			else if (*(volatile uint64_t *)addr == 0xaaaaaaaaaaaaaaaaULL)
+				action_result(a, 0, "the remaining pieces read freed (poisoned) memory", 0);
+			else
+				action_result(a, 0, "the remaining pieces lost their tokens", 0);
 		} else if (!strcmp(a, "mremap-grow")) {
 			void *p = mremap(addr, n * page_size, (n + 1) * page_size, 0);
 
@@ -366,8 +376,11 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 			int ok = !close(*fdp);
 
 			*fdp = -1;
-			action_result(a, ok && verify_tokens(o, addr, o->offset, n),
-				      "fd closed; mapping still valid", 0);
+			ok = ok && verify_tokens(o, addr, o->offset, n);
+			action_result(a, ok, ok ? "fd closed; mapping still valid" :
+				      *(volatile uint64_t *)addr == 0xaaaaaaaaaaaaaaaaULL ?
+				      "fd closed; mapping now reads freed (poisoned) memory" :
+				      "fd closed; tokens changed", 0);
 		} else if (!strcmp(a, "mprotect-write")) {
 			if (mprotect(addr, n * page_size, PROT_READ | PROT_WRITE))
 				action_result(a, 1, "write permission refused", errno);
@@ -380,6 +393,101 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 	json_close(']');
 	*np = n;
 	return addr;
+}
+
+/*
+ * --race-read: reproduce the window of CVE-2024-53148.  While mmap() fails
+ * (fail_at set), a second thread watches multimap's map_errors counter in
+ * debugfs (no mmap_lock needed); when the failing loop has cleaned up, it
+ * reads the target address once through write() to a pipe.  A correct driver
+ * zapped its PTEs first: the copy faults (EFAULT).  A driver that freed the
+ * pages without zapping leaves PTEs to freed memory: the copy succeeds, and
+ * with page_poison=1 it returns 0xaa bytes.
+ */
+static void *volatile race_addr;
+static volatile int race_done;
+static volatile unsigned long race_reads, race_faults, race_poison, race_other;
+static int race_pipe[2];
+static volatile long race_before, race_after;
+static volatile int race_errno;
+static volatile int race_ready;
+
+static long map_errors(int stats_fd)
+{
+	char buf[1024], *p;
+	ssize_t len = pread(stats_fd, buf, sizeof(buf) - 1, 0);
+
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	p = strstr(buf, "map_errors ");
+	return p ? strtol(p + 11, NULL, 10) : -1;
+}
+
+static void *race_reader(void *arg)
+{
+	int stats_fd = open("/sys/kernel/debug/multimap/stats", O_RDONLY);
+	long before = map_errors(stats_fd);
+	uint64_t v;
+
+	(void)arg;
+	race_ready = 1;
+	while (!race_addr)
+		sched_yield();
+	while (!race_done && map_errors(stats_fd) == before)
+		sched_yield();
+	race_before = before;
+	race_after = map_errors(stats_fd);
+	if (write(race_pipe[1], race_addr, sizeof(v)) != sizeof(v)) {
+		race_errno = errno;
+		race_faults++;
+	} else if (read(race_pipe[0], &v, sizeof(v)) == sizeof(v)) {
+		race_reads++;
+		if (v == 0xaaaaaaaaaaaaaaaaULL)
+			race_poison++;
+		else
+			race_other++;
+	}
+	close(stats_fd);
+	return NULL;
+}
+
+static int race_read(int fd, const struct opts *o, uint64_t n)
+{
+	pthread_t reader;
+	void *hole, *addr;
+	int err;
+
+	/* The reader's stack is mapped first, so it cannot land in the hole. */
+	if (pipe(race_pipe) || pthread_create(&reader, NULL, race_reader, NULL))
+		fail("race-setup", errno);
+	hole = mmap(NULL, n * page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hole == MAP_FAILED)
+		fail("race-reserve", errno);
+	munmap(hole, n * page_size);
+	while (!race_ready)	/* the reader has its baseline of map_errors */
+		sched_yield();
+	race_addr = hole;
+	addr = mmap(hole, n * page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		    o->offset * page_size);
+	err = addr == MAP_FAILED ? errno : 0;
+	race_done = 1;
+	pthread_join(reader, NULL);
+	json_open("race", '{');
+	json_str("mmap", err ? errname(err) : "ok");
+	json_u64("reads", race_reads);
+	json_u64("faults", race_faults);
+	json_u64("poison_reads", race_poison);
+	json_u64("other_reads", race_other);
+	json_bool("saw_freed_page", race_poison > 0);
+	json_i64("map_errors_before", race_before);
+	json_i64("map_errors_after", race_after);
+	json_str("read_errno", race_errno ? errname(race_errno) : "none");
+	json_close('}');
+	json_bool("ok", 1);
+	json_close('}');
+	putchar('\n');
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -422,6 +530,8 @@ int main(int argc, char **argv)
 		n = 0;
 	else
 		n = o.length ? o.length : info.pages - o.offset;
+	if (o.race_read)
+		return race_read(fd, &o, n);
 	prot = o.writable ? PROT_READ | PROT_WRITE : PROT_READ;
 	flags = o.private_map ? MAP_PRIVATE : MAP_SHARED;
 	t0 = now_ns();
