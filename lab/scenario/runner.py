@@ -166,6 +166,8 @@ def _skip_reason(scenario: Scenario, kernel: Kernel) -> str | None:
             return f"needs a kernel without CMA: {kernel.identity} has CONFIG_DMA_CMA"
         if req == "kasan" and kernel.config_value("CONFIG_KASAN") != "y":
             return f"needs KASAN: {kernel.identity} has no CONFIG_KASAN"
+        if req == "debug_vm" and kernel.config_value("CONFIG_DEBUG_VM") != "y":
+            return f"needs CONFIG_DEBUG_VM (e.g. the lab-built kernel): {kernel.identity} has none"
         if req == "multimap" and kernel.kdir is None:
             return f"needs the multimap module: {kernel.identity} has no build tree"
     return None

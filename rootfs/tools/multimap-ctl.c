@@ -347,12 +347,16 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 			else
 				action_result(a, 0, "the remaining pieces lost their tokens", 0);
 		} else if (!strcmp(a, "mremap-grow")) {
-			void *p = mremap(addr, n * page_size, (n + 1) * page_size, 0);
+			/* May move: a neighbour must not be what refuses it. */
+			void *p = mremap(addr, n * page_size, (n + 1) * page_size,
+					 MREMAP_MAYMOVE);
 
-			if (p == MAP_FAILED)
+			if (p == MAP_FAILED) {
 				action_result(a, 1, "growing refused", errno);
-			else
+			} else {
+				addr = p;
 				action_result(a, 0, "growing was allowed", 0);
+			}
 		} else if (!strcmp(a, "mremap-move")) {
 			void *dest = mmap(NULL, n * page_size, PROT_NONE,
 					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
