@@ -6,8 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARCHES ?= x86_64 arm64
 PYTEST_ARGS ?=
+KERNEL_ARCHES ?= x86_64
+# LAB_KERNEL=lab (or kasan): make lab-run on the lab-built kernel instead of Debian's
+LAB_KERNEL ?=
 
-.PHONY: deps test unit integration lint module lab-run bench doctor clean
+.PHONY: deps test unit integration lint module kernel kernel-kasan lab-run bench doctor clean
 
 deps:
 	@bash scripts/deps.sh
@@ -30,9 +33,17 @@ lint: deps
 module: deps
 	$(VENV)/bin/remaplab build $(foreach a,$(ARCHES),--arch $(a)) --checkpatch
 
+# The lab-built kernel (CMA, DEBUG_VM, PAGE_OWNER, debug info; kasan adds KASAN), cached.
+kernel: deps
+	$(VENV)/bin/remaplab kernel build $(foreach a,$(KERNEL_ARCHES),--arch $(a))
+
+kernel-kasan: deps
+	$(VENV)/bin/remaplab kernel build --profile kasan $(foreach a,$(KERNEL_ARCHES),--arch $(a))
+
 # Every scenario on both arches: live progress, summary table, results/<run>/{junit.xml,report.json}.
 lab-run: deps
-	$(VENV)/bin/remaplab run $(foreach a,$(ARCHES),--arch $(a)) $(RUN_ARGS)
+	$(VENV)/bin/remaplab run $(foreach a,$(ARCHES),--arch $(a)) \
+		$(if $(LAB_KERNEL),--lab-kernel $(LAB_KERNEL)) $(RUN_ARGS)
 
 bench: deps
 	$(VENV)/bin/remaplab bench $(foreach a,$(ARCHES),--arch $(a))

@@ -1,8 +1,8 @@
 """pytest collects every scenarios/*.yaml as one test item per arch: `pytest -k cma` runs the CMA
 scenarios, `pytest scenarios/combo-pages-remap.yaml` one file.
 
-Options: --arch (repeatable), --kernel/--kdir (bring your own), --keep-vm (keep the VMs after a
-failure and print how to reach them)."""
+Options: --arch (repeatable), --kernel/--kdir (bring your own), --lab-kernel lab|kasan,
+--keep-vm (keep a VM after a failure, print how to reach it, hold it until Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.scenario.load import Loaded, ScenarioError, load_file
-from lab.scenario.runner import Outcome, Result, VMPool, run_scenario
+from lab.scenario.runner import Outcome, Result, VMPool, hold_kept, run_scenario
 
 ARCHES = ("x86_64", "arm64")
 
@@ -24,6 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--arch", action="append", choices=ARCHES, help="arch(es) to run scenarios on")
     group.addoption("--kernel", type=Path, help="bring your own kernel image")
     group.addoption("--kdir", type=Path, help="build tree of --kernel")
+    group.addoption("--lab-kernel", metavar="PROFILE", help="use the lab-built kernel (lab|kasan)")
     group.addoption("--keep-vm", action="store_true", help="keep VMs after a failing scenario")
 
 
@@ -60,6 +61,7 @@ class ScenarioItem(pytest.Item):
             pools[self.arch] = VMPool(
                 kernel_image=self.config.getoption("--kernel"),
                 kdir=self.config.getoption("--kdir"),
+                lab_kernel=self.config.getoption("--lab-kernel"),
                 keep=self.config.getoption("--keep-vm"),
             )
         out = Path(self.config.rootpath) / "results" / "pytest"
@@ -90,8 +92,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    kept = []
     for pool in config.stash.get(POOLS, {}).values():
         pool.close()
+        kept += pool.kept
+    if kept:
+        hold_kept(kept, 3600.0, print)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:

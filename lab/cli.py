@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lab.errors import GuestTimeout, LabError
 from lab.log import stderr_log
@@ -33,6 +34,7 @@ def _add_vm_args(p: argparse.ArgumentParser) -> None:
         "--kernel", type=Path, help="bring your own kernel image (bzImage/vmlinux/Image)"
     )
     p.add_argument("--kdir", type=Path, help="build tree of --kernel (for modules)")
+    _add_lab_kernel_arg(p)
     p.add_argument("--append", default="", help="extra kernel command line")
     p.add_argument("--accel", default="auto", help="auto|kvm|tcg (default auto: KVM if proven)")
     p.add_argument("--memory", default="1G", help="guest memory (default 1G)")
@@ -43,6 +45,14 @@ def _add_vm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot-timeout", type=float, default=120.0, help="seconds to readiness")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for COMMAND")
     p.add_argument("--gdb", action="store_true", help="start QEMU's gdb stub on a loopback port")
+
+
+def _add_lab_kernel_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lab-kernel",
+        metavar="PROFILE",
+        help="use the lab-built kernel (lab or kasan; built once, cached)",
+    )
 
 
 def _vm_options(args: argparse.Namespace) -> object:
@@ -77,7 +87,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         raise LabError("no COMMAND given and stdin is not a terminal: nothing to do")
     options = _vm_options(args)
     assert isinstance(options, VMOptions)
-    kernel, initramfs = prepare(args.arch, args.kernel, args.kdir)
+    kernel, initramfs = prepare(args.arch, args.kernel, args.kdir, lab_kernel=args.lab_kernel)
     with VM(kernel, initramfs, options) as vm:
         stderr_log(
             f"{args.arch} guest up in {vm.boot_seconds:.2f} s "
@@ -103,7 +113,7 @@ def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
 
     status = 0
     for arch in args.arch or ["x86_64", "arm64"]:
-        kernel = resolve_kernel(arch, args.kernel, args.kdir)
+        kernel = resolve_kernel(arch, args.kernel, args.kdir, lab=args.lab_kernel)
         mod = build_module(kernel)
         tools = build_tools(arch)
         print(f"{arch}: {mod.ko} (W=1 clean; log {mod.log})")
@@ -140,17 +150,79 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
 
         get_profile(arch)
     out = args.out or Path("results") / time.strftime("run-%Y%m%d-%H%M%S")
+    kept: list[Any] = []
     results = run_suite(
         loaded,
         arches,
         out,
-        {"kernel_image": args.kernel, "kdir": args.kdir, "accel": args.accel, "keep": args.keep},
+        {
+            "kernel_image": args.kernel,
+            "kdir": args.kdir,
+            "lab_kernel": args.lab_kernel,
+            "accel": args.accel,
+            "keep": args.keep,
+        },
         stderr_log,
+        kept if args.keep else None,
     )
     bad = [r for r in results if r.outcome not in (Outcome.PASSED, Outcome.SKIPPED)]
     for r in bad:
         print(r.render(), file=sys.stderr)
+    if kept:
+        from lab.scenario.runner import hold_kept
+
+        hold_kept(kept, args.keep_for, stderr_log)
     return 1 if bad else 0
+
+
+def cmd_kernel_build(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.kernel.labbuild import lab_kernel
+    from lab.profiles import get_profile
+
+    if args.jobs is not None and args.jobs < 1:
+        raise LabError(f"--jobs must be at least 1, not {args.jobs}")
+    for arch in args.arch or ["x86_64"]:
+        kernel = lab_kernel(get_profile(arch), args.profile, args.source, args.jobs)
+        print(f"{arch}: {kernel.identity}, release {kernel.release}")
+        print(f"  --kernel {kernel.image} --kdir {kernel.kdir}")
+        if args.source is None:
+            print(f"  (or: --lab-kernel {args.profile})")
+    return 0
+
+
+def cmd_repro(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.scenario.bundle import read_bundle, signature
+    from lab.scenario.load import load_file
+    from lab.scenario.runner import VMPool, run_scenario
+
+    original, kinfo, yaml = read_bundle(args.bundle)
+    loaded = load_file(yaml)
+    spec = kinfo["spec"]
+    if args.kernel or args.kdir or args.lab_kernel:
+        spec = {"kernel_image": args.kernel, "kdir": args.kdir, "lab_kernel": args.lab_kernel}
+    image, kdir = spec.get("kernel_image"), spec.get("kdir")
+    pool = VMPool(
+        kernel_image=Path(image) if image else None,
+        kdir=Path(kdir) if kdir else None,
+        lab_kernel=spec.get("lab_kernel"),
+        accel=args.accel,
+        log=stderr_log,
+    )
+    out = args.bundle / time.strftime("rerun-%Y%m%d-%H%M%S")
+    stderr_log(f"rerunning {loaded.scenario.name} on {kinfo['arch']} (was: {kinfo['identity']})")
+    try:
+        kernel = pool.prepared(kinfo["arch"])[0]
+        new = run_scenario(loaded, kinfo["arch"], pool, out)
+    finally:
+        pool.close()
+    before, after = signature(original), signature(new.as_dict())
+    print(f"original on {kinfo['identity']}: {before}")
+    print(f"rerun on {kernel.identity}: {after}")
+    if before == after:
+        print("reproduced")
+        return 0
+    print(f"not reproduced (logs: {out})")
+    return 1
 
 
 def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
@@ -171,16 +243,32 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
         raise LabError(f"{path}: binary data, not a console log")
     _title, text = strip_header(raw.decode(errors="replace"))
     reports = find_reports(text)
+    items = [r.as_dict() for r in reports]
+    if args.vmlinux or args.module:
+        from lab.profiles import get_profile
+        from lab.symbolize import Symbolizer
+
+        objects: dict[str | None, Path] = {}
+        for obj in [*([args.vmlinux] if args.vmlinux else []), *args.module]:
+            if not obj.is_file():
+                raise LabError(f"{obj}: no such object file")
+        if args.vmlinux:
+            objects[None] = args.vmlinux
+        for ko in args.module:
+            objects[ko.name.split(".", 1)[0].replace("-", "_")] = ko
+        symbolizer = Symbolizer(objects, get_profile(args.arch).cross_compile)
+        for item in items:
+            item["decoded"], item["frames"] = symbolizer.decode(item["text"])
     if args.json:
-        print(json.dumps([r.as_dict() for r in reports], indent=1))
+        print(json.dumps(items, indent=1))
         return 0
     if not reports:
         print("no kernel crash report found")
         return 0
-    for r in reports:
-        print(f"{path}:{r.line}: [{r.kind}] {r.title}")
+    for item in items:
+        print(f"{path}:{item['line']}: [{item['kind']}] {item['title']}")
         if args.verbose:
-            print(r.text + "\n")
+            print(item.get("decoded", item["text"]) + "\n")
     return 0
 
 
@@ -210,6 +298,7 @@ def build_parser() -> Parser:
     build.add_argument("--arch", action="append", help="arch to build for (default: both)")
     build.add_argument("--kernel", type=Path, help="bring your own kernel image")
     build.add_argument("--kdir", type=Path, help="build tree of --kernel")
+    _add_lab_kernel_arg(build)
     build.add_argument("--checkpatch", action="store_true", help="also run checkpatch --strict")
     build.set_defaults(func=cmd_build)
     run = sub.add_parser("run", help="run scenarios (default: all) on both arches")
@@ -217,16 +306,59 @@ def build_parser() -> Parser:
     run.add_argument("--arch", action="append", help="arch to run on (default: both)")
     run.add_argument("--kernel", type=Path, help="bring your own kernel image")
     run.add_argument("--kdir", type=Path, help="build tree of --kernel")
+    _add_lab_kernel_arg(run)
     run.add_argument("--accel", default="auto", help="auto|kvm|tcg")
-    run.add_argument("--keep", action="store_true", help="keep the VMs running at the end")
+    run.add_argument(
+        "--keep", action="store_true", help="keep a VM after a failure and say how to reach it"
+    )
+    run.add_argument(
+        "--keep-for",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long --keep holds the kept VMs at most (default 3600)",
+    )
     run.add_argument("--out", type=Path, help="results folder (default results/run-TIMESTAMP)")
     run.add_argument("--scenarios", type=Path, help="scenario folder (default scenarios/)")
     run.add_argument("--list", action="store_true", help="list the scenarios and exit")
     run.set_defaults(func=cmd_run)
+    kernel = sub.add_parser("kernel", help="the lab-built kernel")
+    ksub = kernel.add_subparsers(dest="kernel_cmd", required=True, parser_class=Parser)
+    kbuild = ksub.add_parser(
+        "build",
+        help="build (once, cached) a kernel with the lab config: CMA, DEBUG_VM, PAGE_OWNER, ...",
+    )
+    kbuild.add_argument("--arch", action="append", help="arch to build for (default x86_64)")
+    kbuild.add_argument(
+        "--profile", default="lab", help="lab (default) or kasan (lab config plus KASAN)"
+    )
+    kbuild.add_argument(
+        "--source", type=Path, help="a kernel tree to build (default: Debian's linux-source-6.1)"
+    )
+    kbuild.add_argument("-j", "--jobs", type=int, help="parallel jobs (default: all CPUs)")
+    kbuild.set_defaults(func=cmd_kernel_build)
+    repro = sub.add_parser(
+        "repro", help="rerun a failed scenario's repro bundle; exit 0 when the failure recurs"
+    )
+    repro.add_argument("bundle", type=Path, help="the bundle folder (results/.../bundle)")
+    repro.add_argument("--kernel", type=Path, help="rerun on this kernel image instead")
+    repro.add_argument("--kdir", type=Path, help="build tree of --kernel")
+    _add_lab_kernel_arg(repro)
+    repro.add_argument("--accel", default="auto", help="auto|kvm|tcg")
+    repro.set_defaults(func=cmd_repro)
     triage = sub.add_parser("triage", help="find and title the kernel crash reports in a log")
     triage.add_argument("logfile", type=Path)
     triage.add_argument("--json", action="store_true", help="JSON list: title, kind, text, ...")
     triage.add_argument("-v", "--verbose", action="store_true", help="print each report's text")
+    triage.add_argument("--vmlinux", type=Path, help="decode frames with this vmlinux (debug info)")
+    triage.add_argument(
+        "--module",
+        type=Path,
+        action="append",
+        default=[],
+        help="decode frames of this module (.ko with debug info); repeatable",
+    )
+    triage.add_argument("--arch", default="x86_64", help="arch of the objects (binutils prefix)")
     triage.set_defaults(func=cmd_triage)
     doc = sub.add_parser("doctor", help="check the host: QEMU, cross compiler, KVM, cache")
     doc.set_defaults(func=cmd_doctor)

@@ -6,6 +6,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 ROOTFS_SRC = REPO / "rootfs"
 MODULE_SRC = REPO / "module"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def cache_dir() -> Path:

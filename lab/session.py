@@ -19,10 +19,11 @@ def prepare(
     extras: tuple[Extra, ...] = (),
     log: Log = stderr_log,
     with_lab_code: bool = True,
+    lab_kernel: str | None = None,
 ) -> tuple[Kernel, Initramfs]:
     """Kernel + initramfs for arch; with_lab_code adds multimap and the guest tools."""
     get_profile(arch)  # unknown arch: fail before any download
-    kernel = resolve_kernel(arch, kernel_image, kdir, log)
+    kernel = resolve_kernel(arch, kernel_image, kdir, log, lab=lab_kernel)
     if with_lab_code:
         extras = (*guest_extras(kernel, log), *extras)
     return kernel, build_initramfs(kernel, extras, log)

@@ -8,6 +8,7 @@ from lab.errors import LabError
 from lab.kernel.base import Kernel
 from lab.kernel.byo import path_kernel
 from lab.kernel.debian import debian_kernel
+from lab.kernel.labbuild import lab_kernel
 from lab.log import Log, stderr_log
 from lab.profiles import get_profile
 
@@ -17,8 +18,15 @@ def resolve_kernel(
     image: Path | None = None,
     kdir: Path | None = None,
     log: Log = stderr_log,
+    lab: str | None = None,
 ) -> Kernel:
+    """--kernel/--kdir (bring your own), lab (the lab-built kernel, profile lab or kasan), or the
+    Debian kernel."""
     profile = get_profile(arch)
+    if lab is not None:
+        if image is not None or kdir is not None:
+            raise LabError("--lab-kernel and --kernel/--kdir exclude each other")
+        return lab_kernel(profile, lab, log=log)
     if image is None and kdir is not None:
         raise LabError("--kdir needs --kernel IMAGE too (bring-your-own kernel)")
     if image is not None:

@@ -8,6 +8,7 @@ import json
 import random
 import re
 import shlex
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -20,10 +21,12 @@ from lab.guest_tools import Held, ctl_args, hold, module_stats, pagemap
 from lab.kernel import Kernel
 from lab.log import Log, quiet
 from lab.rootfs import Initramfs
+from lab.scenario.bundle import write_bundle
 from lab.scenario.load import Loaded
 from lab.scenario.oracles import check_mapping, physical_pfns, taint_flags, token
 from lab.scenario.schema import Boot, CheckStep, Crash, MapStep, ReloadStep, RunStep, Scenario
 from lab.session import prepare
+from lab.symbolize import decode_reports
 from lab.vm import VM, VMOptions
 
 LIVE_STATS = ("buffers", "pages", "vmas", "files")
@@ -80,7 +83,8 @@ class Result:
                 if step.evidence:
                     lines.append(json.dumps(step.evidence, indent=1, default=str)[:3000])
         for crash in self.crashes:
-            lines += [f"kernel report: {crash['title']}", crash["text"][:4000]]
+            text = crash.get("decoded") or crash["text"]
+            lines += [f"kernel report: {crash['title']}", text[:4000]]
         if self.log_dir:
             lines.append(f"logs: {self.log_dir}")
         return "\n".join(lines)
@@ -107,18 +111,23 @@ class VMPool:
         log: Log = quiet,
         accel: str = "auto",
         keep: bool = False,
+        lab_kernel: str | None = None,
     ) -> None:
         self.kernel_image = kernel_image
+        self.lab_kernel = lab_kernel
         self.kdir = kdir
         self.log = log
         self.accel = accel
         self.keep = keep
         self._prepared: dict[str, tuple[Kernel, Initramfs]] = {}
         self._vms: dict[str, tuple[tuple[Any, ...], VM]] = {}
+        self.kept: list[VM] = []
 
     def prepared(self, arch: str) -> tuple[Kernel, Initramfs]:
         if arch not in self._prepared:
-            self._prepared[arch] = prepare(arch, self.kernel_image, self.kdir, log=self.log)
+            self._prepared[arch] = prepare(
+                arch, self.kernel_image, self.kdir, log=self.log, lab_kernel=self.lab_kernel
+            )
         return self._prepared[arch]
 
     def get(self, arch: str, boot: Boot) -> VM:
@@ -140,22 +149,43 @@ class VMPool:
         self._vms[arch] = (key, vm)
         return vm
 
+    def spec(self) -> dict[str, str | None]:
+        """How this pool chose its kernel (what a repro bundle reruns with)."""
+        return {
+            "kernel_image": str(self.kernel_image) if self.kernel_image else None,
+            "kdir": str(self.kdir) if self.kdir else None,
+            "lab_kernel": self.lab_kernel,
+        }
+
+    def park(self, arch: str) -> None:
+        """Keep the arch's VM (a failure to look at) out of reuse; it outlives close()."""
+        current = self._vms.pop(arch, None)
+        if current:
+            self.kept.append(current[1])
+            self.log(f"kept the {arch} VM after a failure: {how_to_reach(current[1])}")
+
     def discard(self, arch: str) -> None:
         current = self._vms.pop(arch, None)
         if current:
             current[1].stop()
 
     def close(self) -> None:
+        """Stop every VM but the kept ones."""
         for arch in list(self._vms):
-            if self.keep:
-                vm = self._vms[arch][1]
-                self.log(
-                    f"keeping the {arch} VM: {vm.workdir} "
-                    f"(ssh -p {vm.ssh.port if vm.ssh else '?'} root@127.0.0.1, key "
-                    f"{vm.initramfs.keys.client_key})"
-                )
-                continue
             self.discard(arch)
+
+
+def how_to_reach(vm: VM) -> str:
+    """The ssh command line for a running VM (host key pinned), and its console log."""
+    if vm.ssh is None:
+        return f"console {vm.console_log}"
+    known = vm.workdir / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{vm.ssh.port} {vm.initramfs.keys.host_pub}\n")
+    return (
+        f"ssh -p {vm.ssh.port} -i {vm.initramfs.keys.client_key} "
+        f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes root@127.0.0.1 "
+        f"(console {vm.console_log})"
+    )
 
 
 def _skip_reason(scenario: Scenario, kernel: Kernel) -> str | None:
@@ -330,6 +360,9 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     except BootError as exc:
         result.outcome, result.message = Outcome.BOOT_FAILURE, str(exc)
         pool.discard(arch)
+        if arch in pool._prepared:
+            kernel = pool.prepared(arch)[0]
+            write_bundle(log_dir, loaded.text, result.as_dict(), kernel, pool.spec(), None)
         return _finish(result, start, log_dir)
     assert vm.console is not None
     mark = vm.console.mark()
@@ -380,7 +413,9 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
         vm.console.wait_closed(2.0)
     reports = find_reports(vm.console.text(mark))
     (log_dir / "console.log").write_text(vm.console.text(mark))
-    result.crashes = [r.as_dict() for r in reports]
+    result.crashes = decode_reports(reports, pool.prepared(arch)[0])
+    for n, crash in enumerate(result.crashes):
+        (log_dir / f"crash-{n}.txt").write_text(f"{crash['title']}\n\n{crash['decoded']}\n")
     expected = s.expect.kernel
     if isinstance(expected, Crash):
         if _expected_crash(expected, reports):
@@ -395,6 +430,13 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     elif reports:
         result.outcome = Outcome.CRASH
         result.message = f"kernel report: {reports[0].title}"
+    if result.outcome not in (Outcome.PASSED, Outcome.SKIPPED):
+        bundle = write_bundle(
+            log_dir, loaded.text, result.as_dict(), pool.prepared(arch)[0], pool.spec(), vm.argv
+        )
+        result.message += f" (repro: {bundle / 'repro.sh'})"
+        if pool.keep and vm.alive:
+            pool.park(arch)  # kept for the user; the next scenario gets a fresh VM
     if reports or not vm.alive:
         pool.discard(arch)  # the next scenario starts on a clean kernel
     return _finish(result, start, log_dir)
@@ -441,3 +483,23 @@ def _finish(result: Result, start: float, log_dir: Path) -> Result:
     result.seconds = time.monotonic() - start
     (log_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=1, default=str))
     return result
+
+
+def hold_kept(kept: list[VM], limit: float, log: Log) -> None:
+    """Hold the kept VMs (they die with this process) until Ctrl-C, SIGTERM, their own
+    shutdown or the time limit; then stop them."""
+    for vm in kept:
+        log(f"kept {vm.options.arch} VM: {how_to_reach(vm)}")
+    log(f"holding the kept VMs for up to {limit:.0f} s: Ctrl-C to stop them now")
+    deadline = time.monotonic() + limit
+    tick = threading.Event()
+    try:
+        while time.monotonic() < deadline and any(vm.alive for vm in kept):
+            tick.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+        if time.monotonic() >= deadline:
+            log(f"--keep-for {limit:.0f} s is over: stopping the kept VMs")
+    except KeyboardInterrupt:
+        log("stopping the kept VMs")
+    finally:
+        for vm in kept:
+            vm.stop()

@@ -16,6 +16,7 @@ from lab.scenario.load import Loaded
 from lab.scenario.report import write_json, write_junit
 from lab.scenario.runner import Outcome, Result, VMPool, boot_key, run_scenario
 from lab.scenario.schema import Boot
+from lab.vm import VM
 
 STYLE = {
     Outcome.PASSED: "green",
@@ -44,7 +45,9 @@ def run_suite(
     out_dir: Path,
     pool_args: dict[str, object],
     log: Log,
+    kept: list[VM] | None = None,
 ) -> list[Result]:
+    """Run every scenario on every arch; VMs kept after failures (--keep) go to kept."""
     out_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     results: list[Result] = []
@@ -77,6 +80,11 @@ def run_suite(
                     progress.advance(task)
             finally:
                 pool.close()
+                if kept is not None:
+                    kept.extend(pool.kept)
+                else:
+                    for vm in pool.kept:
+                        vm.stop()
             progress.update(task, description=f"{arch:7s} done")
 
         # QEMU dies with the thread that started it (PR_SET_PDEATHSIG): a kept VM must belong

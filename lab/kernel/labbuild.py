@@ -1,0 +1,256 @@
+"""The ``lab`` provider: a kernel the lab builds itself, with the mm debugging it needs.
+
+Source: Debian's linux-source-6.1 (default) or a kernel tree the user points at.  Config:
+tinyconfig, then the lab fragment (``lab/data/kernel/lab.config``), the arch's fragment and the
+profile's (``kasan``) merged with the kernel's own merge_config.sh, then checked: an option the
+source cannot give is an error, not a silent surprise.  Built out of tree (``O=``) into the cache,
+keyed by (source, fragments, arch, compiler); the result is handed on as a bring-your-own kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab import apt
+from lab.cache import Entry, hash_strings
+from lab.errors import LabError
+from lab.kernel.base import Kernel
+from lab.kernel.byo import path_kernel
+from lab.log import Log, stderr_log
+from lab.paths import DATA, cache_dir
+from lab.profiles import Profile
+
+BUILDER_VERSION = "1"
+SERIES = "6.1"
+PROFILES = ("lab", "kasan")
+BUILD_TIMEOUT_S = 3600.0
+FRAGMENTS = DATA / "kernel"
+
+
+@dataclass(frozen=True)
+class Source:
+    tree: Path
+    identity: (
+        str  # e.g. "linux-source-6.1 6.1.192-2" or "/src/linux @ v6.12-rc1-3-gabc (dirty ...)"
+    )
+    key: str
+
+
+def fragments(profile: Profile, kind: str) -> list[Path]:
+    if kind not in PROFILES:
+        raise LabError(f"unknown lab kernel profile {kind!r}: choose one of {', '.join(PROFILES)}")
+    files = [FRAGMENTS / "lab.config", FRAGMENTS / f"{profile.arch}.config"]
+    if kind != "lab":
+        files.append(FRAGMENTS / f"{kind}.config")
+    return files
+
+
+def wanted_options(files: list[Path]) -> dict[str, str]:
+    """CONFIG_X -> value ('n' for unset) as the fragments ask, later files winning."""
+    wanted: dict[str, str] = {}
+    for path in files:
+        for raw in path.read_text().splitlines():
+            line = raw.strip()
+            if line.startswith("CONFIG_") and "=" in line:
+                name, value = line.split("=", 1)
+                wanted[name] = value
+            elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
+                wanted[line[2:].split()[0]] = "n"
+    return wanted
+
+
+def config_mismatches(config_text: str, wanted: dict[str, str]) -> list[str]:
+    """Options of the fragments that the final .config does not have as asked."""
+    have: dict[str, str] = {}
+    for line in config_text.splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            name, value = line.split("=", 1)
+            have[name] = value
+    bad = []
+    for name, value in wanted.items():
+        got = have.get(name, "n")
+        if got != value:
+            bad.append(f"{name}={value} (got {got if got != 'n' else 'unset'})")
+    return bad
+
+
+def debian_source(log: Log = stderr_log) -> Source:
+    package = f"linux-source-{SERIES}"
+    version = apt.version_of(package)
+
+    def build(tmp: Path) -> list[str]:
+        log(f"extracting {package} {version} (once, about 1.3 GB)")
+        (deb,) = apt.download([f"{package}={version}"], cache_dir() / "debs")
+        inner = f"./usr/src/{package}.tar.xz"
+        script = 'dpkg-deb --fsys-tarfile "$1" | tar -xO "$2" | tar -xJ -C "$3"'
+        proc = subprocess.run(
+            ["sh", "-ec", script, "sh", str(deb), inner, str(tmp)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        tree = tmp / package
+        if proc.returncode != 0 or not (tree / "Makefile").exists():
+            raise LabError(f"{deb.name}: cannot extract {inner}: {proc.stderr.strip()[-300:]}")
+        return [f"{package}/Makefile"]
+
+    root = Entry("kernel-src", f"{package}-{version}").ensure(build, log)
+    return Source(root / package, f"{package} {version}", f"{package}-{version}")
+
+
+def tree_source(tree: Path) -> Source:
+    tree = tree.expanduser().resolve()
+    if not (tree / "Makefile").is_file() or not (tree / "Kconfig").is_file():
+        raise LabError(f"--source {tree}: not a kernel tree (no Makefile and Kconfig)")
+    if (tree / ".config").exists() or (tree / "include/config").exists():
+        raise LabError(
+            f"--source {tree}: the tree has an in-tree build (.config); the lab builds out of "
+            f"tree (O=), which the kernel refuses then: run 'make mrproper' in it first"
+        )
+    git = subprocess.run(
+        ["git", "-C", str(tree), "describe", "--always", "--dirty", "--abbrev=12"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if git.returncode == 0:
+        described = git.stdout.strip()
+        diff = subprocess.run(
+            ["git", "-C", str(tree), "diff", "HEAD"], capture_output=True, check=False
+        ).stdout
+        key_parts: list[str | bytes] = [str(tree), described, diff]
+    else:
+        # Not git: every file's path, size and mtime stand for its contents.
+        described = "not a git tree"
+        key_parts = [str(tree)]
+        for dirpath, dirs, files in os.walk(tree):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            for name in sorted(files):
+                st = Path(dirpath, name).stat()
+                key_parts.append(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return Source(tree, f"{tree} @ {described}", "tree-" + hash_strings(key_parts))
+
+
+def _compiler(profile: Profile) -> str:
+    gcc = f"{profile.cross_compile}gcc"
+    try:
+        out = subprocess.run([gcc, "--version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise LabError(f"{gcc} not usable ({exc}); run 'make deps'") from None
+    return out.stdout.splitlines()[0]
+
+
+def _make(profile: Profile, src: Path, out: Path, *targets: str) -> list[str]:
+    argv = ["make", "-C", str(src), f"O={out}", f"ARCH={profile.kernel_arch}"]
+    if profile.cross_compile:
+        argv.append(f"CROSS_COMPILE={profile.cross_compile}")
+    return [*argv, *targets]
+
+
+def _run(argv: list[str], logfile: Path, what: str, timeout: float) -> None:
+    """Run one build command, its output appended to logfile; the whole process group dies
+    with us (Ctrl-C, SIGTERM) or at the timeout, so no compiler outlives the lab."""
+    with logfile.open("a") as fh:
+        fh.write(f"$ {' '.join(argv)}\n")
+        fh.flush()
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            status = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(
+                f"{what} did not finish within {timeout:.0f} s (log {logfile})"
+            ) from None
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    if status != 0:
+        tail = logfile.read_text(errors="replace").splitlines()[-15:]
+        raise LabError(f"{what} failed (log {logfile}):\n" + "\n".join(tail))
+
+
+def image_path(profile: Profile, build: Path) -> Path:
+    # x86: the ELF vmlinux boots through PVH; arm64: the uncompressed Image.
+    if profile.kernel_arch == "x86":
+        return build / "vmlinux"
+    return build / "arch" / profile.kernel_arch / "boot" / "Image"
+
+
+def lab_kernel(
+    profile: Profile,
+    kind: str = "lab",
+    source: Path | None = None,
+    jobs: int | None = None,
+    log: Log = stderr_log,
+) -> Kernel:
+    """Build (once) and return the lab kernel for profile.arch."""
+    files = fragments(profile, kind)
+    src = tree_source(source) if source is not None else debian_source(log)
+    compiler = _compiler(profile)
+    key = f"{profile.arch}-{kind}-" + hash_strings(
+        [BUILDER_VERSION, src.key, compiler, *(f.read_bytes() for f in files)]
+    )
+    jobs = jobs or os.cpu_count() or 1
+
+    def build(tmp: Path) -> list[str]:
+        out = tmp / "build"
+        out.mkdir()
+        logfile = cache_dir() / "kernel-build" / f".{key}.log"  # kept when the build fails
+        logfile.write_text("")
+        start = time.monotonic()
+        log(f"building the {kind} kernel for {profile.arch} from {src.identity} ({jobs} jobs)")
+        _run(_make(profile, src.tree, out, "tinyconfig"), logfile, "make tinyconfig", 600)
+        merge = [
+            str(src.tree / "scripts/kconfig/merge_config.sh"),
+            "-m",
+            "-O",
+            str(out),
+            str(out / ".config"),
+            *map(str, files),
+        ]
+        _run(merge, logfile, "merge_config.sh", 600)
+        _run(_make(profile, src.tree, out, "olddefconfig"), logfile, "make olddefconfig", 600)
+        bad = config_mismatches((out / ".config").read_text(), wanted_options(files))
+        if bad:
+            raise LabError(f"{src.identity} cannot give the lab config: " + ", ".join(bad[:12]))
+        _run(
+            _make(profile, src.tree, out, f"-j{jobs}", "all"),
+            logfile,
+            f"building the {kind} kernel",
+            BUILD_TIMEOUT_S,
+        )
+        image = image_path(profile, out)
+        if not image.exists():
+            raise LabError(f"the kernel build made no {image.relative_to(out)} (log {logfile})")
+        (tmp / "identity").write_text(
+            f"lab kernel ({kind} profile) from {src.identity}; {compiler}; "
+            f"built in {time.monotonic() - start:.0f} s\n"
+        )
+        for junk in out.rglob("*.o"):  # objects are not needed for modules; keeps the cache lean
+            if junk.name != "built-in.a":
+                junk.unlink()
+        shutil.copy(logfile, tmp / "build.log")
+        return ["identity", f"build/{image.relative_to(out)}", "build/.config"]
+
+    root = Entry("kernel-build", key).ensure(build, log)
+    kernel = path_kernel(profile, image_path(profile, root / "build"), root / "build", log)
+    ident = (root / "identity").read_text().strip()
+    return Kernel(
+        arch=kernel.arch,
+        release=kernel.release,
+        image=kernel.image,
+        kdir=kernel.kdir,
+        modules_dir=kernel.modules_dir,
+        config=kernel.config,
+        identity=ident.split(";")[0],
+        key=f"lab-{key}",
+    )

@@ -1,0 +1,116 @@
+"""Repro bundles: everything a failed scenario needs to be understood and rerun elsewhere.
+
+A bundle is ``<log dir>/bundle``: the scenario YAML (``NAME.yaml``), the kernel's identity and
+config, QEMU's argv, the console log, the decoded crash reports, the result, multimap and the guest tools as they ran,
+and ``repro.sh``, which reruns the scenario (``remaplab repro``) on the same kernel or, with
+``--kernel/--kdir`` or ``--lab-kernel``, on another one, and says whether the failure came back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lab.build import build_module, build_tools
+from lab.errors import LabError
+from lab.kernel import Kernel
+from lab.log import quiet
+from lab.paths import REPO
+
+REPRO_SH = """#!/bin/sh
+# Rerun scenario {name} on {arch} as it failed on {identity}.
+# Another kernel: ./repro.sh --kernel IMAGE --kdir BUILD_DIR   (or --lab-kernel lab|kasan)
+# Exit 0 when the failure is reproduced (same crash title, or same failing step), 1 when not.
+here=$(cd "$(dirname "$0")" && pwd)
+remaplab=${{REMAPLAB:-{remaplab}}}
+[ -x "$remaplab" ] || remaplab=remaplab
+exec "$remaplab" repro "$here" "$@"
+"""
+
+
+def signature(result: dict[str, Any]) -> str:
+    """What "the same failure" means: the first crash title, else outcome and failing step."""
+    crashes = result.get("crashes") or []
+    if crashes:
+        return f"crash: {crashes[0]['title']}"
+    step = result.get("failing_step")
+    return f"{result['outcome']} at step {step}" if step is not None else str(result["outcome"])
+
+
+def write_bundle(
+    log_dir: Path,
+    scenario_text: str,
+    result: dict[str, Any],
+    kernel: Kernel,
+    kernel_spec: dict[str, str | None],
+    argv: list[str] | None,
+) -> Path:
+    bundle = log_dir / "bundle"
+    shutil.rmtree(bundle, ignore_errors=True)
+    (bundle / "bin").mkdir(parents=True)
+    (bundle / f"{result['scenario']}.yaml").write_text(scenario_text)
+    (bundle / "result.json").write_text(json.dumps(result, indent=1, default=str))
+    cmdline = ""
+    if argv and "-append" in argv:
+        cmdline = argv[argv.index("-append") + 1]
+    (bundle / "kernel.json").write_text(
+        json.dumps(
+            {
+                "arch": kernel.arch,
+                "identity": kernel.identity,
+                "release": kernel.release,
+                "image": str(kernel.image),
+                "kdir": str(kernel.kdir) if kernel.kdir else None,
+                "key": kernel.key,
+                "cmdline": cmdline,
+                "spec": kernel_spec,
+            },
+            indent=1,
+        )
+    )
+    if kernel.config is not None and kernel.config.exists():
+        shutil.copy(kernel.config, bundle / "kernel.config")
+    if argv:
+        (bundle / "qemu-argv.txt").write_text(shlex.join(argv) + "\n")
+    for name in ("console.log",):
+        if (log_dir / name).exists():
+            shutil.copy(log_dir / name, bundle / name)
+    for n, crash in enumerate(result.get("crashes") or []):
+        (bundle / f"crash-{n}.txt").write_text(
+            f"{crash['title']}\n\n{crash.get('decoded') or crash['text']}\n"
+        )
+    with contextlib.suppress(LabError):
+        if kernel.kdir is not None:
+            shutil.copy(build_module(kernel, log=quiet).ko, bundle / "bin" / "multimap.ko")
+        for tool, path in build_tools(kernel.arch, log=quiet).items():
+            shutil.copy(path, bundle / "bin" / tool)
+    (bundle / "signature.txt").write_text(signature(result) + "\n")
+    repro = bundle / "repro.sh"
+    repro.write_text(
+        REPRO_SH.format(
+            name=result["scenario"],
+            arch=kernel.arch,
+            identity=kernel.identity,
+            remaplab=shlex.quote(str(REPO / ".venv" / "bin" / "remaplab")),
+        )
+    )
+    repro.chmod(0o755)
+    return bundle
+
+
+def read_bundle(bundle: Path) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """(result, kernel info, scenario file) of a bundle, or a clear error."""
+    bundle = bundle.expanduser()
+    missing = [n for n in ("result.json", "kernel.json") if not (bundle / n).is_file()]
+    if missing:
+        raise LabError(f"{bundle} is not a repro bundle: {', '.join(missing)} missing")
+    result = json.loads((bundle / "result.json").read_text())
+    kinfo = json.loads((bundle / "kernel.json").read_text())
+    scenario = bundle / f"{result['scenario']}.yaml"
+    if not scenario.is_file():
+        raise LabError(f"{bundle} is not a repro bundle: {scenario.name} missing")
+    return result, kinfo, scenario

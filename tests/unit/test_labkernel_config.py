@@ -1,0 +1,39 @@
+"""The lab kernel's config fragments: data, parsed, and checked against a resulting .config."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.errors import LabError
+from lab.kernel.labbuild import config_mismatches, fragments, wanted_options
+from lab.profiles import get_profile
+
+
+def test_fragments_ask_for_what_the_lab_needs() -> None:
+    wanted = wanted_options(fragments(get_profile("x86_64"), "lab"))
+    for option in ("CONFIG_CMA", "CONFIG_DMA_CMA", "CONFIG_DEBUG_VM", "CONFIG_PAGE_OWNER"):
+        assert wanted[option] == "y"
+    assert wanted["CONFIG_DEBUG_INFO"] == "y" and wanted["CONFIG_PVH"] == "y"
+    assert wanted["CONFIG_VIRTIO_NET"] == "y" and wanted["CONFIG_9P_FS"] == "y"
+    assert "CONFIG_KASAN" not in wanted
+
+
+def test_kasan_profile_adds_kasan_and_later_files_win() -> None:
+    wanted = wanted_options(fragments(get_profile("arm64"), "kasan"))
+    assert wanted["CONFIG_KASAN"] == "y"
+    assert wanted["CONFIG_DEBUG_PAGEALLOC"] == "n"  # lab.config says y, kasan.config n
+    assert wanted["CONFIG_SERIAL_AMBA_PL011_CONSOLE"] == "y"
+
+
+def test_unknown_profile_is_refused() -> None:
+    with pytest.raises(LabError, match="unknown lab kernel profile 'kcsan'"):
+        fragments(get_profile("x86_64"), "kcsan")
+
+
+def test_mismatches_name_the_options() -> None:
+    config = "CONFIG_CMA=y\n# CONFIG_DEBUG_VM is not set\nCONFIG_HZ=250\nCONFIG_KASAN=y\n"
+    wanted = {"CONFIG_CMA": "y", "CONFIG_DEBUG_VM": "y", "CONFIG_HZ": "250", "CONFIG_KASAN": "n"}
+    assert config_mismatches(config, wanted) == [
+        "CONFIG_DEBUG_VM=y (got unset)",
+        "CONFIG_KASAN=n (got y)",
+    ]

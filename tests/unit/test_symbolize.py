@@ -1,0 +1,55 @@
+"""Frame parsing and path shortening for stack decoding, on a real recorded report (a Bad page
+state caught by the lab kernel with multimap's reserved bug mode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.crash import find_reports
+from lab.symbolize import parse_frames, shorten
+
+LOG = Path(__file__).resolve().parents[1] / "data" / "multimap-bad-page.log"
+
+
+def test_frames_of_a_recorded_report() -> None:
+    (report, *_rest) = find_reports(LOG.read_text())
+    frames = parse_frames(report.text)
+    names = [f.func for f in frames]
+    # the unreliable "? do_mas_align_munmap..." frame is skipped, the module is recognised
+    assert "do_mas_align_munmap.constprop.0" not in names
+    assert names[:3] == ["dump_stack_lvl", "dump_stack", "bad_page"]
+    mod = [f for f in frames if f.module == "multimap"]
+    assert [f.func for f in mod] == [
+        "multimap_free_pages",
+        "multimap_buffer_put",
+        "multimap_release",
+    ]
+    first = mod[0]
+    assert (first.offset, first.size, first.is_pc) == (0x42, 0x7C, False)
+
+
+def test_pc_lines_are_not_return_addresses() -> None:
+    (rip,) = parse_frames("RIP: 0010:multimap_read+0x1c/0x40 [multimap]")
+    assert rip.is_pc and rip.module == "multimap" and rip.func == "multimap_read"
+    (pc,) = parse_frames("[   12.3] pc : foo_bar.isra.0+0x8/0x20")
+    assert pc.is_pc and pc.module is None
+    (lr,) = parse_frames("lr : foo+0x8/0x20 [multimap]")
+    assert not lr.is_pc
+    assert parse_frames("RIP: 0033:0x440490") == []  # user space: nothing to decode
+    assert parse_frames(" ? do_munmap+0x3a7/0x3ef") == []
+
+
+def test_build_paths_are_shortened() -> None:
+    assert (
+        shorten("/root/.cache/remaplab/modules/.x86_64-a92.tmp-2921/src/multimap.c")
+        == "module/multimap.c"
+    )
+    assert (
+        shorten("/c/kernels/debian-x/root/usr/src/linux-headers-6.1.0-56-common/include/a.h")
+        == "include/a.h"
+    )
+    assert (
+        shorten("/c/kernel-src/linux-source-6.1-6.1.192-2/linux-source-6.1/mm/page_alloc.c")
+        == "mm/page_alloc.c"
+    )
+    assert shorten("/src/linux/mm/memory.c", (("/src/linux/", ""),)) == "mm/memory.c"
