@@ -191,7 +191,7 @@ def cmd_kernel_build(args: argparse.Namespace, _command: list[str]) -> int:
 
 
 def cmd_repro(args: argparse.Namespace, _command: list[str]) -> int:
-    from lab.scenario.bundle import read_bundle, signature
+    from lab.scenario.bundle import read_bundle, same_failure, signature
     from lab.scenario.load import load_file
     from lab.scenario.runner import VMPool, run_scenario
 
@@ -218,11 +218,9 @@ def cmd_repro(args: argparse.Namespace, _command: list[str]) -> int:
     before, after = signature(original), signature(new.as_dict())
     print(f"original on {kinfo['identity']}: {before}")
     print(f"rerun on {kernel.identity}: {after}")
-    if before == after:
-        print("reproduced")
-        return 0
-    print(f"not reproduced (logs: {out})")
-    return 1
+    same, verdict = same_failure(before, after, kernel.key == kinfo["key"])
+    print(verdict if same else f"{verdict} (logs: {out})")
+    return 0 if same else 1
 
 
 def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:

@@ -33,7 +33,7 @@ if ((${#missing[@]} || need_arm64)); then
 	fi
 	echo "remaplab: installing host packages: ${missing[*]:-none}" >&2
 	sh -c "$cmd"
-elif [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -print -quit 2>/dev/null)" ]; then
+elif [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name "*_Packages*" -print -quit 2>/dev/null)" ]; then
 	# apt-get download needs package lists even when nothing is missing.
 	if [ "$(id -u)" -eq 0 ]; then apt-get update; else echo "remaplab: run: sudo apt-get update" >&2; exit 1; fi
 fi

@@ -1,9 +1,10 @@
 """Repro bundles: everything a failed scenario needs to be understood and rerun elsewhere.
 
 A bundle is ``<log dir>/bundle``: the scenario YAML (``NAME.yaml``), the kernel's identity and
-config, QEMU's argv, the console log, the decoded crash reports, the result, multimap and the guest tools as they ran,
-and ``repro.sh``, which reruns the scenario (``remaplab repro``) on the same kernel or, with
-``--kernel/--kdir`` or ``--lab-kernel``, on another one, and says whether the failure came back.
+config, QEMU's argv, the console log, the decoded crash reports, the result, multimap and the
+guest tools as they ran, and ``repro.sh``, which reruns the scenario (``remaplab repro``) on the
+same kernel or, with ``--kernel/--kdir`` or ``--lab-kernel``, on another one, and says whether
+the failure came back.
 """
 
 from __future__ import annotations
@@ -39,6 +40,23 @@ def signature(result: dict[str, Any]) -> str:
         return f"crash: {crashes[0]['title']}"
     step = result.get("failing_step")
     return f"{result['outcome']} at step {step}" if step is not None else str(result["outcome"])
+
+
+def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]:
+    """Whether a rerun's signature is the original's, and how it compares.  On another kernel
+    the function in a crash title may differ (other inlining): a specific crash type (the title
+    up to " in ", with a ':' such as "BUG: Bad page state" or "KASAN: use-after-free Read")
+    still counts, and the answer says so."""
+    if before == after:
+        return True, "reproduced"
+    head_b, head_a = before.split(" in ", 1)[0], after.split(" in ", 1)[0]
+    if not same_kernel and head_b == head_a and head_b.count(":") >= 2:
+        return (
+            True,
+            f"reproduced on another kernel: same {head_b.removeprefix('crash: ')}, "
+            "title's function differs",
+        )
+    return False, "not reproduced"
 
 
 def write_bundle(

@@ -200,6 +200,9 @@ def _skip_reason(scenario: Scenario, kernel: Kernel) -> str | None:
             return f"needs CONFIG_DEBUG_VM (e.g. the lab-built kernel): {kernel.identity} has none"
         if req == "multimap" and kernel.kdir is None:
             return f"needs the multimap module: {kernel.identity} has no build tree"
+    for option in scenario.requires_config:
+        if kernel.config_value(option) not in ("y", "m"):
+            return f"needs {option}: {kernel.identity} does not have it"
     return None
 
 
@@ -300,6 +303,13 @@ class ScenarioRun:
         problems, evidence = check_mapping(report, st, dump, phys)
         if st.physical:
             evidence["physical_search_s"] = round(search_s, 4)
+            odd = {
+                i: found.get(token(seed, mst.offset + i), [])
+                for i, p in enumerate(phys or [])
+                if p is None
+            }
+            if odd:  # a token seen 0 or 2+ times: where, exactly
+                evidence["physical_hits"] = {str(i): pfns for i, pfns in odd.items()}
         if problems:
             raise StepFailed(
                 "witnesses disagree:\n" + "\n".join(p.render() for p in problems), evidence

@@ -118,6 +118,8 @@ class Scenario(Strict):
     description: str
     arches: tuple[Arch, ...] = ("x86_64", "arm64")
     requires: tuple[Requirement, ...] = ()
+    # kernel options that must be built in or modular, e.g. CONFIG_COMEDI_TEST for its driver
+    requires_config: tuple[Annotated[str, Field(pattern=r"^CONFIG_[A-Z0-9_]+$")], ...] = ()
     boot: Boot = Boot()
     module: Module = Module()
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]

@@ -37,3 +37,17 @@ def test_mismatches_name_the_options() -> None:
         "CONFIG_DEBUG_VM=y (got unset)",
         "CONFIG_KASAN=n (got y)",
     ]
+
+
+def test_rerun_comparison() -> None:
+    from lab.scenario.bundle import same_failure
+
+    debian = "crash: WARNING: refcount bug in vma_close"
+    lab = "crash: WARNING: refcount bug in multimap_buffer_put"
+    assert same_failure(debian, debian, True) == (True, "reproduced")
+    assert same_failure(debian, lab, True) == (False, "not reproduced")
+    ok, why = same_failure(debian, lab, False)
+    assert ok and "same WARNING: refcount bug" in why
+    # a bare kind is no evidence of the same bug
+    assert not same_failure("crash: WARNING in foo", "crash: WARNING in bar", False)[0]
+    assert not same_failure("failed at step 1", "failed at step 2", False)[0]

@@ -89,3 +89,11 @@ def test_unknown_scenario_name() -> None:
     loaded = load_dir(REPO / "scenarios")
     with pytest.raises(ScenarioError, match="unknown scenario 'nope'"):
         select(loaded, ["nope"])
+
+
+def test_requirements_are_checked() -> None:
+    text = GOOD + "requires: [cma, debug_vm]\nrequires_config: [CONFIG_COMEDI_TEST, comedi]\n"
+    (err,) = errors(text)
+    assert err.startswith("scenarios/demo.yaml:7: requires_config[1]:")
+    (err,) = errors(GOOD + "requires: [kcsan]\n")
+    assert err.startswith("scenarios/demo.yaml:6: requires[0]:") and "'kcsan'" in err

@@ -1,0 +1,94 @@
+"""The lab-built kernel on x86_64: built from Debian's linux-source-6.1 with the lab fragment
+(cached; about 5 minutes cold on 2 cores), booted, and put through the whole scenario library:
+with it the CMA scenarios run on x86_64 and the DEBUG_VM-only bug reproducers see their bug.
+Its vmlinux has debug info, so crash stacks decode to file:line in the kernel too."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.kernel import Kernel
+from lab.kernel.labbuild import lab_kernel
+from lab.kernel.pvh import has_pvh_note
+from lab.paths import REPO
+from lab.profiles import get_profile
+from lab.scenario.load import load_dir, load_file
+from lab.scenario.runner import Outcome, VMPool, run_scenario
+from lab.symbolize import has_debug_info
+
+pytestmark = pytest.mark.integration
+LIBRARY = {item.scenario.name: item for item in load_dir(REPO / "scenarios")}
+# Scenarios that need what only the lab kernel has: these must run, not be skipped.
+NEEDS_LAB_KERNEL = ("contig-source-cma", "cma-exhaustion", "bug-reserved", "bug-reserved-twin")
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Kernel:
+    return lab_kernel(get_profile("x86_64"), "lab")
+
+
+@pytest.fixture(scope="module")
+def pool(kernel: Kernel) -> Iterator[VMPool]:
+    p = VMPool(lab_kernel="lab")
+    yield p
+    p.close()
+
+
+def test_lab_config_and_image(kernel: Kernel) -> None:
+    for option in ("CONFIG_CMA", "CONFIG_DMA_CMA", "CONFIG_DEBUG_VM", "CONFIG_PAGE_OWNER"):
+        assert kernel.config_value(option) == "y", option
+    assert kernel.config_value("CONFIG_KASAN") is None
+    assert kernel.image.name == "vmlinux" and has_pvh_note(kernel.image)
+    assert has_debug_info(kernel.image)
+    assert kernel.identity.startswith("lab kernel (lab profile) from linux-source-6.1")
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARY))
+def test_scenario_on_lab_kernel(pool: VMPool, name: str, tmp_path: Path) -> None:
+    loaded = LIBRARY[name]
+    if "x86_64" not in loaded.scenario.arches:
+        pytest.skip("not an x86_64 scenario")
+    result = run_scenario(loaded, "x86_64", pool, tmp_path)
+    if name in NEEDS_LAB_KERNEL:
+        assert result.outcome == Outcome.PASSED, result.render()
+    elif result.outcome == Outcome.SKIPPED:
+        pytest.skip(result.message)
+    assert result.outcome == Outcome.PASSED, result.render()
+
+
+def test_bad_page_report_is_decoded(pool: VMPool, tmp_path: Path) -> None:
+    result = run_scenario(LIBRARY["bug-reserved"], "x86_64", pool, tmp_path)
+    assert result.outcome == Outcome.PASSED, result.render()
+    (crash, *_more) = result.crashes
+    assert crash["kind"] == "BAD_PAGE" and crash["title"].startswith("BUG: Bad page state in ")
+    places = {f["function"]: f["location"] for f in crash["frames"]}
+    assert places["bad_page"].startswith("mm/page_alloc.c:")
+    assert places["multimap_free_pages"].startswith("module/multimap.c:")
+    assert "mm/page_alloc.c:" in crash["decoded"] and "module/multimap.c:" in crash["decoded"]
+    saved = (tmp_path / "bug-reserved-x86_64" / "crash-0.txt").read_text()
+    assert "module/multimap.c:" in saved
+
+
+def test_bundle_reruns_on_another_kernel(tmp_path: Path) -> None:
+    """A crash caught on Debian's kernel, rerun from its bundle on the lab kernel."""
+    debian = VMPool()
+    try:
+        loaded = load_file(REPO / "tests" / "data" / "failing" / "refcount-unexpected.yaml")
+        result = run_scenario(loaded, "x86_64", debian, tmp_path)
+    finally:
+        debian.close()
+    assert result.outcome == Outcome.CRASH, result.render()
+    bundle = tmp_path / "refcount-unexpected-x86_64" / "bundle"
+    rerun = subprocess.run(
+        [str(bundle / "repro.sh"), "--lab-kernel", "lab"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert "rerun on lab kernel (lab profile)" in rerun.stdout, rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0 and "reproduced" in rerun.stdout, rerun.stdout
