@@ -44,7 +44,11 @@ def _add_vm_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--boot-timeout", type=float, default=120.0, help="seconds to readiness")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for COMMAND")
-    p.add_argument("--gdb", action="store_true", help="start QEMU's gdb stub on a loopback port")
+    p.add_argument(
+        "--gdb",
+        action="store_true",
+        help="start QEMU's gdb stub on a loopback port (nokaslr) and print the gdb command line",
+    )
 
 
 def _add_lab_kernel_arg(p: argparse.ArgumentParser) -> None:
@@ -66,7 +70,7 @@ def _vm_options(args: argparse.Namespace) -> object:
         accel=args.accel,
         memory=args.memory,
         smp=args.smp,
-        append=tuple(args.append.split()),
+        append=tuple(args.append.split()) + (("nokaslr",) if args.gdb else ()),
         qemu_args=tuple(args.qemu_arg),
         boot_timeout=args.boot_timeout,
         gdb_port=free_loopback_port() if args.gdb else None,
@@ -94,9 +98,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
             f"(accelerator {vm.accel}: {vm.accel_reason}; console {vm.console_log})"
         )
         if options.gdb_port is not None:
-            stderr_log(
-                f"gdb stub: gdb {kernel.image} -ex 'target remote 127.0.0.1:{options.gdb_port}'"
-            )
+            _print_gdb(vm, kernel, options.gdb_port)
         assert vm.ssh is not None
         if not command:
             return vm.ssh.interactive()
@@ -105,6 +107,28 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         sys.stderr.write(result.stderr)
         sys.stdout.flush()
         return result.status
+
+
+def _print_gdb(vm: Any, kernel: Any, port: int) -> None:
+    """The gdb command line: vmlinux, the stub, and multimap's symbols where it was loaded."""
+    from lab.build import build_module
+    from lab.gdb import add_symbol_file, gdb_argv, module_sections, render
+
+    cmds: tuple[str, ...] = ()
+    if kernel.kdir is not None:
+        res = vm.run("modprobe multimap")
+        if res.ok:
+            cmds = (add_symbol_file(build_module(kernel).ko, module_sections(vm)),)
+        else:
+            stderr_log(f"modprobe multimap failed ({res.stderr.strip()}): no module symbols")
+    stderr_log(f"gdb stub on 127.0.0.1:{port} (kernel booted with nokaslr); attach with:")
+    stderr_log("  " + render(gdb_argv(kernel.image, port, cmds)))
+
+
+def cmd_shell(args: argparse.Namespace, _command: list[str]) -> int:
+    if not sys.stdin.isatty():
+        raise LabError("remaplab shell needs a terminal; for a command use: remaplab boot -- CMD")
+    return cmd_boot(args, [])
 
 
 def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
@@ -292,6 +316,13 @@ def build_parser() -> Parser:
     )
     _add_vm_args(boot)
     boot.set_defaults(func=cmd_boot)
+    shell = sub.add_parser(
+        "shell",
+        help="boot a lab guest (multimap and the guest tools inside) and open a shell in it",
+        usage="remaplab shell --arch ARCH [options]",
+    )
+    _add_vm_args(shell)
+    shell.set_defaults(func=cmd_shell)
     build = sub.add_parser("build", help="build multimap (W=1) and the guest tools per arch")
     build.add_argument("--arch", action="append", help="arch to build for (default: both)")
     build.add_argument("--kernel", type=Path, help="bring your own kernel image")

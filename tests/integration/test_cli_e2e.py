@@ -148,3 +148,58 @@ def test_modprobe_distro_module_via_cli(arch: str) -> None:
     res = boot(arch, "--", "modprobe comedi_test && lsmod | grep -c '^comedi_test '")
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "1"
+
+
+def test_shell_needs_a_terminal() -> None:
+    res = subprocess.run(
+        [*REMAPLAB, "shell", "--arch", "x86_64"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 125
+    assert res.stderr.strip() == (
+        "remaplab: remaplab shell needs a terminal; for a command use: remaplab boot -- CMD"
+    )
+
+
+def test_keep_holds_the_failed_vm_reachable_then_stops_it(tmp_path: Path, repo: Path) -> None:
+    """run --keep: the VM of a failed scenario stays up, reachable by the printed ssh line
+    (host key pinned), until --keep-for runs out; then nothing is left running."""
+    scen = tmp_path / "scen"
+    scen.mkdir()
+    (scen / "fails.yaml").write_text(
+        "name: fails\ndescription: d\narches: [x86_64]\n"
+        "steps:\n  - run: {command: 'touch /tmp/evidence; false'}\n"
+    )
+    keep = ["--keep", "--keep-for", "120", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(
+        [*REMAPLAB, "run", "--scenarios", str(scen), "--arch", "x86_64", *keep],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    line = ""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "kept x86_64 VM: ssh " in line or not line:
+            break
+    assert "kept x86_64 VM: ssh " in line, line
+    ssh = line.split("VM: ", 1)[1].split(" (console")[0].split()
+    assert "StrictHostKeyChecking=yes" in " ".join(ssh)
+    res = subprocess.run(
+        [*ssh, "-o", "BatchMode=yes", "ls /tmp/evidence"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0 and "/tmp/evidence" in res.stdout, res.stderr
+    assert qemu_pids(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 1
+    wait_until(lambda: not qemu_pids(proc.pid), 10, "the kept VM to be stopped")

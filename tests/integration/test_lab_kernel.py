@@ -92,3 +92,26 @@ def test_bundle_reruns_on_another_kernel(tmp_path: Path) -> None:
     )
     assert "rerun on lab kernel (lab profile)" in rerun.stdout, rerun.stdout + rerun.stderr
     assert rerun.returncode == 0 and "reproduced" in rerun.stdout, rerun.stdout
+
+
+def test_gdb_reads_module_and_kernel_symbols(kernel: Kernel) -> None:
+    """The printed gdb line works: multimap's symbols land where the guest loaded it."""
+    from lab.build import build_module
+    from lab.gdb import add_symbol_file, gdb_argv, module_sections
+    from lab.netutil import free_loopback_port
+    from lab.session import prepare
+    from lab.vm import VM, VMOptions
+
+    kern, initramfs = prepare("x86_64", lab_kernel="lab")
+    port = free_loopback_port()
+    options = VMOptions(arch="x86_64", append=("nokaslr",), gdb_port=port)
+    with VM(kern, initramfs, options) as vm:
+        assert vm.run("modprobe multimap max_pages=4242").ok
+        load = add_symbol_file(build_module(kern).ko, module_sections(vm))
+        argv = gdb_argv(kern.image, port, (load,))
+        argv[1:1] = ["-nx", "-batch"]
+        argv += ["-ex", "p max_pages", "-ex", "p (char *)linux_banner", "-ex", "detach"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        assert "$1 = 4242" in proc.stdout, proc.stdout + proc.stderr
+        assert f'"Linux version {kern.release}' in proc.stdout, proc.stdout
+        assert vm.run("echo alive").stdout.strip() == "alive"  # detached, guest runs on
