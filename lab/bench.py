@@ -1,4 +1,5 @@
-"""``make bench``: boot-to-first-command, median of N boots per arch, accelerator named.
+"""``make bench``: boot-to-first-command (median of N boots per arch, accelerator named), mmap
+cost per backing x mapping in the guest, and the scenario suite's wall time and overhead.
 
 Measured from the moment QEMU is spawned to the answer of the first SSH command (`uname -a`).
 Kernel and initramfs come from the warm cache and are not part of the figure."""
@@ -15,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lab.bench_suite import suite_costs
 from lab.combos import combinations, refusal
 from lab.guest_tools import ctl, ctl_args
 from lab.log import stderr_log
@@ -96,6 +98,10 @@ def mapping_costs(arch: str, runs: int, accel: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _fmt(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def _ratio(
     rows: list[dict[str, Any]],
     slow: tuple[str, str],
@@ -120,6 +126,8 @@ def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
         rows.append(boot_to_first_command(arch, runs, accel))
         stderr_log(f"bench: mapping costs in the {arch} guest")
         maps += mapping_costs(arch, runs, accel)
+    stderr_log("bench: the scenario suite, per arch and then all arches in parallel")
+    suites = suite_costs(arches, accel)
     table = Table(title=f"boot to first command (median of {runs})")
     for col in ("arch", "accel", "median s", "min s", "max s", "kernel"):
         table.add_column(col)
@@ -143,6 +151,23 @@ def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
         ]
         mtable.add_row(r["arch"], r["accel"], r["backing"], r["mapping"], str(r["pages"]), *cells)
     Console().print(mtable)
+    stable = Table(title="scenario suite (warm cache): wall time and per-scenario overhead")
+    for col in ("arches", "wall s", "runs", "boots", "warm overhead median s", "p90 s"):
+        stable.add_column(col)
+    stable.add_column("physical search median s")
+    stable.add_column("not passed")
+    for r in suites:
+        stable.add_row(
+            "+".join(r["arches"]),
+            f"{r['wall_s']:.1f}",
+            f"{r['runs']} ({r['skipped']} skipped)",
+            str(r["boots"]),
+            _fmt(r["warm_overhead_median_s"], 3),
+            _fmt(r["warm_overhead_p90_s"], 3),
+            _fmt(r["physical_search_median_s"], 4),
+            ", ".join(r["not_passed"]) or "-",
+        )
+    Console().print(stable)
     ratios: dict[str, dict[str, float | None]] = {}
     for arch in arches:
         mine = [r for r in maps if r["arch"] == arch]
@@ -164,6 +189,7 @@ def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
         "boot": rows,
         "mapping": maps,
         "ratios": ratios,
+        "suite": suites,
     }
     out.write_text(json.dumps(report, indent=2) + "\n")
     stderr_log(f"bench: results written to {out}")

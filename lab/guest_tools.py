@@ -75,9 +75,12 @@ class Held:
     report: dict[str, Any]
 
     def release(self, timeout: float = 30.0) -> None:
+        # Gone, or a zombie (its mm and files are released by then; init reaps it later).
+        # Polls the process table in the guest; bounded by timeout.
+        stat = f"/proc/{self.pid}/stat"
         res = self.vm.run(
-            f"kill -TERM {self.pid}; while kill -0 {self.pid} 2>/dev/null; do "
-            f"usleep 10000; done",  # waiting for our own child to exit; bounded by timeout
+            f"kill -TERM {self.pid}; while [ -e {stat} ] && "
+            f"[ \"$(cut -d' ' -f3 {stat} 2>/dev/null)\" != Z ]; do usleep 2000; done",
             timeout=timeout,
         )
         if not res.ok:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
+import secrets
 import select
 import shlex
 import sys
@@ -41,6 +43,7 @@ class GuestSSH:
         self.port = port
         self.keys = keys
         self._client: paramiko.SSHClient | None = None
+        self._shell: paramiko.Channel | None = None
 
     def _new_client(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
@@ -96,14 +99,70 @@ class GuestSSH:
         return t
 
     def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        """Run command in the guest: through the persistent shell (one subshell per command, no
+        new channel, no new dropbear process: ~4x faster under TCG), or on its own channel when
+        it reads stdin."""
+        if stdin is None:
+            return self._shell_run(command, timeout)
+        return self._exec_run(command, timeout, stdin)
+
+    def _shell_run(self, command: str, timeout: float) -> CommandResult:
+        start = time.monotonic()
+        deadline = start + timeout
+        if self._shell is None or self._shell.closed or self._shell.exit_status_ready():
+            self._shell = self.transport.open_session(timeout=timeout)
+            self._shell.exec_command("exec /bin/sh")
+        chan = self._shell
+        mark = f"@@remaplab-{secrets.token_hex(8)}"
+        # The command runs in a subshell with no stdin; the marks follow on their own lines.
+        script = (
+            f"( {command}\n) </dev/null; printf '\\n{mark} %d\\n' $?; printf '\\n{mark}\\n' >&2\n"
+        )
+        chan.sendall(script.encode())
+        out, err = bytearray(), bytearray()
+        out_end = re.compile(rb"\n" + mark.encode() + rb" (\d+)\n$")
+        err_end = b"\n" + mark.encode() + b"\n"
+        status: int | None = None
+        try:
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                m = out_end.search(out)
+                if m and err.endswith(err_end):
+                    status = int(m[1])
+                    del out[m.start() :]
+                    del err[-len(err_end) :]
+                    break
+                if chan.exit_status_ready() and not chan.recv_ready():
+                    raise LabError(f"the guest shell ended while running {command!r}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise GuestTimeout(
+                        f"guest command {command!r} did not finish within {timeout:g} s"
+                    )
+                select.select([chan], [], [], min(remaining, 0.5))
+        finally:
+            if status is None:  # timed out or broke: this shell is busy or gone
+                chan.close()
+                self._shell = None
+        return CommandResult(
+            command=command,
+            status=status,
+            stdout=out.decode(errors="replace"),
+            stderr=err.decode(errors="replace"),
+            seconds=time.monotonic() - start,
+        )
+
+    def _exec_run(self, command: str, timeout: float, stdin: bytes) -> CommandResult:
         start = time.monotonic()
         deadline = start + timeout
         chan = self.transport.open_session(timeout=timeout)
         try:
             chan.exec_command(command)
-            if stdin is not None:
-                chan.sendall(stdin)
-                chan.shutdown_write()
+            chan.sendall(stdin)
+            chan.shutdown_write()
             out, err = bytearray(), bytearray()
             while True:
                 while chan.recv_ready():
@@ -203,6 +262,10 @@ class GuestSSH:
         return status
 
     def close(self) -> None:
+        if self._shell is not None:
+            with contextlib.suppress(Exception):
+                self._shell.close()
+            self._shell = None
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()

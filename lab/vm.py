@@ -78,6 +78,7 @@ class VM:
         self.accel = "tcg"
         self.accel_reason = ""
         self.argv: list[str] = []
+        self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
         self.workdir = options.workdir or Path(
             tempfile.mkdtemp(prefix=f"vm-{options.arch}-", dir=run_dir())
@@ -229,11 +230,14 @@ class VM:
         return self.ssh.run(command, timeout=timeout, stdin=stdin)
 
     def guest_ram(self) -> GuestRAM:
-        """Guest-physical memory, mapped read-only on the host."""
+        """Guest-physical memory, mapped read-only on the host (once per VM: unmapping 1 GiB
+        costs more than searching it)."""
         if not self.options.shared_ram or not self.alive:
             raise LabError("guest RAM is not shared with the host for this VM")
         assert self.ram_fd is not None
-        return GuestRAM(self.ram_fd, self.profile, parse_size(self.options.memory))
+        if self._ram is None:
+            self._ram = GuestRAM(self.ram_fd, self.profile, parse_size(self.options.memory))
+        return self._ram
 
     @property
     def alive(self) -> bool:
@@ -274,6 +278,9 @@ class VM:
                 self.console.join(2.0)
             self.child = None
         self.ram_file.unlink(missing_ok=True)
+        if self._ram is not None:
+            self._ram.close()
+            self._ram = None
         if self.ram_fd is not None:
             os.close(self.ram_fd)
             self.ram_fd = None

@@ -17,7 +17,7 @@ from typing import Any
 
 from lab.crash import Report, find_reports
 from lab.errors import BootError, GuestTimeout, LabError
-from lab.guest_tools import Held, ctl_args, hold, module_stats, pagemap
+from lab.guest_tools import Held, ctl_args, hold, pagemap
 from lab.kernel import Kernel
 from lab.log import Log, quiet
 from lab.rootfs import Initramfs
@@ -63,6 +63,7 @@ class Result:
     steps: list[StepRecord] = field(default_factory=list)
     crashes: list[dict[str, Any]] = field(default_factory=list)
     log_dir: str = ""
+    booted: bool = False  # a VM was booted for this scenario (not a warm one reused)
 
     @property
     def overhead(self) -> float:
@@ -88,6 +89,15 @@ class Result:
         if self.log_dir:
             lines.append(f"logs: {self.log_dir}")
         return "\n".join(lines)
+
+
+SECTION_MARK = "@@remaplab-section"
+
+
+@dataclass
+class Section:
+    text: str
+    status_ok: bool
 
 
 class StepFailed(Exception):
@@ -129,6 +139,11 @@ class VMPool:
                 arch, self.kernel_image, self.kdir, log=self.log, lab_kernel=self.lab_kernel
             )
         return self._prepared[arch]
+
+    def warm(self, arch: str, boot: Boot) -> bool:
+        """Whether get() would reuse a running VM."""
+        current = self._vms.get(arch)
+        return bool(current and current[0] == boot_key(arch, boot) and current[1].alive)
 
     def get(self, arch: str, boot: Boot) -> VM:
         key = boot_key(arch, boot)
@@ -228,9 +243,19 @@ class ScenarioRun:
     def run(self, cmd: str, timeout: float = 60.0) -> Any:
         return self.vm.run(cmd, timeout=self.remaining(timeout))
 
+    def sections(self, commands: list[str], timeout: float = 60.0) -> list[Section]:
+        """Several commands in one SSH round trip; each one's output and exit status."""
+        script = "".join(f'( {cmd} ); echo "{SECTION_MARK} $?"\n' for cmd in commands)
+        out = self.run(script, timeout).stdout
+        parts = re.split(rf"^{SECTION_MARK} (\d+)$\n?", out, flags=re.M)
+        found = [Section(parts[i], parts[i + 1] == "0") for i in range(0, len(parts) - 1, 2)]
+        if len(found) != len(commands):
+            raise LabError(f"guest commands cut short: {len(found)} of {len(commands)} ran")
+        return found
+
     def load_module(self, params: dict[str, int | str]) -> None:
         self.run("rmmod multimap 2>/dev/null; true")
-        args = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in params.items())
+        args = _module_args(params)
         res = self.run(f"modprobe multimap {args}")
         if not res.ok:
             raise StepFailed(f"modprobe multimap {args} failed: {res.stderr.strip()}")
@@ -296,8 +321,7 @@ class ScenarioRun:
                 raise StepFailed("physical witness needs a writable mapping (tokens are written)")
             tokens = {token(seed, mst.offset + i) for i in range(n)}
             start = time.monotonic()
-            with self.vm.guest_ram() as ram:
-                found = ram.find_page_tokens(tokens)
+            found = self.vm.guest_ram().find_page_tokens(tokens)
             phys = physical_pfns(found, seed, mst.offset, n)
             search_s = time.monotonic() - start
         problems, evidence = check_mapping(report, st, dump, phys)
@@ -366,6 +390,7 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
         if reason:
             result.outcome, result.message = Outcome.SKIPPED, reason
             return _finish(result, start, log_dir)
+        result.booted = not pool.warm(arch, s.boot)
         vm = pool.get(arch, s.boot)
     except BootError as exc:
         result.outcome, result.message = Outcome.BOOT_FAILURE, str(exc)
@@ -378,10 +403,17 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     mark = vm.console.mark()
     run = ScenarioRun(loaded, arch, vm, log_dir)
     try:
-        taint_before = int(run.run("cat /proc/sys/kernel/tainted").stdout.strip() or 0)
-        mem_before = _meminfo(run)
-        if s.module.load:
-            run.load_module(s.module.params)
+        # One round trip before the steps (each costs ~60 ms under TCG): taint, memory, module.
+        load = (
+            f"rmmod multimap 2>/dev/null; modprobe multimap {_module_args(s.module.params)} 2>&1"
+            if s.module.load
+            else "true"
+        )
+        taint, meminfo, modprobe = run.sections([TAINT, MEMINFO, load])
+        taint_before = int(taint.text.strip() or 0)
+        mem_before = _parse_meminfo(meminfo.text)
+        if s.module.load and not modprobe.status_ok:
+            raise LabError(f"modprobe multimap failed: {modprobe.text.strip()}")
         for index, step in enumerate(s.steps):
             t0 = time.monotonic()
             record = StepRecord(index, step.kind, True, 0.0)
@@ -452,35 +484,51 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     return _finish(result, start, log_dir)
 
 
-def _meminfo(run: ScenarioRun) -> dict[str, int]:
-    out = run.run("sync; echo 3 > /proc/sys/vm/drop_caches; cat /proc/meminfo").stdout
+TAINT = "cat /proc/sys/kernel/tainted"
+MEMINFO = "sync; echo 3 > /proc/sys/vm/drop_caches; cat /proc/meminfo"
+STATS = "cat /sys/kernel/debug/multimap/stats"
+
+
+def _module_args(params: dict[str, int | str]) -> str:
+    return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in params.items())
+
+
+def _parse_meminfo(out: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+)", out, re.M)}
 
 
 def _health(
     run: ScenarioRun, s: Scenario, result: Result, taint_before: int, mem_before: dict[str, int]
 ) -> None:
+    """Kernel health after the steps, in one round trip: module stats back to zero and rmmod,
+    no new taint, MemAvailable within tolerance (caches dropped)."""
     if result.outcome != Outcome.PASSED:
         return
-    if s.module.load and s.expect.stats_zero:
-        stats = module_stats(run.vm)
+    check_module = s.module.load and s.expect.stats_zero
+    stats_out, rmmod, taint, meminfo = run.sections(
+        [
+            STATS if check_module else "true",
+            "rmmod multimap 2>&1" if check_module else "true",
+            TAINT,
+            MEMINFO,
+        ]
+    )
+    if check_module:
+        pairs = (line.split() for line in stats_out.text.splitlines())
+        stats = {k: int(v) for k, v in (p for p in pairs if len(p) == 2) if v.lstrip("-").isdigit()}
         live = {k: stats.get(k, 0) for k in LIVE_STATS}
         if any(live.values()):
             result.outcome, result.message = Outcome.FAILED, f"multimap not back to zero: {live}"
             return
-        res = run.run("rmmod multimap")
-        if not res.ok:
-            result.outcome, result.message = (
-                Outcome.FAILED,
-                f"rmmod after the scenario: {res.stderr}",
-            )
+        if not rmmod.status_ok:
+            result.outcome = Outcome.FAILED
+            result.message = f"rmmod after the scenario: {rmmod.text.strip()}"
             return
-    taint_after = int(run.run("cat /proc/sys/kernel/tainted").stdout.strip() or 0)
-    bad = taint_flags(taint_before, taint_after)
+    bad = taint_flags(taint_before, int(taint.text.strip() or 0))
     if bad and s.expect.kernel == "clean":
         result.outcome, result.message = Outcome.CRASH, f"kernel newly tainted: {', '.join(bad)}"
         return
-    mem_after = _meminfo(run)
+    mem_after = _parse_meminfo(meminfo.text)
     lost = mem_before.get("MemAvailable", 0) - mem_after.get("MemAvailable", 0)
     if s.expect.kernel == "clean" and lost > s.expect.meminfo_tolerance_kb:
         result.outcome = Outcome.FAILED
