@@ -23,6 +23,7 @@ class Console:
         self._buf = bytearray()
         self._cond = threading.Condition()
         self._eof = False
+        self.last_output = time.monotonic()  # when the guest last wrote to its console
         self._log = log_path.open("ab", buffering=0)
         self._thread = threading.Thread(target=self._reader, name="console-reader", daemon=True)
         self._thread.start()
@@ -41,6 +42,7 @@ class Console:
             self._log.write(data)
             with self._cond:
                 self._buf += data
+                self.last_output = time.monotonic()
                 self._cond.notify_all()
         with self._cond:
             self._eof = True

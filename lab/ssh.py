@@ -93,6 +93,11 @@ class GuestSSH:
         )
 
     @property
+    def connected(self) -> bool:
+        t = self._client.get_transport() if self._client is not None else None
+        return t is not None and t.is_active()
+
+    @property
     def transport(self) -> paramiko.Transport:
         if self._client is None or (t := self._client.get_transport()) is None or not t.is_active():
             raise LabError("not connected to the guest over SSH")

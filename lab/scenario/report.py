@@ -27,9 +27,7 @@ def write_junit(results: list[Result], path: Path) -> None:
         tests=str(len(results)),
         failures=str(sum(r.outcome == Outcome.FAILED for r in results)),
         errors=str(
-            sum(
-                r.outcome in (Outcome.CRASH, Outcome.BOOT_FAILURE, Outcome.TIMEOUT) for r in results
-            )
+            sum(r.outcome not in (Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED) for r in results)
         ),
         skipped=str(sum(r.outcome == Outcome.SKIPPED for r in results)),
         time=f"{sum(r.seconds for r in results):.3f}",

@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import paramiko
+
 from lab.crash import Report, find_reports
 from lab.errors import BootError, GuestTimeout, LabError
 from lab.guest_tools import Held, ctl_args, hold, pagemap
@@ -37,7 +39,9 @@ class Outcome(StrEnum):
     FAILED = "failed"
     CRASH = "kernel crash"
     BOOT_FAILURE = "boot failure"
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"  # a step ran out of time; the guest still answers
+    HANG = "guest hang"  # a step ran out of time and the guest answers nothing
+    LOST = "lost connection"  # SSH to the guest broke while QEMU still ran
     SKIPPED = "skipped"
 
 
@@ -444,11 +448,25 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
         run.release_all()
         _health(run, s, result, taint_before, mem_before)
     except GuestTimeout as exc:
-        result.outcome, result.message = Outcome.TIMEOUT, str(exc)
+        unresponsive = _unresponsive(vm)
+        if unresponsive:
+            result.outcome, result.message = Outcome.HANG, f"{exc}; {unresponsive}"
+        else:
+            result.outcome, result.message = Outcome.TIMEOUT, str(exc)
         pool.discard(arch)
-    except (LabError, OSError, EOFError) as exc:
+    except (LabError, OSError, EOFError, paramiko.SSHException) as exc:
+        # A panicking guest drops SSH a moment before QEMU exits (panic=-1, -no-reboot).
+        if vm.console is not None and vm.alive:
+            vm.console.wait_closed(PANIC_EXIT_WAIT_S)
         if not vm.alive:
             result.outcome, result.message = Outcome.CRASH, f"the guest died: {exc}"
+        elif vm.ssh is None or not vm.ssh.connected:
+            result.outcome = Outcome.LOST
+            result.message = (
+                f"lost the SSH connection to the guest ({exc or type(exc).__name__}); "
+                f"QEMU still runs; last console line: {vm.console.last_line()!r}"
+            )
+            pool.discard(arch)
         else:
             result.outcome, result.message = Outcome.FAILED, f"lab error: {exc}"
     if not vm.alive:
@@ -535,6 +553,28 @@ def _health(
         result.message = (
             f"MemAvailable dropped by {lost} kB (> {s.expect.meminfo_tolerance_kb} kB tolerance)"
         )
+
+
+PROBE_TIMEOUT_S = 5.0
+PANIC_EXIT_WAIT_S = 3.0
+
+
+def _unresponsive(vm: VM) -> str | None:
+    """After a step timeout: None when the guest still answers a trivial command, else why it
+    counts as hung (with the console evidence)."""
+    if not vm.alive:
+        return "the guest died"
+    try:
+        if vm.run("true", timeout=PROBE_TIMEOUT_S).ok:
+            return None
+    except (GuestTimeout, LabError, OSError, EOFError, paramiko.SSHException):
+        pass
+    assert vm.console is not None
+    silent = time.monotonic() - vm.console.last_output
+    return (
+        f"the guest answers nothing over SSH within {PROBE_TIMEOUT_S:g} s and its console has "
+        f"been silent for {silent:.0f} s (last line: {vm.console.last_line()!r})"
+    )
 
 
 def _finish(result: Result, start: float, log_dir: Path) -> Result:

@@ -25,6 +25,8 @@ STYLE = {
     Outcome.CRASH: "bold red",
     Outcome.BOOT_FAILURE: "bold red",
     Outcome.TIMEOUT: "red",
+    Outcome.HANG: "bold red",
+    Outcome.LOST: "bold red",
 }
 
 

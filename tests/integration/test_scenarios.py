@@ -59,3 +59,30 @@ def test_physical_witness_agrees_with_module(pool: VMPool, tmp_path: Path) -> No
     assert result.outcome == Outcome.PASSED, result.render()
     check = next(s for s in result.steps if s.kind == "check")
     assert check.evidence["physical_pfns"] == check.evidence["module_pfns"]
+
+
+@pytest.mark.parametrize(
+    ("name", "outcome", "evidence"),
+    [
+        ("panics", Outcome.CRASH, "kernel panic: sysrq triggered crash"),
+        ("hangs", Outcome.HANG, "answers nothing over SSH"),
+        ("loses", Outcome.LOST, "lost the SSH connection"),
+    ],
+)
+def test_guest_faults_are_distinct_outcomes_and_the_next_runs_fresh(
+    pool: VMPool, tmp_path: Path, name: str, outcome: Outcome, evidence: str
+) -> None:
+    """A guest that panics, hangs (suspended to idle: console silent, SSH dead) or loses its
+    SSH connection: each its own outcome with the evidence; the next scenario gets a new VM."""
+    result = run_scenario(load_file(DATA / "faults" / f"{name}.yaml"), "x86_64", pool, tmp_path)
+    assert result.outcome == outcome, result.render()
+    assert evidence in result.message
+    assert (tmp_path / f"{name}-x86_64" / "bundle" / "repro.sh").exists()
+    ok = load_text(
+        "name: after\ndescription: d\nsteps:\n  - run: {command: 'echo ok', output: ok}\n",
+        Path("after.yaml"),
+    )
+    from lab.scenario.load import Loaded
+
+    after = run_scenario(Loaded(ok, Path("after.yaml"), ""), "x86_64", pool, tmp_path)
+    assert after.outcome == Outcome.PASSED and after.booted, after.render()
