@@ -7,23 +7,22 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from lab import apt
 from lab.cache import Entry
 from lab.errors import LabError
+from lab.linux_source import linux_source
 from lab.log import Log, stderr_log
-from lab.paths import MODULE_SRC, cache_dir
+from lab.paths import MODULE_SRC
 
 FILES = ("scripts/checkpatch.pl", "scripts/spelling.txt", "scripts/const_structs.checkpatch")
 
 
-def checkpatch_script(series: str = "6.1", log: Log = stderr_log) -> Path:
-    package = f"linux-source-{series}"
-    version = apt.version_of(package)
+def checkpatch_script(log: Log = stderr_log) -> Path:
+    source = linux_source()
+    package, version = source.package, source.version
 
     def build(tmp: Path) -> list[str]:
         log(f"extracting checkpatch.pl from {package} {version} (once)")
-        (deb,) = apt.download([f"{package}={version}"], cache_dir() / "debs")
-        inner = f"./usr/src/{package}.tar.xz"
+        deb, inner = source.download(), source.tarball
         fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
         assert fsys.stdout is not None
         with tarfile.open(fileobj=fsys.stdout, mode="r|") as outer:

@@ -309,20 +309,20 @@ def cmd_bench(args: argparse.Namespace, _command: list[str]) -> int:
 def build_parser() -> Parser:
     parser = Parser(prog="remaplab", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
-    boot = sub.add_parser(
-        "boot",
-        help="boot a guest, run COMMAND in it (or a shell), tear it down",
-        usage="remaplab boot --arch ARCH [options] [-- COMMAND...]",
-    )
-    _add_vm_args(boot)
-    boot.set_defaults(func=cmd_boot)
-    shell = sub.add_parser(
-        "shell",
-        help="boot a lab guest (multimap and the guest tools inside) and open a shell in it",
-        usage="remaplab shell --arch ARCH [options]",
-    )
-    _add_vm_args(shell)
-    shell.set_defaults(func=cmd_shell)
+    for name, func, text, usage in (
+        (
+            "boot",
+            cmd_boot,
+            "boot a guest, run COMMAND in it (or a shell), tear it down",
+            " [-- COMMAND...]",
+        ),
+        ("shell", cmd_shell, "boot a lab guest and open a shell in it", ""),
+    ):
+        vm_cmd = sub.add_parser(
+            name, help=text, usage=f"remaplab {name} --arch ARCH [options]{usage}"
+        )
+        _add_vm_args(vm_cmd)
+        vm_cmd.set_defaults(func=func)
     build = sub.add_parser("build", help="build multimap (W=1) and the guest tools per arch")
     build.add_argument("--arch", action="append", help="arch to build for (default: both)")
     build.add_argument("--kernel", type=Path, help="bring your own kernel image")

@@ -12,6 +12,7 @@ import select
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,41 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.status == 0
+
+
+def _pump(
+    chan: paramiko.Channel,
+    out: bytearray,
+    err: bytearray,
+    done: Callable[[], bool],
+    command: str,
+    timeout: float,
+    deadline: float,
+) -> None:
+    """Collect a channel's stdout and stderr until done() says so; bounded by deadline."""
+    while True:
+        while chan.recv_ready():
+            out += chan.recv(65536)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(65536)
+        if done():
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise GuestTimeout(f"guest command {command!r} did not finish within {timeout:g} s")
+        select.select([chan], [], [], min(remaining, 0.5))
+
+
+def _result(
+    command: str, status: int, out: bytearray, err: bytearray, start: float
+) -> CommandResult:
+    return CommandResult(
+        command=command,
+        status=status,
+        stdout=out.decode(errors="replace"),
+        stderr=err.decode(errors="replace"),
+        seconds=time.monotonic() - start,
+    )
 
 
 class GuestSSH:
@@ -128,37 +164,27 @@ class GuestSSH:
         out_end = re.compile(rb"\n" + mark.encode() + rb" (\d+)\n$")
         err_end = b"\n" + mark.encode() + b"\n"
         status: int | None = None
+
+        def done() -> bool:
+            nonlocal status
+            m = out_end.search(out)
+            if m and err.endswith(err_end):
+                status = int(m[1])
+                del out[m.start() :]
+                del err[-len(err_end) :]
+                return True
+            if chan.exit_status_ready() and not chan.recv_ready():
+                raise LabError(f"the guest shell ended while running {command!r}")
+            return False
+
         try:
-            while True:
-                while chan.recv_ready():
-                    out += chan.recv(65536)
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-                m = out_end.search(out)
-                if m and err.endswith(err_end):
-                    status = int(m[1])
-                    del out[m.start() :]
-                    del err[-len(err_end) :]
-                    break
-                if chan.exit_status_ready() and not chan.recv_ready():
-                    raise LabError(f"the guest shell ended while running {command!r}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise GuestTimeout(
-                        f"guest command {command!r} did not finish within {timeout:g} s"
-                    )
-                select.select([chan], [], [], min(remaining, 0.5))
+            _pump(chan, out, err, done, command, timeout, deadline)
         finally:
             if status is None:  # timed out or broke: this shell is busy or gone
                 chan.close()
                 self._shell = None
-        return CommandResult(
-            command=command,
-            status=status,
-            stdout=out.decode(errors="replace"),
-            stderr=err.decode(errors="replace"),
-            seconds=time.monotonic() - start,
-        )
+        assert status is not None
+        return _result(command, status, out, err, start)
 
     def _exec_run(self, command: str, timeout: float, stdin: bytes) -> CommandResult:
         start = time.monotonic()
@@ -169,33 +195,19 @@ class GuestSSH:
             chan.sendall(stdin)
             chan.shutdown_write()
             out, err = bytearray(), bytearray()
-            while True:
-                while chan.recv_ready():
-                    out += chan.recv(65536)
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-                if (
+
+            def done() -> bool:
+                return (
                     chan.exit_status_ready()
                     and not chan.recv_ready()
-                    and not (chan.recv_stderr_ready())
-                ):
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise GuestTimeout(
-                        f"guest command {command!r} did not finish within {timeout:g} s"
-                    )
-                select.select([chan], [], [], min(remaining, 1.0))
+                    and not chan.recv_stderr_ready()
+                )
+
+            _pump(chan, out, err, done, command, timeout, deadline)
             status = chan.recv_exit_status()
         finally:
             chan.close()
-        return CommandResult(
-            command=command,
-            status=status,
-            stdout=out.decode(errors="replace"),
-            stderr=err.decode(errors="replace"),
-            seconds=time.monotonic() - start,
-        )
+        return _result(command, status, out, err, start)
 
     def put(self, local: Path, remote: str, mode: int = 0o644, timeout: float = 120.0) -> None:
         data = local.read_bytes()

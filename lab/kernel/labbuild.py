@@ -18,17 +18,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import apt
 from lab.cache import Entry, hash_strings
 from lab.errors import LabError
 from lab.kernel.base import Kernel
 from lab.kernel.byo import path_kernel
+from lab.linux_source import linux_source
 from lab.log import Log, stderr_log
 from lab.paths import DATA, cache_dir
 from lab.profiles import Profile
 
 BUILDER_VERSION = "1"
-SERIES = "6.1"
 PROFILES = ("lab", "kasan")
 BUILD_TIMEOUT_S = 3600.0
 FRAGMENTS = DATA / "kernel"
@@ -82,13 +81,12 @@ def config_mismatches(config_text: str, wanted: dict[str, str]) -> list[str]:
 
 
 def debian_source(log: Log = stderr_log) -> Source:
-    package = f"linux-source-{SERIES}"
-    version = apt.version_of(package)
+    src = linux_source()
+    package, version = src.package, src.version
 
     def build(tmp: Path) -> list[str]:
         log(f"extracting {package} {version} (once, about 1.3 GB)")
-        (deb,) = apt.download([f"{package}={version}"], cache_dir() / "debs")
-        inner = f"./usr/src/{package}.tar.xz"
+        deb, inner = src.download(), src.tarball
         script = 'dpkg-deb --fsys-tarfile "$1" | tar -xO "$2" | tar -xJ -C "$3"'
         proc = subprocess.run(
             ["sh", "-ec", script, "sh", str(deb), inner, str(tmp)],

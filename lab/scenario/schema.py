@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Arch = Literal["x86_64", "arm64"]
 Backing = Literal["pages", "contig", "vmalloc"]
 Mapping = Literal["remap", "remap_runs", "insert", "fault", "vmalloc_range", "insert_one"]
-Action = Literal["fork", "munmap-part", "mremap-grow", "mremap-move", "close", "mprotect-write"]
+Action = Literal[
+    "fork", "munmap-part", "mremap-grow", "mremap-move", "close", "mprotect-write", "readback"
+]
 Requirement = Literal["cma", "nocma", "kasan", "debug_vm", "multimap"]
 Errno = Annotated[str, Field(pattern=r"^E[A-Z0-9]+$")]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]

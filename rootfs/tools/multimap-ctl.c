@@ -128,7 +128,8 @@ static void usage(void)
 		"usage: multimap-ctl [--backing pages|contig|vmalloc]\n"
 		"  [--mapping remap|remap_runs|insert|fault|vmalloc_range|insert_one]\n"
 		"  [--pages N] [--private] [--private-write] [--read-only] [--offset PAGES] [--length PAGES]\n"
-		"  [--seed N] [--do fork|munmap-part|mremap-grow|mremap-move|close|mprotect-write]...\n"
+		"  [--seed N] [--do fork|munmap-part|mremap-grow|mremap-move|close|mprotect-write|\n"
+		"        readback]...\n"
 		"  [--list-pages] [--bench] [--race-read] [--hold] [--device PATH]\n");
 	exit(2);
 }
@@ -390,6 +391,22 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 				action_result(a, 1, "write permission refused", errno);
 			else
 				action_result(a, 0, "write permission granted", 0);
+		} else if (!strcmp(a, "readback")) {
+			/* The kernel reads every buffer page (a KASAN witness). */
+			uint64_t all = o->cfg.pages;
+			struct multimap_page_sum *sums = calloc(all, sizeof(*sums));
+			struct multimap_readback rb = { 0, all, (uintptr_t)sums };
+			int err = 0;
+
+			if (!sums)
+				err = ENOMEM;
+			else if (*fdp < 0)
+				err = EBADF;
+			else if (ioctl(*fdp, MULTIMAP_IOC_READBACK, &rb))
+				err = errno;
+			action_result(a, !err, err ? "readback failed" :
+				      "the kernel read every page back", err);
+			free(sums);
 		} else {
 			action_result(a, 0, "unknown action", EINVAL);
 		}

@@ -10,6 +10,7 @@ import pytest
 
 from lab.kernel import Kernel
 from lab.rootfs import Initramfs
+from lab.scenario.runner import VMPool
 from lab.session import prepare
 from lab.vm import VM, VMOptions
 
@@ -46,3 +47,11 @@ def vm(arch: str) -> Iterator[VM]:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[VMPool]:
+    """A scenario runner's VM pool on Debian's kernel (one VM per arch, reused)."""
+    p = VMPool()
+    yield p
+    p.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from lab.scenario.runner import Outcome, VMPool, run_scenario
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[VMPool]:
-    p = VMPool()
-    yield p
-    p.close()
 
 
 def test_crash_leaves_a_bundle_that_reproduces(pool: VMPool, tmp_path: Path) -> None:

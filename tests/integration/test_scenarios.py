@@ -4,7 +4,6 @@ on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from lab.scenario.load import load_file, load_text
 from lab.scenario.runner import Outcome, VMPool, run_scenario
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[VMPool]:
-    p = VMPool()
-    yield p
-    p.close()
 
 
 def test_wrong_contiguity_fails_with_diff(pool: VMPool, tmp_path: Path) -> None:
