@@ -34,6 +34,13 @@ def _release(kdir: Path | None, image: Path) -> str:
     )
 
 
+def _has_kasan(kdir: Path | None) -> bool:
+    """KASAN kernels do not come up through PVH (measured with 6.1: a silent triple fault
+    before the first console line; the bzImage boots), so they boot the bzImage."""
+    config = kdir / ".config" if kdir else None
+    return bool(config and config.exists() and "\nCONFIG_KASAN=y\n" in config.read_text())
+
+
 def path_kernel(profile: Profile, image: Path, kdir: Path | None, log: Log = stderr_log) -> Kernel:
     image = _readable(image, "kernel image")
     if image.is_dir():
@@ -48,6 +55,7 @@ def path_kernel(profile: Profile, image: Path, kdir: Path | None, log: Log = std
     tree_vmlinux = kdir / "vmlinux" if kdir else None
     if (
         profile.prefer_pvh
+        and not _has_kasan(kdir)
         and not is_elf(image)
         and tree_vmlinux is not None
         and tree_vmlinux.exists()

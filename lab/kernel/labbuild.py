@@ -176,10 +176,11 @@ def _run(argv: list[str], logfile: Path, what: str, timeout: float) -> None:
         raise LabError(f"{what} failed (log {logfile}):\n" + "\n".join(tail))
 
 
-def image_path(profile: Profile, build: Path) -> Path:
-    # x86: the ELF vmlinux boots through PVH; arm64: the uncompressed Image.
+def image_path(profile: Profile, build: Path, kind: str = "lab") -> Path:
+    # x86: the ELF vmlinux boots through PVH, except with KASAN (see byo._has_kasan): bzImage;
+    # arm64: the uncompressed Image.
     if profile.kernel_arch == "x86":
-        return build / "vmlinux"
+        return build / ("arch/x86/boot/bzImage" if kind == "kasan" else "vmlinux")
     return build / "arch" / profile.kernel_arch / "boot" / "Image"
 
 
@@ -226,7 +227,7 @@ def lab_kernel(
             f"building the {kind} kernel",
             BUILD_TIMEOUT_S,
         )
-        image = image_path(profile, out)
+        image = image_path(profile, out, kind)
         if not image.exists():
             raise LabError(f"the kernel build made no {image.relative_to(out)} (log {logfile})")
         (tmp / "identity").write_text(
@@ -240,7 +241,7 @@ def lab_kernel(
         return ["identity", f"build/{image.relative_to(out)}", "build/.config"]
 
     root = Entry("kernel-build", key).ensure(build, log)
-    kernel = path_kernel(profile, image_path(profile, root / "build"), root / "build", log)
+    kernel = path_kernel(profile, image_path(profile, root / "build", kind), root / "build", log)
     ident = (root / "identity").read_text().strip()
     return Kernel(
         arch=kernel.arch,

@@ -64,9 +64,24 @@ def load_text(text: str, path: Path) -> Scenario:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         lines = []
-        for err in exc.errors():
+        errors = exc.errors()
+        for err in errors:
+            # A union such as `kernel: clean | {kind, title}` given a mapping: the mapping
+            # branch's errors say what is wrong; "should be 'clean'" is noise.
+            parent = err["loc"][:-1]
+            if (
+                err["type"] == "literal_error"
+                and isinstance(err.get("input"), dict)
+                and any(e is not err and e["loc"][: len(parent)] == parent for e in errors)
+            ):
+                continue
             loc = tuple(
-                p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+                p
+                for p in err["loc"]
+                if not (
+                    isinstance(p, str)
+                    and (p.startswith(("function-", "literal[")) or p[:1].isupper())
+                )
             )
             node = _node_at(root, loc)
             msg = err["msg"]

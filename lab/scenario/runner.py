@@ -370,7 +370,7 @@ class ScenarioRun:
 
 def _expected_crash(expect: Crash, reports: list[Report]) -> bool:
     for r in reports:
-        if expect.kind and r.kind != expect.kind:
+        if expect.kind and not re.fullmatch(expect.kind, r.kind):
             continue
         if expect.title and not re.search(expect.title, r.title):
             continue

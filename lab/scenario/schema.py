@@ -5,9 +5,10 @@ steps, and what the kernel must look like afterwards."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Arch = Literal["x86_64", "arm64"]
 Backing = Literal["pages", "contig", "vmalloc"]
@@ -17,6 +18,18 @@ Action = Literal[
 ]
 Requirement = Literal["cma", "nocma", "kasan", "debug_vm", "multimap"]
 Errno = Annotated[str, Field(pattern=r"^E[A-Z0-9]+$")]
+
+
+def _compiles(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
 
 
@@ -38,7 +51,7 @@ class Module(Strict):
 class RunStep(Strict):
     command: str
     status: int | None = 0  # None: any status
-    output: str | None = None  # regex that stdout must match
+    output: Regex | None = None  # regex that stdout must match
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60
 
 
@@ -105,8 +118,8 @@ class Step(Strict):
 
 
 class Crash(Strict):
-    kind: str | None = None  # e.g. "KASAN", "BUG", "WARNING"
-    title: str | None = None  # regex on the report title
+    kind: Regex | None = None  # e.g. "KASAN", "BUG", "WARNING"; a regex: "REFCOUNT|KASAN"
+    title: Regex | None = None  # regex on the report title
 
 
 class Expect(Strict):

@@ -115,3 +115,24 @@ def test_gdb_reads_module_and_kernel_symbols(kernel: Kernel) -> None:
         assert "$1 = 4242" in proc.stdout, proc.stdout + proc.stderr
         assert f'"Linux version {kern.release}' in proc.stdout, proc.stdout
         assert vm.run("echo alive").stdout.strip() == "alive"  # detached, guest runs on
+
+
+@pytest.fixture(scope="module")
+def kasan_pool() -> Iterator[VMPool]:
+    lab_kernel(get_profile("x86_64"), "kasan")  # built once, cached (KASAN adds a few minutes)
+    p = VMPool(lab_kernel="kasan")
+    yield p
+    p.close()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in LIBRARY if n.startswith("bug-")))
+def test_bug_modes_on_the_kasan_kernel(kasan_pool: VMPool, name: str, tmp_path: Path) -> None:
+    """Every reproducer sees its bug and every twin is clean on the kasan profile too; for the
+    use-after-free, KASAN itself is the witness."""
+    result = run_scenario(LIBRARY[name], "x86_64", kasan_pool, tmp_path)
+    assert result.outcome == Outcome.PASSED, result.render()
+    if name == "bug-uaf-kasan":
+        titles = [c["title"] for c in result.crashes]
+        assert any(t.startswith("KASAN: use-after-free") for t in titles), titles
+        frames = [f["function"] for c in result.crashes for f in c["frames"]]
+        assert any(f.startswith("multimap_") for f in frames), frames

@@ -97,3 +97,10 @@ def test_requirements_are_checked() -> None:
     assert err.startswith("scenarios/demo.yaml:7: requires_config[1]:")
     (err,) = errors(GOOD + "requires: [kcsan]\n")
     assert err.startswith("scenarios/demo.yaml:6: requires[0]:") and "'kcsan'" in err
+
+
+def test_regexes_are_checked_before_anything_boots() -> None:
+    text = GOOD + "expect:\n  kernel: {kind: 'KASAN(', title: ok}\n"
+    (err,) = errors(text)
+    assert err.startswith("scenarios/demo.yaml:7: expect.kernel.kind:")
+    assert "not a valid regular expression" in err
