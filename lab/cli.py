@@ -102,11 +102,26 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         assert vm.ssh is not None
         if not command:
             return vm.ssh.interactive()
+        assert vm.console is not None
+        mark = vm.console.mark()
         result = vm.run(" ".join(command), timeout=args.timeout)
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
         sys.stdout.flush()
+        _report_crashes(vm.console, mark, vm.console_log)
         return result.status
+
+
+def _report_crashes(console: Any, mark: int, log: Path) -> None:
+    """Kernel reports the command provoked, named on stderr (the guest's exit status stays)."""
+    from lab.crash import find_reports
+
+    reports = find_reports(console.text(mark))
+    if reports:
+        console.wait_quiet(0.5, 5.0)
+        reports = find_reports(console.text(mark))
+    for r in reports:
+        stderr_log(f"kernel report on the console: [{r.kind}] {r.title} (console log {log})")
 
 
 def _print_gdb(vm: Any, kernel: Any, port: int) -> None:

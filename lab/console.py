@@ -100,6 +100,21 @@ class Console:
         lines = [ln.strip() for ln in self._buf.decode(errors="replace").splitlines() if ln.strip()]
         return lines[-1] if lines else "(no console output)"
 
+    def wait_quiet(self, quiet: float, limit: float) -> bool:
+        """Wait until the console has been silent for `quiet` seconds (True), or until `limit`
+        seconds have passed (False): lets a kernel report that is still being printed arrive
+        whole before it is cut out."""
+        deadline = time.monotonic() + limit
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                silent_at = self.last_output + quiet
+                if now >= silent_at or self._eof:
+                    return True
+                if now >= deadline:
+                    return False
+                self._cond.wait(min(silent_at, deadline) - now)
+
     def wait_closed(self, timeout: float) -> bool:
         """Wait (bounded) until the console reaches EOF, i.e. QEMU has exited."""
         deadline = time.monotonic() + timeout

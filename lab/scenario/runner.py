@@ -472,6 +472,9 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     if not vm.alive:
         vm.console.wait_closed(2.0)
     reports = find_reports(vm.console.text(mark))
+    if reports:
+        vm.console.wait_quiet(REPORT_QUIET_S, REPORT_WAIT_S)
+        reports = find_reports(vm.console.text(mark))  # the rest of a report still printing
     (log_dir / "console.log").write_text(vm.console.text(mark))
     result.crashes = decode_reports(reports, pool.prepared(arch)[0])
     for n, crash in enumerate(result.crashes):
@@ -556,6 +559,9 @@ def _health(
 
 
 PROBE_TIMEOUT_S = 5.0
+# A report seen on the console: wait (bounded) until the console is quiet so it is cut out whole.
+REPORT_QUIET_S = 0.5
+REPORT_WAIT_S = 5.0
 PANIC_EXIT_WAIT_S = 3.0
 
 

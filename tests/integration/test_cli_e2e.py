@@ -203,3 +203,14 @@ def test_keep_holds_the_failed_vm_reachable_then_stops_it(tmp_path: Path, repo: 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 1
     wait_until(lambda: not qemu_pids(proc.pid), 10, "the kept VM to be stopped")
+
+
+def test_boot_names_kernel_reports_the_command_provoked() -> None:
+    res = boot(
+        "x86_64",
+        "--",
+        "modprobe multimap bug_mode=split_refcount && "
+        "multimap-ctl --pages 8 --do munmap-part >/dev/null; echo done",
+    )
+    assert res.returncode == 0 and res.stdout == "done\n", res.stderr
+    assert "kernel report on the console: [REFCOUNT] WARNING: refcount bug" in res.stderr
