@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lab.errors import LabError
@@ -51,3 +53,19 @@ def test_rerun_comparison() -> None:
     # a bare kind is no evidence of the same bug
     assert not same_failure("crash: WARNING in foo", "crash: WARNING in bar", False)[0]
     assert not same_failure("failed at step 1", "failed at step 2", False)[0]
+
+
+def test_source_tree_errors_name_the_problem(tmp_path: Path) -> None:
+    from lab.kernel.labbuild import tree_source
+
+    with pytest.raises(LabError, match="not a kernel tree"):
+        tree_source(tmp_path)
+    (tmp_path / "Makefile").write_text("VERSION = 6\n")
+    (tmp_path / "Kconfig").write_text("mainmenu\n")
+    first = tree_source(tmp_path)
+    assert first.key.startswith("tree-") and "not a git tree" in first.identity
+    (tmp_path / "Kconfig").write_text('mainmenu "changed"\n')
+    assert tree_source(tmp_path).key != first.key  # contents changed: another build
+    (tmp_path / ".config").write_text("CONFIG_X=y\n")
+    with pytest.raises(LabError, match="make mrproper"):
+        tree_source(tmp_path)
