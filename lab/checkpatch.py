@@ -3,12 +3,11 @@ with --strict over the module's sources."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 from lab.cache import Entry
-from lab.errors import LabError
 from lab.linux_source import linux_source
 from lab.log import Log, stderr_log
 from lab.paths import MODULE_SRC
@@ -22,34 +21,10 @@ def checkpatch_script(log: Log = stderr_log) -> Path:
 
     def build(tmp: Path) -> list[str]:
         log(f"extracting checkpatch.pl from {package} {version} (once)")
-        deb, inner = source.download(), source.tarball
-        fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        assert fsys.stdout is not None
-        with tarfile.open(fileobj=fsys.stdout, mode="r|") as outer:
-            for member in outer:
-                if member.name != inner:
-                    continue
-                stream = outer.extractfile(member)
-                if stream is None:
-                    break
-                with tarfile.open(fileobj=stream, mode="r|xz") as src:
-                    wanted = {f"{package}/{f}" for f in FILES}
-                    for item in src:
-                        if item.name in wanted:
-                            data = src.extractfile(item)
-                            assert data is not None
-                            out = tmp / Path(item.name).name
-                            out.write_bytes(data.read())
-                            wanted.discard(item.name)
-                            if not wanted:
-                                break
-                break
-        fsys.stdout.close()
-        fsys.kill()
-        fsys.wait()
-        missing = [f for f in FILES if not (tmp / Path(f).name).exists()]
-        if missing:
-            raise LabError(f"{package}: {', '.join(missing)} not found in the source tarball")
+        source.extract(tmp, FILES)
+        for f in FILES:
+            (tmp / package / f).rename(tmp / Path(f).name)
+        shutil.rmtree(tmp / package)
         return [Path(f).name for f in FILES]
 
     return Entry("checkpatch", f"{package}-{version}").ensure(build, log) / "checkpatch.pl"
