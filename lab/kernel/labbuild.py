@@ -10,6 +10,7 @@ keyed by (source, fragments, arch, compiler); the result is handed on as a bring
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -165,11 +166,11 @@ def _run(argv: list[str], logfile: Path, what: str, timeout: float) -> None:
         raise LabError(f"{what} failed (log {logfile}):\n" + "\n".join(tail))
 
 
-def image_path(profile: Profile, build: Path, kind: str = "lab") -> Path:
-    # x86: the ELF vmlinux boots through PVH, except with KASAN (see byo._has_kasan): bzImage;
-    # arm64: the uncompressed Image.
+def image_path(profile: Profile, build: Path) -> Path:
+    """What the build hands on as its image: bzImage on x86 (path_kernel boots the tree's
+    vmlinux through PVH instead, unless the kernel has KASAN), Image on arm64."""
     if profile.kernel_arch == "x86":
-        return build / ("arch/x86/boot/bzImage" if kind == "kasan" else "vmlinux")
+        return build / "arch/x86/boot/bzImage"
     return build / "arch" / profile.kernel_arch / "boot" / "Image"
 
 
@@ -216,7 +217,7 @@ def lab_kernel(
             f"building the {kind} kernel",
             BUILD_TIMEOUT_S,
         )
-        image = image_path(profile, out, kind)
+        image = image_path(profile, out)
         if not image.exists():
             raise LabError(f"the kernel build made no {image.relative_to(out)} (log {logfile})")
         (tmp / "identity").write_text(
@@ -224,21 +225,11 @@ def lab_kernel(
             f"built in {time.monotonic() - start:.0f} s\n"
         )
         for junk in out.rglob("*.o"):  # objects are not needed for modules; keeps the cache lean
-            if junk.name != "built-in.a":
-                junk.unlink()
+            junk.unlink()
         shutil.copy(logfile, tmp / "build.log")
         return ["identity", f"build/{image.relative_to(out)}", "build/.config"]
 
     root = Entry("kernel-build", key).ensure(build, log)
-    kernel = path_kernel(profile, image_path(profile, root / "build", kind), root / "build", log)
-    ident = (root / "identity").read_text().strip()
-    return Kernel(
-        arch=kernel.arch,
-        release=kernel.release,
-        image=kernel.image,
-        kdir=kernel.kdir,
-        modules_dir=kernel.modules_dir,
-        config=kernel.config,
-        identity=ident.split(";")[0],
-        key=f"lab-{key}",
-    )
+    kernel = path_kernel(profile, image_path(profile, root / "build"), root / "build", log)
+    identity = (root / "identity").read_text().split(";")[0].strip()
+    return dataclasses.replace(kernel, identity=identity, key=f"lab-{key}")
