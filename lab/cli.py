@@ -114,13 +114,9 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
 
 def _report_crashes(console: Any, mark: int, log: Path) -> None:
     """Kernel reports the command provoked, named on stderr (the guest's exit status stays)."""
-    from lab.crash import find_reports
+    from lab.crash import settled_reports
 
-    reports = find_reports(console.text(mark))
-    if reports:
-        console.wait_quiet(0.5, 5.0)
-        reports = find_reports(console.text(mark))
-    for r in reports:
+    for r in settled_reports(console, mark):
         stderr_log(f"kernel report on the console: [{r.kind}] {r.title} (console log {log})")
 
 

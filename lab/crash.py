@@ -168,3 +168,15 @@ def strip_header(text: str) -> tuple[str | None, str]:
         if not line.strip():
             return title, "\n".join(lines[idx + 1 :])
     return title, ""
+
+
+def settled_reports(
+    console: Any, mark: int, quiet: float = 0.5, limit: float = 5.0
+) -> list[Report]:
+    """Reports on a live console since offset mark.  Once one has begun, wait (bounded by
+    limit) until the console has been quiet for `quiet` seconds, so it is cut out whole."""
+    reports = find_reports(console.text(mark))
+    if reports:
+        console.wait_quiet(quiet, limit)
+        reports = find_reports(console.text(mark))
+    return reports

@@ -109,8 +109,16 @@ def pagemap(vm: Any, pid: int, start: int, end: int) -> dict[str, Any]:
 
 
 def module_stats(vm: Any) -> dict[str, int]:
-    res = vm.run("cat /sys/kernel/debug/multimap/stats")
+    res = vm.run(STATS)
     if not res.ok:
         raise LabError(f"multimap stats unreadable: {res.stderr.strip()}")
-    pairs = (line.split() for line in res.stdout.splitlines())
-    return {k: int(v) for k, v in pairs if v.lstrip("-").isdigit()}
+    return parse_stats(res.stdout)
+
+
+STATS = "cat /sys/kernel/debug/multimap/stats"
+
+
+def parse_stats(text: str) -> dict[str, int]:
+    """multimap's debugfs stats: the numeric "name value" lines (bug_mode is a word)."""
+    pairs = (line.split() for line in text.splitlines())
+    return {p[0]: int(p[1]) for p in pairs if len(p) == 2 and p[1].lstrip("-").isdigit()}

@@ -12,6 +12,7 @@ from pathlib import Path
 from lab.profiles import Profile
 
 PAGE = 4096
+ALL_ONES = (1 << 64) - 1
 
 
 def parse_size(text: str) -> int:
@@ -57,18 +58,22 @@ class GuestRAM:
         self.close()
 
     def find_page_tokens(self, tokens: set[int]) -> dict[int, list[int]]:
-        """For each token, the PFNs of the pages whose first 8 bytes hold it."""
+        """For each token, the PFNs of the pages that hold it in their first 8 bytes and its
+        complement in their last 8 (as multimap-ctl writes them): a stray copy of a token in
+        some other page (a stack slot, say) has no closing word, so it is not a hit."""
         found: dict[int, list[int]] = {}
         base = memoryview(self._map)
         quads = base.cast("Q")
-        words = quads[:: PAGE // 8]
+        firsts = quads[:: PAGE // 8]
+        lasts = quads[PAGE // 8 - 1 :: PAGE // 8]
         try:
-            for index, word in enumerate(words):
-                if word in tokens:
+            for index, word in enumerate(firsts):
+                if word in tokens and lasts[index] == word ^ ALL_ONES:
                     gpa = offset_to_gpa(self.profile, self.size, index * PAGE)
                     found.setdefault(word, []).append(gpa // PAGE)
         finally:
-            words.release()
+            lasts.release()
+            firsts.release()
             quads.release()
             base.release()
         return found

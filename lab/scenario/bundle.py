@@ -94,13 +94,9 @@ def write_bundle(
         shutil.copy(kernel.config, bundle / "kernel.config")
     if argv:
         (bundle / "qemu-argv.txt").write_text(shlex.join(argv) + "\n")
-    for name in ("console.log",):
-        if (log_dir / name).exists():
-            shutil.copy(log_dir / name, bundle / name)
-    for n, crash in enumerate(result.get("crashes") or []):
-        (bundle / f"crash-{n}.txt").write_text(
-            f"{crash['title']}\n\n{crash.get('decoded') or crash['text']}\n"
-        )
+    for path in [log_dir / "console.log", *sorted(log_dir.glob("crash-*.txt"))]:
+        if path.exists():  # written by the runner: the console excerpt, decoded reports
+            shutil.copy(path, bundle / path.name)
     with contextlib.suppress(LabError):
         if kernel.kdir is not None:
             shutil.copy(build_module(kernel, log=quiet).ko, bundle / "bin" / "multimap.ko")

@@ -67,7 +67,8 @@ def contiguity(pfns: list[int]) -> Contiguity:
 
 
 def token(seed: int, index: int) -> int:
-    """What multimap-ctl writes into the first 8 bytes of buffer page `index`."""
+    """What multimap-ctl writes into the first 8 bytes of buffer page `index` (its complement
+    goes into the last 8)."""
     return ((seed << 32) ^ TOKEN_MAGIC ^ (index + 1)) & ((1 << 64) - 1)
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import paramiko
 
-from lab.crash import Report, find_reports
+from lab.crash import Report, settled_reports
 from lab.errors import BootError, GuestTimeout, LabError
-from lab.guest_tools import Held, ctl_args, hold, pagemap
+from lab.guest_tools import STATS, Held, ctl_args, hold, pagemap, parse_stats
 from lab.kernel import Kernel
 from lab.log import Log, quiet
 from lab.rootfs import Initramfs
@@ -260,11 +260,11 @@ class ScenarioRun:
         return found
 
     def load_module(self, params: dict[str, int | str]) -> None:
-        self.run("rmmod multimap 2>/dev/null; true")
-        args = _module_args(params)
-        res = self.run(f"modprobe multimap {args}")
+        res = self.run(_load_command(params))
         if not res.ok:
-            raise StepFailed(f"modprobe multimap {args} failed: {res.stderr.strip()}")
+            raise StepFailed(
+                f"loading multimap {_module_args(params)} failed: {res.stdout.strip()}"
+            )
 
     def step_run(self, st: RunStep) -> dict[str, Any]:
         res = self.run(st.command, st.timeout)
@@ -401,20 +401,15 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     except BootError as exc:
         result.outcome, result.message = Outcome.BOOT_FAILURE, str(exc)
         pool.discard(arch)
-        if arch in pool._prepared:
-            kernel = pool.prepared(arch)[0]
-            write_bundle(log_dir, loaded.text, result.as_dict(), kernel, pool.spec(), None)
+        kernel = pool.prepared(arch)[0]  # prepared before get() booted
+        write_bundle(log_dir, loaded.text, result.as_dict(), kernel, pool.spec(), None)
         return _finish(result, start, log_dir)
     assert vm.console is not None
     mark = vm.console.mark()
     run = ScenarioRun(loaded, arch, vm, log_dir)
     try:
         # One round trip before the steps (each costs ~60 ms under TCG): taint, memory, module.
-        load = (
-            f"rmmod multimap 2>/dev/null; {INSMOD} {_module_args(s.module.params)} 2>&1"
-            if s.module.load
-            else "true"
-        )
+        load = _load_command(s.module.params) if s.module.load else "true"
         cached = pool.baselines.pop(arch, None)
         if cached is not None and cached[0] is vm:
             # The last scenario on this VM ended healthy, measured just now: its figures are
@@ -482,10 +477,7 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
             result.outcome, result.message = Outcome.FAILED, f"lab error: {exc}"
     if not vm.alive:
         vm.console.wait_closed(2.0)
-    reports = find_reports(vm.console.text(mark))
-    if reports:
-        vm.console.wait_quiet(REPORT_QUIET_S, REPORT_WAIT_S)
-        reports = find_reports(vm.console.text(mark))  # the rest of a report still printing
+    reports = settled_reports(vm.console, mark)
     (log_dir / "console.log").write_text(vm.console.text(mark))
     result.crashes = decode_reports(reports, pool.prepared(arch)[0])
     for n, crash in enumerate(result.crashes):
@@ -518,7 +510,6 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
 
 TAINT = "cat /proc/sys/kernel/tainted"
 MEMINFO = "sync; echo 3 > /proc/sys/vm/drop_caches; cat /proc/meminfo"
-STATS = "cat /sys/kernel/debug/multimap/stats"
 # insmod of the known path: multimap has no dependencies, and busybox modprobe parsing the
 # distro's modules.dep costs ~20 ms under arm64 TCG.
 INSMOD = "insmod /lib/modules/$(uname -r)/extra/multimap.ko"
@@ -526,6 +517,11 @@ INSMOD = "insmod /lib/modules/$(uname -r)/extra/multimap.ko"
 
 def _module_args(params: dict[str, int | str]) -> str:
     return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in params.items())
+
+
+def _load_command(params: dict[str, int | str]) -> str:
+    """(Re)load multimap with params; its messages on stdout."""
+    return f"rmmod multimap 2>/dev/null; {INSMOD} {_module_args(params)} 2>&1"
 
 
 def _parse_meminfo(out: str) -> dict[str, int]:
@@ -549,8 +545,7 @@ def _health(
         ]
     )
     if check_module:
-        pairs = (line.split() for line in stats_out.text.splitlines())
-        stats = {k: int(v) for k, v in (p for p in pairs if len(p) == 2) if v.lstrip("-").isdigit()}
+        stats = parse_stats(stats_out.text)
         live = {k: stats.get(k, 0) for k in LIVE_STATS}
         if any(live.values()):
             result.outcome, result.message = Outcome.FAILED, f"multimap not back to zero: {live}"
@@ -575,9 +570,6 @@ def _health(
 
 
 PROBE_TIMEOUT_S = 5.0
-# A report seen on the console: wait (bounded) until the console is quiet so it is cut out whole.
-REPORT_QUIET_S = 0.5
-REPORT_WAIT_S = 5.0
 PANIC_EXIT_WAIT_S = 3.0
 
 

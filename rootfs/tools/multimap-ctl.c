@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * multimap-ctl: configure a /dev/multimap buffer, map it, write a distinct
- * token into every page through the mapping, check what the kernel reads
- * back, and report as JSON.  Lifecycle actions (fork, partial munmap,
+ * token into the first word of every page (and its complement into the
+ * last) through the mapping, check what the kernel reads back, and report
+ * as JSON.  Lifecycle actions (fork, partial munmap,
  * mremap, close while mapped, mprotect) run in the order given.  With
  * --hold the mapping stays until SIGTERM/SIGINT/SIGUSR1, so the host can
  * inspect it.
@@ -565,8 +566,14 @@ int main(int argc, char **argv)
 
 	t0 = now_ns();
 	if (o.writable) {
-		for (i = 0; i < n; i++)
-			*(volatile uint64_t *)(addr + i * page_size) = token(&o, o.offset + i);
+		for (i = 0; i < n; i++) {
+			unsigned char *page = addr + i * page_size;
+			uint64_t t = token(&o, o.offset + i);
+
+			/* The complement closes the page: a stray copy of a token has none. */
+			*(volatile uint64_t *)page = t;
+			*(volatile uint64_t *)(page + page_size - 8) = ~t;
+		}
 	} else {
 		for (i = 0; i < n; i++)
 			(void)*(volatile uint64_t *)(addr + i * page_size);
