@@ -122,8 +122,10 @@ def _report_crashes(console: Any, mark: int, log: Path) -> None:
 
 def _print_gdb(vm: Any, kernel: Any, port: int) -> None:
     """The gdb command line: vmlinux, the stub, and multimap's symbols where it was loaded."""
+    import shlex
+
     from lab.build import build_module
-    from lab.gdb import add_symbol_file, gdb_argv, module_sections, render
+    from lab.gdb import add_symbol_file, gdb_argv, module_sections
 
     cmds: tuple[str, ...] = ()
     if kernel.kdir is not None:
@@ -133,7 +135,7 @@ def _print_gdb(vm: Any, kernel: Any, port: int) -> None:
         else:
             stderr_log(f"modprobe multimap failed ({res.stderr.strip()}): no module symbols")
     stderr_log(f"gdb stub on 127.0.0.1:{port} (kernel booted with nokaslr); attach with:")
-    stderr_log("  " + render(gdb_argv(kernel.image, port, cmds)))
+    stderr_log("  " + shlex.join(gdb_argv(kernel.image, port, cmds)))
 
 
 def cmd_shell(args: argparse.Namespace, _command: list[str]) -> int:

@@ -4,7 +4,6 @@ vmlinux, plus ``add-symbol-file`` for multimap at the addresses the guest loaded
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,3 @@ def gdb_argv(vmlinux: Path, port: int, module_cmds: tuple[str, ...] = ()) -> lis
     for cmd in module_cmds:
         argv += ["-ex", cmd]
     return argv
-
-
-def render(argv: list[str]) -> str:
-    return shlex.join(argv)
