@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 
 from lab.errors import LabError
+from lab.kernel import KernelSpec, add_kernel_args
+from lab.profiles import arches
 from lab.scenario.load import Loaded, ScenarioError, load_file
 from lab.scenario.runner import Outcome, Result, VMPool, hold_kept, run_scenario
-
-ARCHES = ("x86_64", "arm64")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("remaplab")
-    group.addoption("--arch", action="append", choices=ARCHES, help="arch(es) to run scenarios on")
-    group.addoption("--kernel", type=Path, help="bring your own kernel image")
-    group.addoption("--kdir", type=Path, help="build tree of --kernel")
-    group.addoption("--lab-kernel", metavar="PROFILE", help="use the lab-built kernel (lab|kasan)")
+    group.addoption(
+        "--arch", action="append", choices=arches(), help="arch(es) to run scenarios on"
+    )
+    add_kernel_args(group.addoption)
     group.addoption("--keep-vm", action="store_true", help="keep VMs after a failing scenario")
 
 
@@ -40,7 +40,7 @@ class ScenarioFile(pytest.File):
             loaded = load_file(Path(self.path))
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
-        chosen = self.config.getoption("--arch") or list(ARCHES)
+        chosen = self.config.getoption("--arch") or list(arches())
         for arch in chosen:
             yield ScenarioItem.from_parent(
                 self, name=f"{loaded.scenario.name}[{arch}]", loaded=loaded, arch=arch
@@ -59,9 +59,7 @@ class ScenarioItem(pytest.Item):
         pools: dict[str, VMPool] = self.config.stash[POOLS]
         if self.arch not in pools:
             pools[self.arch] = VMPool(
-                kernel_image=self.config.getoption("--kernel"),
-                kdir=self.config.getoption("--kdir"),
-                lab_kernel=self.config.getoption("--lab-kernel"),
+                KernelSpec.from_options(self.config.getoption),
                 keep=self.config.getoption("--keep-vm"),
             )
         out = Path(self.config.rootpath) / "results" / "pytest"

@@ -118,16 +118,12 @@ def _ratio(
     return s / f if s and f else None
 
 
-def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
-    rows = []
-    maps: list[dict[str, Any]] = []
-    for arch in arches:
-        stderr_log(f"bench: {runs} boots of {arch}")
-        rows.append(boot_to_first_command(arch, runs, accel))
-        stderr_log(f"bench: mapping costs in the {arch} guest")
-        maps += mapping_costs(arch, runs, accel)
-    stderr_log("bench: the scenario suite, per arch and then all arches in parallel")
-    suites = suite_costs(arches, accel)
+def _print_tables(
+    rows: list[dict[str, Any]],
+    maps: list[dict[str, Any]],
+    suites: list[dict[str, Any]],
+    runs: int,
+) -> None:
     table = Table(title=f"boot to first command (median of {runs})")
     for col in ("arch", "accel", "median s", "min s", "max s", "kernel"):
         table.add_column(col)
@@ -168,6 +164,19 @@ def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
             ", ".join(r["not_passed"]) or "-",
         )
     Console().print(stable)
+
+
+def bench(arches: list[str], runs: int, out: Path, accel: str) -> int:
+    rows = []
+    maps: list[dict[str, Any]] = []
+    for arch in arches:
+        stderr_log(f"bench: {runs} boots of {arch}")
+        rows.append(boot_to_first_command(arch, runs, accel))
+        stderr_log(f"bench: mapping costs in the {arch} guest")
+        maps += mapping_costs(arch, runs, accel)
+    stderr_log("bench: the scenario suite, per arch and then all arches in parallel")
+    suites = suite_costs(arches, accel)
+    _print_tables(rows, maps, suites, runs)
     ratios: dict[str, dict[str, float | None]] = {}
     for arch in arches:
         mine = [r for r in maps if r["arch"] == arch]

@@ -61,6 +61,6 @@ def suite_costs(arches: list[str], accel: str) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="remaplab-bench-") as tmp:
         for n, plan in enumerate(plans):
             start = time.monotonic()
-            results = run_suite(loaded, plan, Path(tmp) / str(n), {"accel": accel}, quiet)
+            results = run_suite(loaded, plan, Path(tmp) / str(n), quiet, accel=accel)
             rows.append(summarise(results, time.monotonic() - start, plan))
     return rows

@@ -20,6 +20,7 @@ from filelock import FileLock
 
 from lab.errors import LabError
 from lab.paths import cache_dir
+from lab.steplog import step
 
 MANIFEST = "manifest.json"
 LOCK_TIMEOUT_S = 1800.0
@@ -100,6 +101,16 @@ class Entry:
         log: Callable[[str], None] = lambda _msg: None,
     ) -> Path:
         """``build(tmpdir)`` fills tmpdir and returns the relative paths to checksum."""
+        with step("cached-build", kind=self.kind, key=self.key) as record:
+            record["cached"] = True
+            return self._ensure(build, log, record)
+
+    def _ensure(
+        self,
+        build: Callable[[Path], Iterable[str]],
+        log: Callable[[str], None],
+        record: dict[str, object],
+    ) -> Path:
         self.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT_S)
         try:
@@ -110,6 +121,7 @@ class Entry:
                         return self.path
                     log(f"cache entry {self.kind}/{self.key} is corrupt ({problem}); rebuilding")
                     shutil.rmtree(self.path)
+                record["cached"] = False
                 tmp = self.parent / f".{self.key}.tmp-{os.getpid()}"
                 shutil.rmtree(tmp, ignore_errors=True)
                 tmp.mkdir()

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-BACKINGS = ("pages", "contig", "vmalloc")
-MAPPINGS = ("remap", "remap_runs", "insert", "fault", "vmalloc_range", "insert_one")
+from typing import Literal, get_args
+
+# The one list of each (module/uapi/multimap.h's enums, lower-cased; a unit test checks them):
+# the scenario schema, the guest tool arguments and the combination matrix all use these.
+Backing = Literal["pages", "contig", "vmalloc"]
+Mapping = Literal["remap", "remap_runs", "insert", "fault", "vmalloc_range", "insert_one"]
+Source = Literal["pages", "buddy", "cma", "vmalloc"]
+BACKINGS: tuple[str, ...] = get_args(Backing)
+MAPPINGS: tuple[str, ...] = get_args(Mapping)
+SOURCES: tuple[str, ...] = get_args(Source)
 # remap_pfn_range makes VM_PFNMAP VMAs, which /proc/PID/pagemap reports as holes.
 PFNMAP_MAPPINGS = frozenset({"remap", "remap_runs"})
 # These need a refcount on every page (vm_insert_page, a fault handler returning the page).

@@ -5,14 +5,14 @@ vmlinux, plus ``add-symbol-file`` for multimap at the addresses the guest loaded
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from lab.errors import LabError
+from lab.guest import Guest
 
 SECTIONS = (".text", ".data", ".bss", ".rodata")
 
 
-def module_sections(vm: Any, name: str = "multimap") -> dict[str, int]:
+def module_sections(vm: Guest, name: str = "multimap") -> dict[str, int]:
     """Section -> load address of a module loaded in the guest (root can read them)."""
     paths = " ".join(f"/sys/module/{name}/sections/{s}" for s in SECTIONS)
     res = vm.run(f"for f in {paths}; do [ -r $f ] && echo ${{f##*/}} $(cat $f); done")

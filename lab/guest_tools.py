@@ -9,14 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.errors import LabError
+from lab.guest import Guest
 from lab.ssh import CommandResult
-
-
-class Runner:
-    """Anything that runs a guest command (a VM)."""
-
-    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
-        raise NotImplementedError
 
 
 def _json(res: CommandResult, what: str) -> dict[str, Any]:
@@ -61,7 +55,7 @@ def ctl_args(
     return args
 
 
-def ctl(vm: Any, args: list[str], timeout: float = 120.0) -> dict[str, Any]:
+def ctl(vm: Guest, args: list[str], timeout: float = 120.0) -> dict[str, Any]:
     res = vm.run("multimap-ctl " + shlex.join(args), timeout=timeout)
     return _json(res, "multimap-ctl")
 
@@ -70,7 +64,7 @@ def ctl(vm: Any, args: list[str], timeout: float = 120.0) -> dict[str, Any]:
 class Held:
     """A multimap-ctl --hold process in the guest keeping its mapping alive."""
 
-    vm: Any
+    vm: Guest
     pid: int
     report: dict[str, Any]
 
@@ -87,7 +81,7 @@ class Held:
             raise LabError(f"could not release multimap-ctl {self.pid}: {res.stderr}")
 
 
-def hold(vm: Any, args: list[str], timeout: float = 120.0) -> Held:
+def hold(vm: Guest, args: list[str], timeout: float = 120.0) -> Held:
     """Start multimap-ctl --hold in the background; return once its report is out."""
     fifo = f"/tmp/mmctl-{abs(hash(tuple(args))) % 100000}.fifo"
     cmd = (
@@ -101,14 +95,14 @@ def hold(vm: Any, args: list[str], timeout: float = 120.0) -> Held:
     return Held(vm, int(report["pid"]), report)
 
 
-def pagemap(vm: Any, pid: int, start: int, end: int) -> dict[str, Any]:
+def pagemap(vm: Guest, pid: int, start: int, end: int) -> dict[str, Any]:
     res = vm.run(f"pagemap-dump {pid} {start} {end}")
     if not res.ok:
         raise LabError(f"pagemap-dump {pid} {start:#x} {end:#x} failed: {res.stderr.strip()}")
     return _json(res, "pagemap-dump")
 
 
-def module_stats(vm: Any) -> dict[str, int]:
+def module_stats(vm: Guest) -> dict[str, int]:
     res = vm.run(STATS)
     if not res.ok:
         raise LabError(f"multimap stats unreadable: {res.stderr.strip()}")

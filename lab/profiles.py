@@ -14,6 +14,7 @@ from lab.errors import LabError
 class Profile:
     arch: str
     qemu: str
+    qemu_package: str
     debian_arch: str
     kernel_arch: str
     cross_compile: str
@@ -44,6 +45,11 @@ def profiles() -> dict[str, Profile]:
             row[key] = tuple(row[key])
         out[arch] = Profile(arch=arch, **row)
     return out
+
+
+def arches() -> tuple[str, ...]:
+    """Every arch the lab has a QEMU profile for: the one list of arches."""
+    return tuple(profiles())
 
 
 def get_profile(arch: str) -> Profile:

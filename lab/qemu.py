@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.profiles import Profile
@@ -30,7 +30,6 @@ class QemuSpec:
     name: str = "remaplab"
     gdb_port: int | None = None
     ram_file: Path | None = None  # guest RAM in a shared file the host can read
-    extra_devices: tuple[str, ...] = field(default_factory=tuple)
 
 
 def cmdline(spec: QemuSpec) -> str:
@@ -96,8 +95,6 @@ def build_argv(spec: QemuSpec) -> list[str]:
         ]
     if spec.gdb_port is not None:
         argv += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}"]
-    for dev in spec.extra_devices:
-        argv += ["-device", dev]
     argv += list(spec.qemu_args)
     return argv
 

@@ -135,6 +135,57 @@ def _extra_module_lines(kernel: Kernel, extras: tuple[Extra, ...]) -> str:
     return "".join(lines)
 
 
+def _add_userland(
+    arc: Archive, profile: Profile, user: Path, programs: list[str], keys: LabKeys
+) -> None:
+    """Directories, busybox, dropbear and their libraries, init scripts, the lab's keys."""
+    for d in ("proc", "sys", "dev", "tmp", "run", "root", "etc/dropbear", "var/log"):
+        arc.dir(d)
+    arc.dir("root", 0o700)
+    arc.dir("root/.ssh", 0o700)
+    for prog in programs:
+        src = user / prog
+        if not src.exists():
+            raise LabError(f"{prog} missing from the {profile.debian_arch} userland packages")
+        arc.file(prog, src.read_bytes(), 0o755)
+        if prog != "bin/busybox":
+            for guest, lib in closure(user, src, profile.triplet).items():
+                arc.file(guest, lib.read_bytes(), 0o755)
+    arc.file("init", (ROOTFS_SRC / "init").read_bytes(), 0o755)
+    arc.symlink("bin/sh", "busybox")
+    arc.symlink("sbin/init", "/bin/busybox")
+    for name in ("passwd", "group", "shells", "profile", "inittab"):
+        arc.file(f"etc/{name}", (ROOTFS_SRC / "etc" / name).read_bytes())
+    arc.file("etc/remaplab/rcS", (ROOTFS_SRC / "rcS").read_bytes(), 0o755)
+    arc.file("root/.ssh/authorized_keys", (keys.client_pub + "\n").encode(), 0o600)
+    arc.file("etc/dropbear/dropbear_ed25519_host_key", keys.host_key.read_bytes(), 0o600)
+
+
+def _add_modules(
+    arc: Archive, kernel: Kernel, extras: tuple[Extra, ...], boot_mods: list[str]
+) -> None:
+    """The kernel's module metadata and boot modules, and the extras (multimap, tools)."""
+    mods = f"lib/modules/{kernel.release}"
+    extra_deps = _extra_module_lines(kernel, extras)
+    if kernel.modules_dir is not None:
+        for meta in MODULE_METADATA:
+            src = kernel.modules_dir / meta
+            if src.exists():
+                data = src.read_bytes()
+                if meta == "modules.dep":
+                    data += extra_deps.encode()
+                arc.file(f"{mods}/{meta}", data)
+        for ko in boot_mods:
+            arc.file(f"{mods}/{ko}", (kernel.modules_dir / ko).read_bytes())
+        arc.file("etc/remaplab/boot-modules", "".join(f"{ko}\n" for ko in boot_mods).encode())
+        arc.file("etc/remaplab/modules-share", b"modules\n")
+    if kernel.modules_dir is None and extra_deps:
+        arc.file(f"{mods}/modules.dep", extra_deps.encode())
+    for extra in extras:
+        guest = extra.guest_path.format(release=kernel.release)
+        arc.file(guest, extra.source.read_bytes(), extra.mode)
+
+
 def build_initramfs(
     kernel: Kernel, extras: tuple[Extra, ...] = (), log: Log = stderr_log
 ) -> Initramfs:
@@ -163,45 +214,8 @@ def build_initramfs(
     def build(tmp: Path) -> list[str]:
         log(f"building the {kernel.arch} initramfs")
         arc = Archive()
-        for d in ("proc", "sys", "dev", "tmp", "run", "root", "etc/dropbear", "var/log"):
-            arc.dir(d)
-        arc.dir("root", 0o700)
-        arc.dir("root/.ssh", 0o700)
-        for prog in programs:
-            src = user / prog
-            if not src.exists():
-                raise LabError(f"{prog} missing from the {profile.debian_arch} userland packages")
-            arc.file(prog, src.read_bytes(), 0o755)
-            if prog != "bin/busybox":
-                for guest, lib in closure(user, src, profile.triplet).items():
-                    arc.file(guest, lib.read_bytes(), 0o755)
-        arc.file("init", (ROOTFS_SRC / "init").read_bytes(), 0o755)
-        arc.symlink("bin/sh", "busybox")
-        arc.symlink("sbin/init", "/bin/busybox")
-        for name in ("passwd", "group", "shells", "profile", "inittab"):
-            arc.file(f"etc/{name}", (ROOTFS_SRC / "etc" / name).read_bytes())
-        arc.file("etc/remaplab/rcS", (ROOTFS_SRC / "rcS").read_bytes(), 0o755)
-        arc.file("root/.ssh/authorized_keys", (keys.client_pub + "\n").encode(), 0o600)
-        arc.file("etc/dropbear/dropbear_ed25519_host_key", keys.host_key.read_bytes(), 0o600)
-        mods = f"lib/modules/{kernel.release}"
-        extra_deps = _extra_module_lines(kernel, extras)
-        if kernel.modules_dir is not None:
-            for meta in MODULE_METADATA:
-                src = kernel.modules_dir / meta
-                if src.exists():
-                    data = src.read_bytes()
-                    if meta == "modules.dep":
-                        data += extra_deps.encode()
-                    arc.file(f"{mods}/{meta}", data)
-            for ko in boot_mods:
-                arc.file(f"{mods}/{ko}", (kernel.modules_dir / ko).read_bytes())
-            arc.file("etc/remaplab/boot-modules", "".join(f"{ko}\n" for ko in boot_mods).encode())
-            arc.file("etc/remaplab/modules-share", b"modules\n")
-        if kernel.modules_dir is None and extra_deps:
-            arc.file(f"{mods}/modules.dep", extra_deps.encode())
-        for extra in extras:
-            guest = extra.guest_path.format(release=kernel.release)
-            arc.file(guest, extra.source.read_bytes(), extra.mode)
+        _add_userland(arc, profile, user, programs, keys)
+        _add_modules(arc, kernel, extras, boot_mods)
         with (tmp / "initramfs.cpio").open("wb") as out:
             arc.write(out)
         return ["initramfs.cpio"]

@@ -9,7 +9,7 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,6 +29,7 @@ from lab.profiles import get_profile
 from lab.qemu import QemuSpec, build_argv, render
 from lab.rootfs import Initramfs
 from lab.ssh import CommandResult, GuestSSH
+from lab.steplog import step
 
 READY = re.compile(r"remaplab: ready (\S+)")
 PANIC = re.compile(r"Kernel panic - not syncing:[^\n]*")
@@ -52,14 +53,14 @@ class VMOptions:
     workdir: Path | None = None
     shared_ram: bool = True  # guest RAM in a host-readable file (guest-physical witness)
     keep_workdir: bool = False  # kept anyway when the boot failed (console log = evidence)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def require_qemu(arch: str) -> None:
-    binary = get_profile(arch).qemu
-    if shutil.which(binary) is None:
-        package = "qemu-system-x86" if arch == "x86_64" else "qemu-system-arm"
-        raise LabError(f"{binary} not found: run `make deps` (Debian package {package})")
+    profile = get_profile(arch)
+    if shutil.which(profile.qemu) is None:
+        raise LabError(
+            f"{profile.qemu} not found: run `make deps` (Debian package {profile.qemu_package})"
+        )
 
 
 class VM:
@@ -155,6 +156,11 @@ class VM:
         )
 
     def _boot(self, accel: str, timeout: float) -> None:
+        with step("boot", arch=self.options.arch, accel=accel) as record:
+            self._boot_once(accel, timeout)
+            record["boot_seconds"] = round(self.boot_seconds, 3)
+
+    def _boot_once(self, accel: str, timeout: float) -> None:
         start = time.monotonic()
         for attempt in range(PORT_ATTEMPTS):
             port = free_loopback_port()
@@ -197,7 +203,8 @@ class VM:
                 ) from None
         self.ssh = GuestSSH(port, self.initramfs.keys)
         try:
-            self.ssh.connect(self.options.ssh_timeout)
+            with step("ssh-connect", port=port):
+                self.ssh.connect(self.options.ssh_timeout)
         except GuestTimeout as exc:
             self.failed = True
             raise BootError(f"{self.options.arch} guest booted but SSH failed: {exc}") from None
@@ -228,6 +235,11 @@ class VM:
         if self.ssh is None:
             raise LabError("the VM is not running")
         return self.ssh.run(command, timeout=timeout, stdin=stdin)
+
+    def put(self, local: Path, remote: str, mode: int = 0o644, timeout: float = 120.0) -> None:
+        if self.ssh is None:
+            raise LabError("the VM is not running")
+        self.ssh.put(local, remote, mode, timeout)
 
     def guest_ram(self) -> GuestRAM:
         """Guest-physical memory, mapped read-only on the host (once per VM: unmapping 1 GiB

@@ -2,5 +2,6 @@
 
 from lab.kernel.base import Kernel
 from lab.kernel.resolve import resolve_kernel
+from lab.kernel.spec import KernelSpec, add_kernel_args
 
-__all__ = ["Kernel", "resolve_kernel"]
+__all__ = ["Kernel", "KernelSpec", "add_kernel_args", "resolve_kernel"]

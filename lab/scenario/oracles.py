@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.scenario.schema import CheckStep
+
 TOKEN_MAGIC = 0x6D6D0000 << 32
 TAINT_BAD = {
     5: "B (bad page)",
@@ -106,24 +108,12 @@ def physical_pfns(found: dict[int, list[int]], seed: int, first: int, n: int) ->
     return out
 
 
-def check_mapping(
-    report: dict[str, Any],
-    expect: Any,
-    pagemap_dump: dict[str, Any] | None,
-    physical: list[int | None] | None,
-) -> tuple[list[Disagreement], dict[str, Any]]:
-    """Compare every witness with the expectation and with each other."""
+def _module_checks(
+    report: dict[str, Any], expect: CheckStep, module_pfns: list[int], walk: list[int]
+) -> list[Disagreement]:
+    """The module's own witnesses: readback, its PFN list, its page-table walk."""
     problems: list[Disagreement] = []
-    module_pfns: list[int] = list(report.get("pfns", []))
-    walk = [int(p) for p in report.get("walk", [])]
     shape = contiguity(module_pfns)
-    evidence: dict[str, Any] = {
-        "module_pfns": module_pfns,
-        "walk_pfns": walk,
-        "contiguity": shape.summary(),
-        "runs": shape.runs[:64],
-        "source": report.get("info", {}).get("source"),
-    }
     if expect.contents_match and not report.get("contents_match"):
         problems.append(Disagreement("module", "data written through the mapping != readback"))
     if expect.pfns_match_module and walk != module_pfns:
@@ -134,14 +124,12 @@ def check_mapping(
                 diff_pfns("module", module_pfns, "page tables", walk),
             )
         )
-    if (
-        expect.physically_contiguous is not None
-        and shape.contiguous != expect.physically_contiguous
-    ):
+    contiguous = expect.physically_contiguous
+    if contiguous is not None and shape.contiguous != contiguous:
         problems.append(
             Disagreement(
                 "module",
-                f"expected {'' if expect.physically_contiguous else 'not '}physically contiguous, "
+                f"expected {'' if contiguous else 'not '}physically contiguous, "
                 f"got {shape.summary()}",
                 [f"  run {i}: pfn {p:#x} x {n}" for i, (p, n) in enumerate(shape.runs[:10])],
             )
@@ -152,45 +140,77 @@ def check_mapping(
                 "module", f"expected {expect.distinct_pages} distinct pages, got {shape.summary()}"
             )
         )
-    if expect.source is not None and evidence["source"] != expect.source:
-        problems.append(
-            Disagreement("module", f"expected source {expect.source}, got {evidence['source']}")
-        )
+    source = report.get("info", {}).get("source")
+    if expect.source is not None and source != expect.source:
+        problems.append(Disagreement("module", f"expected source {expect.source}, got {source}"))
     if expect.runs is not None and len(shape.runs) != expect.runs:
         problems.append(
             Disagreement("module", f"expected {expect.runs} runs, got {len(shape.runs)}")
         )
+    return problems
+
+
+def _pagemap_checks(
+    dump: dict[str, Any], expect: CheckStep, module_pfns: list[int], evidence: dict[str, Any]
+) -> list[Disagreement]:
+    """/proc/PID/pagemap: holes for VM_PFNMAP, else present pages at the module's PFNs."""
+    pages = dump["pages"]
+    present = [p["present"] for p in pages]
+    pm_pfns = [p.get("pfn") or 0 for p in pages]
+    evidence["pagemap_present"] = sum(present)
+    evidence["vmflags"] = (dump.get("vma") or {}).get("vmflags")
+    if expect.pagemap == "hole" and any(present):
+        return [Disagreement("pagemap", f"expected holes, {sum(present)} present")]
+    if expect.pagemap == "visible":
+        if not all(present):
+            holes = present.count(False)
+            return [Disagreement("pagemap", f"expected present pages, {holes} holes")]
+        if pm_pfns != module_pfns:
+            return [
+                Disagreement(
+                    "pagemap",
+                    "pagemap PFNs disagree with the module's",
+                    diff_pfns("module", module_pfns, "pagemap", pm_pfns),
+                )
+            ]
+    return []
+
+
+def _physical_checks(physical: list[int | None], module_pfns: list[int]) -> list[Disagreement]:
+    if physical == module_pfns:
+        return []
+    shown = [p if p is not None else -1 for p in physical]
+    return [
+        Disagreement(
+            "physical",
+            "tokens found in guest-physical memory are not at the module's PFNs "
+            "(-1: token not found exactly once)",
+            diff_pfns("module", module_pfns, "guest RAM", shown),
+        )
+    ]
+
+
+def check_mapping(
+    report: dict[str, Any],
+    expect: CheckStep,
+    pagemap_dump: dict[str, Any] | None,
+    physical: list[int | None] | None,
+) -> tuple[list[Disagreement], dict[str, Any]]:
+    """Compare every witness with the expectation and with each other."""
+    module_pfns: list[int] = list(report.get("pfns", []))
+    walk = [int(p) for p in report.get("walk", [])]
+    shape = contiguity(module_pfns)
+    evidence: dict[str, Any] = {
+        "module_pfns": module_pfns,
+        "walk_pfns": walk,
+        "contiguity": shape.summary(),
+        "runs": shape.runs[:64],
+        "source": report.get("info", {}).get("source"),
+    }
+    problems = _module_checks(report, expect, module_pfns, walk)
     if pagemap_dump is not None:
-        pages = pagemap_dump["pages"]
-        present = [p["present"] for p in pages]
-        pm_pfns = [p.get("pfn") or 0 for p in pages]
-        evidence["pagemap_present"] = sum(present)
-        evidence["vmflags"] = (pagemap_dump.get("vma") or {}).get("vmflags")
-        if expect.pagemap == "hole" and any(present):
-            problems.append(Disagreement("pagemap", f"expected holes, {sum(present)} present"))
-        if expect.pagemap == "visible":
-            if not all(present):
-                problems.append(
-                    Disagreement("pagemap", f"expected present pages, {present.count(False)} holes")
-                )
-            elif pm_pfns != module_pfns:
-                problems.append(
-                    Disagreement(
-                        "pagemap",
-                        "pagemap PFNs disagree with the module's",
-                        diff_pfns("module", module_pfns, "pagemap", pm_pfns),
-                    )
-                )
+        problems += _pagemap_checks(pagemap_dump, expect, module_pfns, evidence)
     if physical is not None:
         evidence["physical_pfns"] = physical
-        if physical != module_pfns:
-            shown = [p if p is not None else -1 for p in physical]
-            problems.append(
-                Disagreement(
-                    "physical",
-                    "tokens found in guest-physical memory are not at the module's PFNs "
-                    "(-1: token not found exactly once)",
-                    diff_pfns("module", module_pfns, "guest RAM", shown),
-                )
-            )
+        problems += _physical_checks(physical, module_pfns)
     return problems, evidence

@@ -1,18 +1,27 @@
 """The scenario format, as pydantic models (the schema is data: `remaplab schema` prints it).
 
 A scenario: name, description, arches, requirements, boot settings, module parameters, ordered
-steps, and what the kernel must look like afterwards."""
+steps, and what the kernel must look like afterwards.  Step kinds are one table, STEP_KINDS:
+adding a kind is one model here and one executor in lab/scenario/steps.py."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-Arch = Literal["x86_64", "arm64"]
-Backing = Literal["pages", "contig", "vmalloc"]
-Mapping = Literal["remap", "remap_runs", "insert", "fault", "vmalloc_range", "insert_one"]
+from lab.combos import Backing, Mapping, Source
+from lab.profiles import arches as known_arches
+
 Action = Literal[
     "fork", "munmap-part", "mremap-grow", "mremap-move", "close", "mprotect-write", "readback"
 ]
@@ -30,6 +39,15 @@ def _compiles(value: str | None) -> str | None:
 
 
 Regex = Annotated[str, AfterValidator(_compiles)]
+
+
+def _known_arch(value: str) -> str:
+    if value not in known_arches():
+        raise ValueError(f"unknown arch {value!r}: choose from {', '.join(known_arches())}")
+    return value
+
+
+ArchName = Annotated[str, AfterValidator(_known_arch)]  # an arch with a QEMU profile
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
 
 
@@ -78,7 +96,7 @@ class CheckStep(Strict):
     contents_match: bool = True  # data written through the mapping == kernel readback
     pagemap: Literal["visible", "hole"] | None = None
     physical: bool = False  # guest-physical witness read from outside the guest
-    source: Literal["pages", "buddy", "cma", "vmalloc"] | None = None
+    source: Source | None = None
     runs: int | None = None
 
 
@@ -91,30 +109,48 @@ class ReloadStep(Strict):
     expect_refused: bool = False  # rmmod must fail (something still open or mapped)
 
 
-class Step(Strict):
-    """Exactly one of the step kinds."""
+# Every step kind: its YAML key and its model.  A step is a mapping with exactly one of these.
+STEP_KINDS: dict[str, type[Strict]] = {
+    "run": RunStep,
+    "map": MapStep,
+    "check": CheckStep,
+    "release": ReleaseStep,
+    "reload_module": ReloadStep,
+}
 
-    run: RunStep | None = None
-    map: MapStep | None = None
-    check: CheckStep | None = None
-    release: ReleaseStep | None = None
-    reload_module: ReloadStep | None = None
+
+class StepBase(Strict):
+    """Exactly one of the step kinds (the fields are made from STEP_KINDS)."""
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Step:
-        kinds = [k for k in ("run", "map", "check", "release", "reload_module") if getattr(self, k)]
+    def _one_kind(self) -> StepBase:
+        kinds = [k for k in STEP_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                "a step is exactly one of run, map, check, release, reload_module"
+                f"a step is exactly one of {', '.join(STEP_KINDS)}"
                 + (f" (got {', '.join(kinds)})" if kinds else "")
             )
         return self
 
     @property
     def kind(self) -> str:
-        return next(
-            k for k in ("run", "map", "check", "release", "reload_module") if getattr(self, k)
-        )
+        return next(k for k in STEP_KINDS if getattr(self, k) is not None)
+
+    @property
+    def body(self) -> Any:
+        """The step's own model (a RunStep, a MapStep, ...)."""
+        return getattr(self, self.kind)
+
+
+if TYPE_CHECKING:
+    Step = StepBase
+else:
+    Step = create_model(
+        "Step",
+        __base__=StepBase,
+        __doc__=StepBase.__doc__,
+        **{kind: (model | None, None) for kind, model in STEP_KINDS.items()},
+    )
 
 
 class Crash(Strict):
@@ -131,7 +167,7 @@ class Expect(Strict):
 class Scenario(Strict):
     name: Name
     description: str
-    arches: tuple[Arch, ...] = ("x86_64", "arm64")
+    arches: tuple[ArchName, ...] = Field(default_factory=known_arches)
     requires: tuple[Requirement, ...] = ()
     # kernel options that must be built in or modular, e.g. CONFIG_COMEDI_TEST for its driver
     requires_config: tuple[Annotated[str, Field(pattern=r"^CONFIG_[A-Z0-9_]+$")], ...] = ()

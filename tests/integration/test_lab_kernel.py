@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.kernel import Kernel
+from lab.kernel import Kernel, KernelSpec
 from lab.kernel.labbuild import lab_kernel
 from lab.kernel.pvh import has_pvh_note
 from lab.paths import REPO
@@ -33,7 +33,7 @@ def kernel() -> Kernel:
 
 @pytest.fixture(scope="module")
 def pool(kernel: Kernel) -> Iterator[VMPool]:
-    p = VMPool(lab_kernel="lab")
+    p = VMPool(KernelSpec(lab="lab"))
     yield p
     p.close()
 
@@ -102,7 +102,7 @@ def test_gdb_reads_module_and_kernel_symbols(kernel: Kernel) -> None:
     from lab.session import prepare
     from lab.vm import VM, VMOptions
 
-    kern, initramfs = prepare("x86_64", lab_kernel="lab")
+    kern, initramfs = prepare("x86_64", KernelSpec(lab="lab"))
     port = free_loopback_port()
     options = VMOptions(arch="x86_64", append=("nokaslr",), gdb_port=port)
     with VM(kern, initramfs, options) as vm:
@@ -120,7 +120,7 @@ def test_gdb_reads_module_and_kernel_symbols(kernel: Kernel) -> None:
 @pytest.fixture(scope="module")
 def kasan_pool() -> Iterator[VMPool]:
     lab_kernel(get_profile("x86_64"), "kasan")  # built once, cached (KASAN adds a few minutes)
-    p = VMPool(lab_kernel="kasan")
+    p = VMPool(KernelSpec(lab="kasan"))
     yield p
     p.close()
 

@@ -21,3 +21,26 @@ def test_pagemap_visibility_and_sources() -> None:
     assert not visible_to_pagemap("remap") and not visible_to_pagemap("remap_runs")
     assert visible_to_pagemap("insert") and visible_to_pagemap("vmalloc_range")
     assert contig_source(True) == "cma" and contig_source(False) == "buddy"
+
+
+def _uapi_enum(name: str, prefix: str) -> dict[str, int]:
+    """enum NAME's members, prefix stripped and lower-cased, from the module's UAPI header."""
+    import re
+
+    from lab.paths import REPO
+
+    header = (REPO / "module" / "uapi" / "multimap.h").read_text()
+    body = re.search(rf"enum {name} \{{(.*?)\}};", header, re.S)
+    assert body, f"enum {name} not in multimap.h"
+    return {
+        m.group(1).lower(): int(m.group(2))
+        for m in re.finditer(rf"\b{prefix}(\w+)\s*=\s*(\d+)", body.group(1))
+    }
+
+
+def test_vocabularies_match_the_uapi_header() -> None:
+    from lab.combos import BACKINGS, MAPPINGS, SOURCES
+
+    assert set(BACKINGS) == set(_uapi_enum("multimap_backing", "MULTIMAP_BACKING_"))
+    assert set(MAPPINGS) == set(_uapi_enum("multimap_mapping", "MULTIMAP_MAP_"))
+    assert set(SOURCES) == set(_uapi_enum("multimap_source", "MULTIMAP_SOURCE_"))

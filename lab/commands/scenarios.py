@@ -1,0 +1,114 @@
+"""``remaplab run``, ``repro`` and ``schema``: scenarios, their bundles, their format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lab.commands import chosen_arches, kernel_spec
+from lab.kernel.spec import KernelSpec, add_kernel_args
+from lab.log import stderr_log
+
+
+def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.paths import REPO
+    from lab.scenario.load import load_dir, select
+    from lab.scenario.runner import Outcome
+    from lab.scenario.suite import run_suite
+
+    directory = args.scenarios or REPO / "scenarios"
+    loaded = select(load_dir(directory), args.names)  # every file validated before any boot
+    if args.list:
+        for item in loaded:
+            s = item.scenario
+            print(f"{s.name:40s} {','.join(s.arches):14s} {s.description}")
+        return 0
+    arches = chosen_arches(args)
+    out = args.out or Path("results") / time.strftime("run-%Y%m%d-%H%M%S")
+    kept: list[Any] = []
+    results = run_suite(
+        loaded,
+        arches,
+        out,
+        stderr_log,
+        kernel_spec(args),
+        args.accel,
+        kept if args.keep else None,
+    )
+    bad = [r for r in results if r.outcome not in (Outcome.PASSED, Outcome.SKIPPED)]
+    for r in bad:
+        print(r.render(), file=sys.stderr)
+    if kept:
+        from lab.scenario.runner import hold_kept
+
+        hold_kept(kept, args.keep_for, stderr_log)
+    return 1 if bad else 0
+
+
+def cmd_repro(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.scenario.bundle import read_bundle, same_failure, signature
+    from lab.scenario.load import load_file
+    from lab.scenario.runner import VMPool, run_scenario
+
+    original, kinfo, yaml = read_bundle(args.bundle)
+    loaded = load_file(yaml)
+    spec = kernel_spec(args)
+    if not spec.chosen:
+        spec = KernelSpec.from_dict(kinfo["spec"])
+    pool = VMPool(spec, stderr_log, args.accel)
+    out = args.bundle / time.strftime("rerun-%Y%m%d-%H%M%S")
+    stderr_log(f"rerunning {loaded.scenario.name} on {kinfo['arch']} (was: {kinfo['identity']})")
+    try:
+        kernel = pool.prepared(kinfo["arch"]).kernel
+        new = run_scenario(loaded, kinfo["arch"], pool, out)
+    finally:
+        pool.close()
+    before, after = signature(original), signature(new.as_dict())
+    print(f"original on {kinfo['identity']}: {before}")
+    print(f"rerun on {kernel.identity}: {after}")
+    same, verdict = same_failure(before, after, kernel.key == kinfo["key"])
+    print(verdict if same else f"{verdict} (logs: {out})")
+    return 0 if same else 1
+
+
+def cmd_schema(args: argparse.Namespace, _command: list[str]) -> int:
+    import json
+
+    from lab.scenario.schema import Scenario
+
+    print(json.dumps(Scenario.model_json_schema(), indent=1))
+    return 0
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run scenarios (default: all) on every arch")
+    run.add_argument("names", nargs="*", metavar="SCENARIO", help="scenario names (default: all)")
+    run.add_argument("--arch", action="append", help="arch to run on (default: all)")
+    add_kernel_args(run.add_argument)
+    run.add_argument("--accel", default="auto", help="auto|kvm|tcg")
+    run.add_argument(
+        "--keep", action="store_true", help="keep a VM after a failure and say how to reach it"
+    )
+    run.add_argument(
+        "--keep-for",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long --keep holds the kept VMs at most (default 3600)",
+    )
+    run.add_argument("--out", type=Path, help="results folder (default results/run-TIMESTAMP)")
+    run.add_argument("--scenarios", type=Path, help="scenario folder (default scenarios/)")
+    run.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    run.set_defaults(func=cmd_run)
+    repro = sub.add_parser(
+        "repro", help="rerun a failed scenario's repro bundle; exit 0 when the failure recurs"
+    )
+    repro.add_argument("bundle", type=Path, help="the bundle folder (results/.../bundle)")
+    add_kernel_args(repro.add_argument)
+    repro.add_argument("--accel", default="auto", help="auto|kvm|tcg")
+    repro.set_defaults(func=cmd_repro)
+    schema = sub.add_parser("schema", help="print the scenario format as a JSON schema")
+    schema.set_defaults(func=cmd_schema)

@@ -1,0 +1,162 @@
+"""``remaplab build``, ``kernel build``, ``triage``, ``doctor`` and ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lab.commands import chosen_arches, kernel_spec
+from lab.errors import LabError
+from lab.kernel.spec import add_kernel_args
+
+
+def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.build import build_module, build_tools
+
+    status = 0
+    spec = kernel_spec(args)
+    for arch in chosen_arches(args):
+        kernel = spec.resolve(arch)
+        mod = build_module(kernel)
+        tools = build_tools(arch)
+        print(f"{arch}: {mod.ko} (W=1 clean; log {mod.log})")
+        for name, path in tools.items():
+            print(f"{arch}: {path} ({name}, static)")
+    if args.checkpatch:
+        from lab.checkpatch import run_checkpatch
+
+        ok, out = run_checkpatch()
+        if not ok:
+            print(out, end="")
+            status = 1
+        else:
+            print("checkpatch --strict: clean")
+    return status
+
+
+def cmd_kernel_build(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.kernel.labbuild import lab_kernel
+    from lab.profiles import get_profile
+
+    if args.jobs is not None and args.jobs < 1:
+        raise LabError(f"--jobs must be at least 1, not {args.jobs}")
+    for arch in args.arch or ["x86_64"]:
+        kernel = lab_kernel(get_profile(arch), args.profile, args.source, args.jobs)
+        print(f"{arch}: {kernel.identity}, release {kernel.release}")
+        print(f"  --kernel {kernel.image} --kdir {kernel.kdir}")
+        if args.source is None:
+            print(f"  (or: --lab-kernel {args.profile})")
+    return 0
+
+
+def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
+    import json
+
+    from lab.crash import find_reports, strip_header
+
+    path: Path = args.logfile
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LabError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LabError(f"{path}: is a directory, not a console log") from None
+    except OSError as exc:
+        raise LabError(f"{path}: cannot read: {exc.strerror}") from None
+    if b"\0" in raw[:65536]:
+        raise LabError(f"{path}: binary data, not a console log")
+    _title, text = strip_header(raw.decode(errors="replace"))
+    reports = find_reports(text)
+    items = [r.as_dict() for r in reports]
+    if args.vmlinux or args.module:
+        from lab.profiles import get_profile
+        from lab.symbolize import Symbolizer
+
+        objects: dict[str | None, Path] = {}
+        for obj in [*([args.vmlinux] if args.vmlinux else []), *args.module]:
+            if not obj.is_file():
+                raise LabError(f"{obj}: no such object file")
+        if args.vmlinux:
+            objects[None] = args.vmlinux
+        for ko in args.module:
+            objects[ko.name.split(".", 1)[0].replace("-", "_")] = ko
+        symbolizer = Symbolizer(objects, get_profile(args.arch).cross_compile)
+        for item in items:
+            item["decoded"], item["frames"] = symbolizer.decode(item["text"])
+    if args.json:
+        print(json.dumps(items, indent=1))
+        return 0
+    if not reports:
+        print("no kernel crash report found")
+        return 0
+    for item in items:
+        print(f"{path}:{item['line']}: [{item['kind']}] {item['title']}")
+        if args.verbose:
+            print(item.get("decoded", item["text"]) + "\n")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.doctor import doctor
+
+    return doctor()
+
+
+def cmd_bench(args: argparse.Namespace, _command: list[str]) -> int:
+    from lab.bench import bench
+
+    return bench(chosen_arches(args), args.runs, args.out, args.accel)
+
+
+def _register_kernel(sub: Any, parser_class: Any) -> None:
+    kernel = sub.add_parser("kernel", help="the lab-built kernel")
+    ksub = kernel.add_subparsers(dest="kernel_cmd", required=True, parser_class=parser_class)
+    kbuild = ksub.add_parser(
+        "build",
+        help="build (once, cached) a kernel with the lab config: CMA, DEBUG_VM, PAGE_OWNER, ...",
+    )
+    kbuild.add_argument("--arch", action="append", help="arch to build for (default x86_64)")
+    kbuild.add_argument(
+        "--profile", default="lab", help="lab (default) or kasan (lab config plus KASAN)"
+    )
+    kbuild.add_argument(
+        "--source", type=Path, help="a kernel tree to build (default: Debian's linux-source-6.1)"
+    )
+    kbuild.add_argument("-j", "--jobs", type=int, help="parallel jobs (default: all CPUs)")
+    kbuild.set_defaults(func=cmd_kernel_build)
+
+
+def _register_triage(sub: Any) -> None:
+    triage = sub.add_parser("triage", help="find and title the kernel crash reports in a log")
+    triage.add_argument("logfile", type=Path)
+    triage.add_argument("--json", action="store_true", help="JSON list: title, kind, text, ...")
+    triage.add_argument("-v", "--verbose", action="store_true", help="print each report's text")
+    triage.add_argument("--vmlinux", type=Path, help="decode frames with this vmlinux (debug info)")
+    triage.add_argument(
+        "--module",
+        type=Path,
+        action="append",
+        default=[],
+        help="decode frames of this module (.ko with debug info); repeatable",
+    )
+    triage.add_argument("--arch", default="x86_64", help="arch of the objects (binutils prefix)")
+    triage.set_defaults(func=cmd_triage)
+
+
+def register(sub: Any, parser_class: Any) -> None:
+    build = sub.add_parser("build", help="build multimap (W=1) and the guest tools per arch")
+    build.add_argument("--arch", action="append", help="arch to build for (default: all)")
+    add_kernel_args(build.add_argument)
+    build.add_argument("--checkpatch", action="store_true", help="also run checkpatch --strict")
+    build.set_defaults(func=cmd_build)
+    _register_kernel(sub, parser_class)
+    _register_triage(sub)
+    doc = sub.add_parser("doctor", help="check the host: QEMU, cross compiler, KVM, cache")
+    doc.set_defaults(func=cmd_doctor)
+    bench = sub.add_parser("bench", help="boot-to-first-command benchmark")
+    bench.add_argument("--arch", action="append", help="arch to measure (default: all)")
+    bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument("--accel", default="auto")
+    bench.add_argument("--out", type=Path, default=Path("results/bench.json"))
+    bench.set_defaults(func=cmd_bench)

@@ -1,0 +1,85 @@
+"""What a scenario run produced: its outcome, every step's record and evidence, its crashes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    CRASH = "kernel crash"
+    BOOT_FAILURE = "boot failure"
+    TIMEOUT = "timeout"  # a step ran out of time; the guest still answers
+    HANG = "guest hang"  # a step ran out of time and the guest answers nothing
+    LOST = "lost connection"  # SSH to the guest broke while QEMU still ran
+    SKIPPED = "skipped"
+
+
+GOOD = frozenset({Outcome.PASSED, Outcome.SKIPPED})
+
+
+@dataclass
+class StepRecord:
+    index: int
+    kind: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    scenario: str
+    arch: str
+    outcome: Outcome
+    seconds: float = 0.0
+    step_seconds: float = 0.0
+    message: str = ""
+    failing_step: int | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    crashes: list[dict[str, Any]] = field(default_factory=list)
+    log_dir: str = ""
+    booted: bool = False  # a VM was booted for this scenario (not a warm one reused)
+
+    @property
+    def overhead(self) -> float:
+        return max(0.0, self.seconds - self.step_seconds)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in GOOD
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        data["overhead"] = self.overhead
+        return data
+
+    def render(self) -> str:
+        lines = [f"{self.scenario} [{self.arch}]: {self.outcome.value}: {self.message}"]
+        if self.failing_step is not None:
+            step = self.steps[self.failing_step] if self.failing_step < len(self.steps) else None
+            if step:
+                lines.append(f"failing step {step.index} ({step.kind}): {step.detail}")
+                if step.evidence:
+                    lines.append(json.dumps(step.evidence, indent=1, default=str)[:3000])
+        for crash in self.crashes:
+            text = crash.get("decoded") or crash["text"]
+            lines += [f"kernel report: {crash['title']}", text[:4000]]
+        if self.log_dir:
+            lines.append(f"logs: {self.log_dir}")
+        return "\n".join(lines)
+
+
+class StepFailed(Exception):
+    """A step's expectation did not hold: what, and the evidence."""
+
+    def __init__(self, detail: str, evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.evidence = evidence or {}

@@ -1,0 +1,94 @@
+"""The verdict: from what a scenario run observed to (Outcome, message), as a pure function.
+
+Every rule that tells a kernel crash from a guest hang, a lost connection, a timeout, a failed
+expectation or an expected crash lives here, and is unit-tested on recorded evidence without a
+VM.  The runner only observes; it never decides."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from lab.crash import Report
+from lab.scenario.result import Outcome
+from lab.scenario.schema import Crash
+
+EXPECTED_CRASH = "expected crash observed"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the verdict depends on, as the runner saw it."""
+
+    expect: Literal["clean"] | Crash = "clean"
+    reports: tuple[Report, ...] = ()  # new kernel reports on the console
+    vm_alive: bool = True
+    ssh_connected: bool = True
+    boot_error: str | None = None  # the VM never became ready: why
+    failed_step: tuple[int, str] | None = None  # (index, kind) of a step that failed
+    health: tuple[Outcome, str] | None = None  # a broken health rule (lab.scenario.health)
+    timeout: str | None = None  # a step or the scenario ran out of time: the message
+    unresponsive: str | None = None  # after a timeout: why the guest counts as hung
+    error: str | None = None  # SSH broke, a guest tool failed, the guest went away: the message
+    last_console_line: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    message: str
+
+
+def expected_crash_seen(expect: Crash, reports: tuple[Report, ...]) -> bool:
+    """Whether a report matches the expected kind (full regex) and title (search regex)."""
+    return any(
+        (not expect.kind or re.fullmatch(expect.kind, r.kind))
+        and (not expect.title or re.search(expect.title, r.title))
+        for r in reports
+    )
+
+
+def _before_reports(o: Observed) -> Verdict:
+    """What the steps, the health check and any error say, before the console is read."""
+    verdict = Verdict(Outcome.PASSED, "")
+    if o.failed_step is not None:
+        index, kind = o.failed_step
+        verdict = Verdict(Outcome.FAILED, f"step {index} ({kind}) failed")
+    elif o.health is not None:
+        verdict = Verdict(*o.health)
+    if o.timeout is not None:
+        if o.unresponsive:
+            return Verdict(Outcome.HANG, f"{o.timeout}; {o.unresponsive}")
+        return Verdict(Outcome.TIMEOUT, o.timeout)
+    if o.error is not None:
+        if not o.vm_alive:
+            return Verdict(Outcome.CRASH, f"the guest died: {o.error}")
+        if not o.ssh_connected:
+            return Verdict(
+                Outcome.LOST,
+                f"lost the SSH connection to the guest ({o.error}); QEMU still runs; "
+                f"last console line: {o.last_console_line!r}",
+            )
+        return Verdict(Outcome.FAILED, f"lab error: {o.error}")
+    return verdict
+
+
+def decide(o: Observed) -> Verdict:
+    if o.boot_error is not None:
+        return Verdict(Outcome.BOOT_FAILURE, o.boot_error)
+    verdict = _before_reports(o)
+    if isinstance(o.expect, Crash):
+        if expected_crash_seen(o.expect, o.reports):
+            # The expected crash may take the guest (and so the step) down with it.
+            if verdict.outcome in (Outcome.CRASH, Outcome.FAILED) and not o.vm_alive:
+                return Verdict(Outcome.PASSED, EXPECTED_CRASH)
+            if verdict.outcome == Outcome.PASSED:
+                return Verdict(Outcome.PASSED, EXPECTED_CRASH)
+        elif verdict.outcome == Outcome.PASSED:
+            wanted = " ".join(x for x in (o.expect.kind, o.expect.title) if x)
+            return Verdict(Outcome.FAILED, f"expected a kernel report ({wanted}), none seen")
+        return verdict
+    if o.reports:
+        return Verdict(Outcome.CRASH, f"kernel report: {o.reports[0].title}")
+    return verdict

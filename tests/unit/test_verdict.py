@@ -1,0 +1,129 @@
+"""Every outcome of the verdict, decided from recorded evidence without a VM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.crash import Report, find_reports
+from lab.scenario.result import Outcome
+from lab.scenario.schema import Crash
+from lab.scenario.verdict import EXPECTED_CRASH, Observed, decide
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def bad_page() -> tuple[Report, ...]:
+    """The reports in a console recorded when multimap freed a page still mapped."""
+    reports = find_reports((DATA / "multimap-bad-page.log").read_text())
+    assert reports
+    return tuple(reports)
+
+
+def test_clean_run_passes() -> None:
+    assert decide(Observed()).outcome == Outcome.PASSED
+
+
+def test_boot_failure_wins_over_everything(bad_page: tuple[Report, ...]) -> None:
+    v = decide(Observed(boot_error="x86_64 guest did not boot: ...", reports=bad_page))
+    assert v.outcome == Outcome.BOOT_FAILURE and "did not boot" in v.message
+
+
+def test_failed_step_is_a_failure() -> None:
+    v = decide(Observed(failed_step=(2, "check")))
+    assert (v.outcome, v.message) == (Outcome.FAILED, "step 2 (check) failed")
+
+
+def test_health_problem_is_the_verdict() -> None:
+    v = decide(Observed(health=(Outcome.CRASH, "kernel newly tainted: W")))
+    assert (v.outcome, v.message) == (Outcome.CRASH, "kernel newly tainted: W")
+
+
+def test_unexpected_crash_report_fails_a_passing_run(bad_page: tuple[Report, ...]) -> None:
+    v = decide(Observed(reports=bad_page))
+    assert v.outcome == Outcome.CRASH
+    assert v.message == f"kernel report: {bad_page[0].title}"
+    assert "Bad page state" in v.message
+
+
+def test_crash_report_overrides_a_failed_step(bad_page: tuple[Report, ...]) -> None:
+    v = decide(Observed(failed_step=(1, "map"), reports=bad_page))
+    assert v.outcome == Outcome.CRASH
+
+
+def test_guest_died_under_a_step() -> None:
+    v = decide(Observed(error="Socket is closed", vm_alive=False, ssh_connected=False))
+    assert v.outcome == Outcome.CRASH and v.message == "the guest died: Socket is closed"
+
+
+def test_lost_connection_while_qemu_runs() -> None:
+    v = decide(
+        Observed(error="EOFError", ssh_connected=False, last_console_line="[ 9.1] dropbear exited")
+    )
+    assert v.outcome == Outcome.LOST
+    assert "QEMU still runs" in v.message and "dropbear exited" in v.message
+
+
+def test_lab_error_with_a_healthy_guest_is_a_failure() -> None:
+    v = decide(Observed(error="multimap-ctl printed no JSON (exit 1)"))
+    assert (v.outcome, v.message) == (
+        Outcome.FAILED,
+        "lab error: multimap-ctl printed no JSON (exit 1)",
+    )
+
+
+def test_timeout_with_a_guest_that_answers() -> None:
+    v = decide(Observed(timeout="step timed out after 60 s"))
+    assert (v.outcome, v.message) == (Outcome.TIMEOUT, "step timed out after 60 s")
+
+
+def test_timeout_with_a_silent_guest_is_a_hang() -> None:
+    why = "the guest answers nothing over SSH within 5 s and its console has been silent"
+    v = decide(Observed(timeout="step timed out after 60 s", unresponsive=why))
+    assert v.outcome == Outcome.HANG and why in v.message
+
+
+def test_hang_with_a_report_is_a_crash(bad_page: tuple[Report, ...]) -> None:
+    v = decide(Observed(timeout="t", unresponsive="silent", reports=bad_page))
+    assert v.outcome == Outcome.CRASH
+
+
+def test_expected_crash_that_killed_the_guest_passes(bad_page: tuple[Report, ...]) -> None:
+    expect = Crash(kind="BAD_PAGE", title="Bad page state")
+    v = decide(Observed(expect=expect, reports=bad_page, error="EOF", vm_alive=False))
+    assert (v.outcome, v.message) == (Outcome.PASSED, EXPECTED_CRASH)
+
+
+def test_expected_crash_with_the_guest_alive_passes(bad_page: tuple[Report, ...]) -> None:
+    v = decide(Observed(expect=Crash(title="Bad page"), reports=bad_page))
+    assert (v.outcome, v.message) == (Outcome.PASSED, EXPECTED_CRASH)
+
+
+def test_expected_crash_does_not_excuse_a_failed_step_on_a_live_guest(
+    bad_page: tuple[Report, ...],
+) -> None:
+    v = decide(Observed(expect=Crash(title="Bad page"), reports=bad_page, failed_step=(0, "run")))
+    assert v.outcome == Outcome.FAILED
+
+
+def test_expected_crash_not_seen_fails() -> None:
+    v = decide(Observed(expect=Crash(kind="KASAN", title="use-after-free")))
+    assert v.outcome == Outcome.FAILED
+    assert v.message == "expected a kernel report (KASAN use-after-free), none seen"
+
+
+def test_a_different_crash_than_expected_fails(bad_page: tuple[Report, ...]) -> None:
+    v = decide(Observed(expect=Crash(kind="KASAN"), reports=bad_page))
+    assert v.outcome == Outcome.FAILED and "none seen" in v.message
+
+
+def test_expected_kind_is_a_full_match(bad_page: tuple[Report, ...]) -> None:
+    kind = bad_page[0].kind
+    assert decide(Observed(expect=Crash(kind=kind[:-1]), reports=bad_page)).outcome == (
+        Outcome.FAILED
+    )
+    assert decide(Observed(expect=Crash(kind=f"{kind}|KASAN"), reports=bad_page)).outcome == (
+        Outcome.PASSED
+    )
