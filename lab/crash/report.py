@@ -1,0 +1,175 @@
+"""Kernel reports in a console log: found, cut out, classified and titled by the table."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lab.crash.stack import culprit
+from lab.crash.table import Pattern, Table, table
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_MAX_TITLE = 120
+_SCAN_FACTOR = 4  # lines of other contexts read past while following one report
+
+
+@dataclass(frozen=True)
+class Report:
+    kind: str
+    title: str
+    text: str
+    line: int  # 1-based line of the report's first line in the log
+    function: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str  # without the printk prefix
+    context: str  # "" (no timestamp), "console" (timestamp only), "T123" or "C1"
+
+
+def decode_log(raw: bytes) -> str:
+    """A console log as text: invalid UTF-8 replaced, NUL bytes dropped (consoles hold both)."""
+    return raw.decode("utf-8", errors="replace").replace("\0", "")
+
+
+def strip_prefix(line: str) -> str:
+    m = table().console.prefix.match(line)
+    return line[m.end() :] if m else line
+
+
+def _split(text: str, tab: Table) -> list[_Line]:
+    out = []
+    for raw in text.replace("\0", "").splitlines():
+        m = tab.console.prefix.match(raw.rstrip("\r"))
+        assert m is not None  # every part of the prefix is optional
+        groups = m.groupdict()
+        context = groups.get("context") or ("console" if groups.get("ts") else "")
+        out.append(_Line(m.string[m.end() :], context))
+    return out
+
+
+def _start(line: str, tab: Table, booted: bool) -> tuple[int, re.Match[str]] | None:
+    """The first pattern whose start matches the line (its index and match), if any."""
+    if not tab.any_start.search(line) or tab.console.ignore.search(line):
+        return None
+    for idx, pat in enumerate(tab.patterns):
+        m = pat.start.search(line)
+        if m and (booted or not pat.after_output):
+            return idx, m
+    return None
+
+
+def _same(ctx: str, line: _Line, cpu_trace: bool) -> bool:
+    return line.context == ctx or (cpu_trace and line.context.startswith("C"))
+
+
+def _extent(lines: list[_Line], first: int, tab: Table, whole: bool) -> list[int]:
+    """Indices of the report's lines (its printk context only).  The report ends at an end
+    marker, at the next report or at a cut message; for its title (whole) only at the next
+    report, and not even there when a printk caller context tells its lines apart."""
+    con, ctx = tab.console, lines[first].context
+    plain = ctx in ("", "console")
+    body, j, cpu_trace = [first], first + 1, False
+    limit = first + con.max_lines * _SCAN_FACTOR
+    while j < len(lines) and j < limit and len(body) < con.max_lines:
+        line = lines[j]
+        j += 1
+        if not _same(ctx, line, cpu_trace):
+            continue
+        cpu_trace = cpu_trace or "Sending NMI from CPU" in line.text
+        if plain and con.cut.search(line.text):
+            break
+        hit = _start(line.text, tab, True)
+        if hit is not None and tab.patterns[hit[0]].cut and (plain or not whole):
+            break
+        body.append(j - 1)
+        if not whole and con.end.search(line.text):
+            break
+    return body
+
+
+def _title_lines(texts: list[str], tab: Table) -> list[str]:
+    """The lines a title is taken from: no aftermath (panic_on_warn, induced lockdep splats)."""
+    con = tab.console
+    out = []
+    for n, text in enumerate(texts):
+        if n > con.aftermath_after and con.aftermath.search(text):
+            break
+        if n == 0 or not con.skip_lines.search(text):
+            out.append(text)
+    return out
+
+
+def _values(m: re.Match[str], extra: re.Match[str] | None) -> dict[str, str]:
+    values = {str(i): (g or "") for i, g in enumerate(m.groups(), start=1)}
+    values["0"] = m.group(0)
+    for match in (m, extra):
+        if match is not None:
+            values.update({k: v or "" for k, v in match.groupdict().items()})
+    return values
+
+
+def _choose(
+    idx: int, texts: list[str], tab: Table
+) -> tuple[Pattern, re.Match[str], dict[str, str]]:
+    """From the pattern that claimed the line on, the first whose start and require hold."""
+    joined = "\n".join(texts) + "\n"
+    first: tuple[Pattern, re.Match[str], dict[str, str]] | None = None
+    for pat in tab.patterns[idx:]:
+        m = pat.start.search(texts[0])
+        if m is None:
+            continue
+        extra = pat.require.search(joined) if pat.require is not None else None
+        found = (pat, m, _values(m, extra))
+        if pat.require is None or extra is not None:
+            return found
+        first = first or found
+    assert first is not None  # the claiming pattern matches the line
+    return first
+
+
+def clean_title(title: str, tab: Table) -> str:
+    """syzkaller's title hygiene: run-specific parts replaced, control characters dropped."""
+    for regex, repl in tab.replace:
+        for _ in range(10):
+            new = regex.sub(repl, title)
+            if new == title:
+                break
+            title = new
+    title = re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", "", title.replace("\t", " "))
+    return re.sub(r" {2,}", " ", title[:_MAX_TITLE]).strip()
+
+
+def _report(lines: list[_Line], first: int, idx: int, body: list[int], tab: Table) -> Report:
+    texts = [lines[i].text for i in body]
+    whole = _title_lines([lines[i].text for i in _extent(lines, first, tab, True)], tab)
+    pat, _m, values = _choose(idx, whole, tab)
+    func = culprit(pat, whole, tab.frames) if pat.stack else None
+    values["func"] = func or "corrupted"
+    title = _PLACEHOLDER.sub(lambda x: values.get(x.group(1), ""), pat.title)
+    return Report(pat.kind, clean_title(title, tab), "\n".join(texts), first + 1, func)
+
+
+def find_reports(text: str) -> list[Report]:
+    """Every kernel report in a console log, in the order they start."""
+    tab = table()
+    lines = _split(text, tab)
+    reports: list[Report] = []
+    taken: set[int] = set()
+    booted = False
+    for i, line in enumerate(lines):
+        if i in taken:
+            continue
+        hit = _start(line.text, tab, booted)
+        booted = booted or line.context != ""
+        if hit is None:
+            continue
+        body = _extent(lines, i, tab, False)
+        taken.update(body)
+        reports.append(_report(lines, i, hit[0], body, tab))
+    return reports
