@@ -49,53 +49,137 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def load_text(text: str, path: Path) -> Scenario:
+# Bounds on what a scenario file may be: far beyond any real scenario, so a user never meets
+# them by accident, and small enough that a wrong file is refused within a second.
+MAX_BYTES = 256 * 1024
+MAX_NODES = 50_000  # YAML nodes after expanding aliases (an alias bomb is refused, not built)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster when present
+
+
+def _expanded_nodes(node: yaml.Node, limit: int) -> int:
+    """How many nodes the document has with every alias expanded (stops counting past limit)."""
+    memo: dict[int, int] = {}
+
+    def count(n: yaml.Node) -> int:
+        if id(n) in memo:
+            return memo[id(n)]
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            total += sum(count(child) for child in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            total += sum(count(k) + count(v) for k, v in n.value)
+        memo[id(n)] = min(total, limit + 1)
+        return memo[id(n)]
+
+    return count(node)
+
+
+def _parse(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
+    if len(text.encode()) > MAX_BYTES:
+        raise ScenarioError(
+            f"{path}:1: the file is {len(text.encode())} bytes; a scenario may have at most "
+            f"{MAX_BYTES // 1024} KiB"
+        )
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
+        loader = LOADER(text)
+        try:
+            root = loader.get_single_node()
+            if root is not None and _expanded_nodes(root, MAX_NODES) > MAX_NODES:
+                raise ScenarioError(
+                    f"{path}:{root.start_mark.line + 1}: more than {MAX_NODES} YAML nodes "
+                    "once aliases are expanded (an alias bomb?)"
+                )
+            data: Any = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+            line = f":{text[: exc.position].count(chr(10)) + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"{path}{line}: malformed YAML: {problem}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}:1: malformed YAML: nested too deeply") from None
+    return root, data
+
+
+def decode(raw: bytes, path: Path) -> str:
+    """A scenario file's text: UTF-8, else an error naming the line of the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+            "a scenario is a UTF-8 YAML file"
+        ) from None
+
+
+def _noise(err: Any, errors: list[Any]) -> bool:
+    """Errors that only echo another one: a union branch that did not apply (`kernel: clean |
+    {kind, title}` given a mapping), or a list "too short" because its items failed."""
+    loc = err["loc"]
+    others = [e for e in errors if e is not err and e["loc"][: len(loc)] == loc]
+    if err["type"] == "too_short" and others:
+        return True
+    parent = loc[:-1]
+    return (
+        err["type"] in ("literal_error", "string_type", "int_type")
+        and any(e is not err and e["loc"][: len(parent)] == parent for e in errors)
+        and (isinstance(err.get("input"), dict) or str(loc[-1]).startswith("constrained-"))
+    )
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The YAML path of an error: pydantic's union and validator markers dropped."""
+    internal = ("function-", "literal[", "constrained-")
+    return tuple(
+        p
+        for p in loc
+        if not (
+            isinstance(p, str)
+            and (p.startswith(internal) or p in ("int", "str") or p[:1].isupper())
+        )
+    )
+
+
+def _describe(errors: list[Any], root: yaml.Node, path: Path) -> list[str]:
+    lines: list[str] = []
+    for err in errors:
+        if _noise(err, errors):
+            continue
+        loc = _clean_loc(err["loc"])
+        node = _node_at(root, loc)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "literal_error":
+            msg = f"{msg}, got {err.get('input')!r}"
+        line = f"{path}:{node.start_mark.line + 1}: {_field(loc)}: {msg}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def load_text(text: str, path: Path) -> Scenario:
+    root, data = _parse(text, path)
     if not isinstance(data, dict) or root is None:
         raise ScenarioError(f"{path}:1: a scenario is a YAML mapping (name, description, steps...)")
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        errors = exc.errors()
-        for err in errors:
-            # A union such as `kernel: clean | {kind, title}` given a mapping: the mapping
-            # branch's errors say what is wrong; "should be 'clean'" is noise.
-            parent = err["loc"][:-1]
-            if (
-                err["type"] == "literal_error"
-                and isinstance(err.get("input"), dict)
-                and any(e is not err and e["loc"][: len(parent)] == parent for e in errors)
-            ):
-                continue
-            loc = tuple(
-                p
-                for p in err["loc"]
-                if not (
-                    isinstance(p, str)
-                    and (p.startswith(("function-", "literal[")) or p[:1].isupper())
-                )
-            )
-            node = _node_at(root, loc)
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            elif err["type"] == "literal_error":
-                msg = f"{msg}, got {err.get('input')!r}"
-            lines.append(f"{path}:{node.start_mark.line + 1}: {_field(loc)}: {msg}")
-        raise ScenarioError("\n".join(lines)) from None
+        raise ScenarioError("\n".join(_describe(exc.errors(), root, path))) from None
 
 
 def load_file(path: Path) -> Loaded:
     try:
-        text = path.read_text()
+        if path.stat().st_size > MAX_BYTES:
+            raise ScenarioError(
+                f"{path}:1: the file is {path.stat().st_size} bytes; a scenario may have at "
+                f"most {MAX_BYTES // 1024} KiB"
+            )
+        text = decode(path.read_bytes(), path)
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
     scenario = load_text(text, path)

@@ -38,7 +38,7 @@ def _compiles(value: str | None) -> str | None:
     return value
 
 
-Regex = Annotated[str, AfterValidator(_compiles)]
+Regex = Annotated[str, Field(max_length=1000), AfterValidator(_compiles)]
 
 
 def _known_arch(value: str) -> str:
@@ -55,19 +55,45 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Limits: far above any real scenario, so that a wrong number is refused at load time, with the
+# limit in the message, instead of failing later in QEMU or in the guest.
+MAX_PAGES = 1 << 20  # 4 GiB of 4 KiB pages per mapping
+MAX_STEPS = 1000
+MAX_MEMORY_MIB = 64 * 1024
+MIN_MEMORY_MIB = 128
+Text = Annotated[str, Field(max_length=4096)]
+Count = Annotated[int, Field(ge=0, le=MAX_PAGES)]
+
+
+def _memory(value: str) -> str:
+    mib = int(value[:-1]) * (1024 if value.endswith("G") else 1)
+    if not MIN_MEMORY_MIB <= mib <= MAX_MEMORY_MIB:
+        raise ValueError(
+            f"{value} is outside {MIN_MEMORY_MIB}M .. {MAX_MEMORY_MIB // 1024}G of guest memory"
+        )
+    return value
+
+
+Memory = Annotated[str, Field(pattern=r"^[0-9]{1,9}[MG]$"), AfterValidator(_memory)]
+ParamValue = Annotated[int, Field(ge=-(1 << 63), lt=1 << 64)] | Text
+Params = Annotated[
+    dict[Annotated[str, Field(pattern=r"^\w{1,64}$")], ParamValue], Field(max_length=64)
+]
+
+
 class Boot(Strict):
-    memory: Annotated[str, Field(pattern=r"^[0-9]+[MG]$")] = "1G"
+    memory: Memory = "1G"
     smp: Annotated[int, Field(ge=1, le=8)] = 2
-    append: tuple[str, ...] = ()
+    append: Annotated[tuple[Text, ...], Field(max_length=64)] = ()
 
 
 class Module(Strict):
     load: bool = True
-    params: dict[str, int | str] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
 
 
 class RunStep(Strict):
-    command: str
+    command: Annotated[str, Field(min_length=1, max_length=65536)]
     status: int | None = 0  # None: any status
     output: Regex | None = None  # regex that stdout must match
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60
@@ -76,12 +102,12 @@ class RunStep(Strict):
 class MapStep(Strict):
     backing: Backing = "pages"
     mapping: Mapping = "remap"
-    pages: Annotated[int, Field(ge=0)] = 16
+    pages: Count = 16
     private: bool = False
     private_write: bool = False
-    offset: Annotated[int, Field(ge=0)] = 0
-    length: Annotated[int, Field(ge=0)] = 0
-    actions: tuple[Action, ...] = ()
+    offset: Count = 0
+    length: Count = 0
+    actions: Annotated[tuple[Action, ...], Field(max_length=64)] = ()
     # Expect a failure instead of a mapping: the errno, and optionally where it happens.
     errno: Errno | None = None
     stage: Literal["open", "configure", "mmap"] | None = None
@@ -91,13 +117,13 @@ class MapStep(Strict):
 class CheckStep(Strict):
     of: Name = "m"
     physically_contiguous: bool | None = None
-    distinct_pages: int | None = None
+    distinct_pages: Count | None = None
     pfns_match_module: bool = True  # page-table walk == module's PFN list
     contents_match: bool = True  # data written through the mapping == kernel readback
     pagemap: Literal["visible", "hole"] | None = None
     physical: bool = False  # guest-physical witness read from outside the guest
     source: Source | None = None
-    runs: int | None = None
+    runs: Count | None = None
 
 
 class ReleaseStep(Strict):
@@ -105,7 +131,7 @@ class ReleaseStep(Strict):
 
 
 class ReloadStep(Strict):
-    params: dict[str, int | str] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     expect_refused: bool = False  # rmmod must fail (something still open or mapped)
 
 
@@ -161,19 +187,24 @@ class Crash(Strict):
 class Expect(Strict):
     kernel: Literal["clean"] | Crash = "clean"
     stats_zero: bool = True  # multimap's live buffers/pages/VMAs/files back to 0
-    meminfo_tolerance_kb: Annotated[int, Field(ge=0)] = 8192  # MemAvailable, caches dropped
+    meminfo_tolerance_kb: Annotated[int, Field(ge=0, le=MAX_MEMORY_MIB * 1024)] = (
+        8192  # MemAvailable, caches dropped
+    )
 
 
 class Scenario(Strict):
     name: Name
-    description: str
+    description: Annotated[str, Field(max_length=4096)]
     arches: tuple[ArchName, ...] = Field(default_factory=known_arches)
-    requires: tuple[Requirement, ...] = ()
+    requires: Annotated[tuple[Requirement, ...], Field(max_length=16)] = ()
     # kernel options that must be built in or modular, e.g. CONFIG_COMEDI_TEST for its driver
-    requires_config: tuple[Annotated[str, Field(pattern=r"^CONFIG_[A-Z0-9_]+$")], ...] = ()
+    requires_config: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^CONFIG_[A-Z0-9_]{1,100}$")], ...],
+        Field(max_length=64),
+    ] = ()
     boot: Boot = Boot()
     module: Module = Module()
-    steps: Annotated[tuple[Step, ...], Field(min_length=1)]
+    steps: Annotated[tuple[Step, ...], Field(min_length=1, max_length=MAX_STEPS)]
     expect: Expect = Expect()
     timeout: Annotated[float, Field(gt=0, le=3600)] = 300
 
