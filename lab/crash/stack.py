@@ -29,9 +29,11 @@ def demangle(name: str) -> str:
 
 
 def _candidate(match: re.Match[str], skip: re.Pattern[str] | None, out: list[str]) -> None:
-    name = next((demangle(g) for g in match.groups() if g), None)
-    if name and not (skip is not None and skip.search(name)):
-        out.append(name)
+    """Every function the match captured (an arm frame names two), unless skipped."""
+    for group in match.groups():
+        name = demangle(group) if group else None
+        if name and not (skip is not None and skip.search(name)):
+            out.append(name)
 
 
 def _frames_step(

@@ -1,5 +1,5 @@
-"""Crash detection: a golden real log per pattern family, a corpus-wide measurement, and the
-no-crash logs."""
+"""Crash detection: a golden real log per pattern family, the derived logs (one family each,
+in several console shapes), a corpus-wide measurement, and the no-crash logs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.crash import find_reports, patterns, strip_header
+from lab.crash import decode_log, find_reports, patterns, strip_header
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "crashlogs"
+DERIVED = GOLDEN / "derived"
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "crashlogs"
 
 
@@ -21,6 +22,23 @@ def test_golden_title(log: Path) -> None:
     assert reports, f"no report found in {log.name}"
     assert reports[0].title == title
     assert reports[0].text.strip()
+
+
+@pytest.mark.parametrize("log", sorted(DERIVED.glob("*.log")), ids=lambda p: p.name)
+def test_derived_title(log: Path) -> None:
+    """Every derived log: its title exactly, or no report at all when it has no header."""
+    title, body = strip_header(decode_log(log.read_bytes()))
+    reports = find_reports(body)
+    if title is None:
+        assert reports == [], [r.title for r in reports]
+    else:
+        assert reports and reports[0].title == title
+
+
+def test_derived_set_covers_every_shape() -> None:
+    shapes = {p.stem.rsplit("-", 1)[1] for p in DERIVED.glob("*.log")}
+    assert shapes == {"bare", "ts", "caller", "binary"}
+    assert len(list(DERIVED.glob("*.log"))) >= 150
 
 
 def test_patterns_load_and_compile() -> None:
@@ -41,6 +59,26 @@ def test_clean_boot_log_has_no_report() -> None:
     assert find_reports(boot) == []
 
 
+def test_first_boot_is_no_reboot() -> None:
+    """ "Booting the kernel." before any kernel output is the boot itself, not a reboot."""
+    boot = (
+        "Decompressing Linux... Parsing ELF... done.\nBooting the kernel.\n[    0.000000] Linux\n"
+    )
+    assert find_reports(boot) == []
+    (again,) = find_reports(boot + "Booting the kernel.\n")
+    assert again.title == "unexpected kernel reboot"
+
+
+def test_user_space_faults_are_no_crash() -> None:
+    log = (
+        "[   51.1] traps: a.out[311] general protection fault ip:7f3a12b4c2d1 sp:7ffd9a1c2e80 "
+        "error:0 in libc.so.6[7f3a12b25000+155000]\n"
+        "[   51.2] a.out[312]: segfault at 8 ip 000055d2c4a1b2c3 sp 00007ffd9a1c2e80 error 4 in "
+        "a.out[55d2c4a00000+2b000]\n"
+    )
+    assert find_reports(log) == []
+
+
 def test_report_block_is_cut_at_end_marker() -> None:
     log = (
         "noise\n"
@@ -54,11 +92,36 @@ def test_report_block_is_cut_at_end_marker() -> None:
     assert "unrelated" not in report.text and report.line == 2
 
 
+def test_nul_bytes_and_bad_utf8_are_tolerated() -> None:
+    raw = (
+        b"\0\0boot\xff\xfe noise\r\n[   10.1] WARNING: CPU: 1 PID: 42 at mm/memory.c:123 "
+        b"zap_pte_range+0x1/0x2\r\n[   10.2] RIP: 0010:zap_\0pte_range+0x1/0x2\r\n\0\0\0"
+    )
+    text = decode_log(raw)
+    assert "\0" not in text and "\ufffd" in text
+    (report,) = find_reports(text)
+    assert report.title == "WARNING in zap_pte_range"
+    # find_reports drops NULs itself too, for callers that decode on their own
+    assert find_reports(raw.decode("latin-1"))[0].title == "WARNING in zap_pte_range"
+
+
+def test_title_from_the_first_of_two_reports() -> None:
+    log = (
+        "BUG: KASAN: use-after-free in foo_read+0x1/0x2\nRead of size 8 at addr ffff8880 by "
+        "task a/1\nCall Trace:\n foo_read+0x1/0x2\n"
+        "general protection fault, probably for non-canonical address 0xdffffc0000000001: 0000\n"
+        "RIP: 0010:bar+0x1/0x2\n"
+    )
+    first, second = find_reports(log)
+    assert first.title == "KASAN: use-after-free Read in foo_read"
+    assert second.title == "general protection fault in bar"
+
+
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/crashlogs not present")
 def test_corpus_rates() -> None:
     crash = detected = titled = clean = false_pos = 0
     for log in sorted(CORPUS.glob("*.log")):
-        title, body = strip_header(log.read_text(errors="replace"))
+        title, body = strip_header(decode_log(log.read_bytes()))
         reports = find_reports(body)
         if title is None:
             clean += 1
