@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lab.commands import chosen_arches, kernel_spec
+from lab.commands import cc, chosen_arches, kernel_spec
 from lab.errors import LabError
 from lab.kernel.spec import add_kernel_args
 
@@ -160,3 +160,4 @@ def register(sub: Any, parser_class: Any) -> None:
     bench.add_argument("--accel", default="auto")
     bench.add_argument("--out", type=Path, default=Path("results/bench.json"))
     bench.set_defaults(func=cmd_bench)
+    cc.register(sub)
