@@ -93,12 +93,23 @@ def _extent(lines: list[_Line], first: int, tab: Table, whole: bool) -> list[int
     return body
 
 
+def _plain_text(lines: list[_Line], idx: list[int], tab: Table) -> list[str]:
+    """The report's text without unreliable frames (where a printk prefix marks lines)."""
+    out = [lines[idx[0]].text]
+    for i in idx[1:]:
+        text = lines[i].text
+        shaky = tab.console.questionable.search(text) and "<EOI>" not in text
+        if not (lines[i].context and shaky):
+            out.append(text)
+    return out
+
+
 def _title_lines(texts: list[str], tab: Table) -> list[str]:
     """The lines a title is taken from: no aftermath (panic_on_warn, induced lockdep splats)."""
     con = tab.console
     out = []
     for n, text in enumerate(texts):
-        if n > con.aftermath_after and con.aftermath.search(text):
+        if n >= con.aftermath_after and con.aftermath.search(text):
             break
         if n == 0 or not con.skip_lines.search(text):
             out.append(text)
@@ -147,7 +158,7 @@ def clean_title(title: str, tab: Table) -> str:
 
 def _report(lines: list[_Line], first: int, idx: int, body: list[int], tab: Table) -> Report:
     texts = [lines[i].text for i in body]
-    whole = _title_lines([lines[i].text for i in _extent(lines, first, tab, True)], tab)
+    whole = _title_lines(_plain_text(lines, _extent(lines, first, tab, True), tab), tab)
     pat, _m, values = _choose(idx, whole, tab)
     func = culprit(pat, whole, tab.frames) if pat.stack else None
     values["func"] = func or "corrupted"

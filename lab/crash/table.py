@@ -28,7 +28,7 @@ _REQUIRED = ("start", "kind", "title")
 _SECTIONS: dict[str, dict[str, type]] = {
     "console": {
         "prefix": str, "ignore": list, "end": list, "cut": list, "aftermath": list,
-        "aftermath_after": int, "skip_lines": list, "max_lines": int,
+        "aftermath_after": int, "skip_lines": list, "questionable": str, "max_lines": int,
     },
     "frames": {"stack_start": list, "frame": list, "corrupted": list, "skip": list,
                "strip_prefixes": list},
@@ -64,6 +64,7 @@ class Console:
     aftermath: re.Pattern[str]
     aftermath_after: int
     skip_lines: re.Pattern[str]
+    questionable: re.Pattern[str]
     max_lines: int
 
 
@@ -184,6 +185,7 @@ def _console(ld: _Loader, c: dict[str, Any]) -> Console:
         aftermath=ld.any_of("[console] aftermath", c["aftermath"]),
         aftermath_after=c["aftermath_after"],
         skip_lines=ld.any_of("[console] skip_lines", c["skip_lines"]),
+        questionable=ld.regex("[console] questionable", c["questionable"]),
         max_lines=c["max_lines"],
     )
 
