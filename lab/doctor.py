@@ -8,7 +8,7 @@ import subprocess
 from rich.console import Console
 from rich.table import Table
 
-from lab import accel, cache
+from lab import accel, cache, hosttools
 from lab.paths import cache_dir
 from lab.profiles import profiles
 
@@ -72,9 +72,9 @@ def doctor() -> int:
             elif any(r and r[0] for r in seen):
                 detail = "/dev/kvm present and a probe booted a guest"
             row(f"KVM for {arch}", None, detail)
-    for tool in ("dropbearkey", "apt-get", "dpkg-deb", "depmod", "make", "gcc"):
-        path = shutil.which(tool)
-        row(tool, path is not None, path or "run make deps")
+    for tool, package in hosttools.table().items():
+        path = hosttools.which(tool)
+        row(tool, path is not None, path or f"run make deps (Debian package {package})")
     root = cache_dir()
     row("cache", None, f"{root} ({_human(cache.tree_size(root))})")
     for kind in ("kernels", "userland", "initramfs", "debs"):

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from filelock import FileLock
 
 from lab.errors import LabError
+from lab.hosttools import require
 from lab.paths import cache_dir
 
 
@@ -50,18 +51,13 @@ def _gen_client(path: Path) -> None:
 def _gen_host(path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
-    try:
-        proc = subprocess.run(
-            ["dropbearkey", "-t", "ed25519", "-f", str(tmp)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise LabError(
-            "dropbearkey not found: run `make deps` (Debian package dropbear-bin)"
-        ) from exc
+    proc = subprocess.run(
+        [require("dropbearkey"), "-t", "ed25519", "-f", str(tmp)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if proc.returncode != 0:
         raise LabError(f"dropbearkey failed: {proc.stderr.strip()}")
     pub = next((ln for ln in proc.stdout.splitlines() if ln.startswith("ssh-ed25519 ")), None)

@@ -50,10 +50,20 @@ def cmd_kernel_build(args: argparse.Namespace, _command: list[str]) -> int:
     return 0
 
 
+# File types that are certainly not console logs (a core dump, a kernel image, an archive).
+BINARY_MAGIC = (
+    (b"\x7fELF", "an ELF file"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"MZ", "a PE/EFI image"),
+)
+
+
 def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
     import json
 
-    from lab.crash import find_reports, strip_header
+    from lab.crash import decode_log, find_reports, strip_header
 
     path: Path = args.logfile
     try:
@@ -64,9 +74,10 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
         raise LabError(f"{path}: is a directory, not a console log") from None
     except OSError as exc:
         raise LabError(f"{path}: cannot read: {exc.strerror}") from None
-    if b"\0" in raw[:65536]:
-        raise LabError(f"{path}: binary data, not a console log")
-    _title, text = strip_header(raw.decode(errors="replace"))
+    kind = next((name for magic, name in BINARY_MAGIC if raw.startswith(magic)), None)
+    if kind is not None:  # NUL bytes alone are no reason: real consoles hold them
+        raise LabError(f"{path}: binary data ({kind}), not a console log")
+    _title, text = strip_header(decode_log(raw))
     reports = find_reports(text)
     items = [r.as_dict() for r in reports]
     if args.vmlinux or args.module:

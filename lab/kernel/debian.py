@@ -9,6 +9,7 @@ from pathlib import Path
 from lab import apt
 from lab.cache import Entry
 from lab.errors import LabError
+from lab.hosttools import require
 from lab.kernel.base import Kernel
 from lab.kernel.pvh import extract_vmlinux, has_pvh_note
 from lab.log import Log, stderr_log
@@ -69,7 +70,7 @@ def debian_kernel(profile: Profile, log: Log = stderr_log) -> Kernel:
         if not (headers / "Makefile").exists() or not common.is_dir():
             raise LabError(f"{flavour_headers}: unexpected package layout under {root}")
         fix_headers_makefile(headers, common)
-        subprocess.run(["depmod", "-b", str(root), release], check=True, timeout=120)
+        subprocess.run([require("depmod"), "-b", str(root), release], check=True, timeout=120)
         vmlinuz = root / "boot" / f"vmlinuz-{release}"
         hashed = [
             str(vmlinuz.relative_to(tmp)),

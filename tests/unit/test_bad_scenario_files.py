@@ -56,7 +56,9 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "empty": (b"", r":1: a scenario is a YAML mapping"),
     "a-list": (b"- 1\n- 2\n", r":1: a scenario is a YAML mapping"),
     "huge-param": (
-        (HEAD + "module: {params: {x: 99999999999999999999999}}\nsteps: [{release: {}}]\n").encode(),
+        (
+            HEAD + "module: {params: {x: 99999999999999999999999}}\nsteps: [{release: {}}]\n"
+        ).encode(),
         r":3: module.params.x",
     ),
     "empty-command": ((HEAD + "steps: [{run: {command: ''}}]\n").encode(), r"command"),

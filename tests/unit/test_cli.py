@@ -105,3 +105,23 @@ def test_triage_bad_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     binary.write_bytes(b"\x7fELF\x00\x00\x01")
     code, err = run(["triage", str(binary)], capsys)
     assert code == EXIT_LAB and "binary data" in err
+
+
+def test_triage_reads_consoles_with_nul_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Serial consoles hold NUL bytes (line noise, a reset): the log is read, not refused."""
+    log = tmp_path / "console.log"
+    log.write_bytes(
+        b"[    1.0] ok\x00\x00\n[    2.0] \xff\xfe garbage\n"
+        b"[   10.1] BUG: unable to handle page fault for address: ffff888000000000\n"
+        b"[   10.1] #PF: supervisor read access in kernel mode\n"
+        b"[   10.1] RIP: 0010:multimap_ioctl+0x12/0x40 [multimap]\n"
+        b"[   10.1] Call Trace:\n[   10.1]  <TASK>\n"
+        b"[   10.1]  __x64_sys_ioctl+0x8c/0xc0\n[   10.1]  </TASK>\n"
+    )
+    assert main(["triage", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "console.log:3: [BUG] BUG: unable to handle kernel paging request in multimap_ioctl" in out
+    )

@@ -1,0 +1,34 @@
+"""Host tools are found where Debian installs them, even off a normal user's PATH."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab import hosttools
+from lab.errors import LabError
+
+
+def test_sbin_tools_are_found_without_sbin_on_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if not Path("/usr/sbin/depmod").exists() and not Path("/sbin/depmod").exists():
+        pytest.skip("kmod's depmod is not installed in an sbin directory here")
+    monkeypatch.setenv("PATH", str(tmp_path))  # a user's PATH without /usr/sbin
+    found = hosttools.which("depmod")
+    assert found is not None and found.endswith("/depmod")
+
+
+def test_a_missing_tool_names_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(hosttools, "SBIN", (str(tmp_path),))
+    with pytest.raises(LabError, match=r"dropbearkey not found .*Debian package dropbear-bin"):
+        hosttools.require("dropbearkey")
+
+
+def test_table_expands_cross_prefixes() -> None:
+    tools = hosttools.table()
+    assert tools["depmod"] == "kmod"
+    assert tools["aarch64-linux-gnu-gcc"] == "gcc-aarch64-linux-gnu"
+    assert not any("{" in name for name in tools)
