@@ -7,12 +7,18 @@
  * mremap, close while mapped, mprotect) run in the order given.  With
  * --hold the mapping stays until SIGTERM/SIGINT/SIGUSR1, so the host can
  * inspect it.
+ *
+ * "ok" is true and the exit status 0 only when every check passed (contents,
+ * page-table walk, each action, the race); 1 when one failed or a call did
+ * (the JSON says which); 2 on an argument it cannot parse (said on stderr).
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +60,7 @@ struct opts {
 static long page_size;
 static uint64_t hole = UINT64_MAX;	/* page unmapped by munmap-part */
 static volatile sig_atomic_t released;
+static int checks_failed;	/* a check or action failed: "ok":false, exit 1 */
 
 static int lookup(const char *const *table, int n, const char *name)
 {
@@ -135,16 +142,34 @@ static void usage(void)
 	exit(2);
 }
 
-static unsigned long long number(const char *arg, const char *name)
+/* A whole number in [0, max] (decimal, 0x hex or 0 octal), or a clear error and exit 2. */
+static unsigned long long number(const char *arg, const char *name,
+				 unsigned long long max)
 {
 	char *end;
 	unsigned long long v;
 
 	errno = 0;
 	v = strtoull(arg, &end, 0);
-	if (errno || *end || arg[0] == '-') {
+	if (errno == ERANGE || (!errno && v > max)) {
+		fprintf(stderr, "multimap-ctl: --%s: out of range (at most %llu): %s\n",
+			name, max, arg);
+		exit(2);
+	}
+	if (errno || *end || !isdigit((unsigned char)arg[0])) {
 		fprintf(stderr, "multimap-ctl: --%s: not a number: %s\n", name, arg);
 		exit(2);
+	}
+	return v;
+}
+
+static int choice(const char *const *table, int n, const char *name, const char *arg)
+{
+	int v = lookup(table, n, arg);
+
+	if (v < 0) {
+		fprintf(stderr, "multimap-ctl: --%s: unknown value: %s\n", name, arg);
+		usage();
 	}
 	return v;
 }
@@ -171,7 +196,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "version", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, v;
+	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->cfg.version = MULTIMAP_UAPI_VERSION;
@@ -184,19 +209,13 @@ static void parse(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			v = lookup(backings, 4, optarg);
-			if (v < 0)
-				usage();
-			o->cfg.backing = v;
+			o->cfg.backing = choice(backings, 4, "backing", optarg);
 			break;
 		case 'm':
-			v = lookup(mappings, 7, optarg);
-			if (v < 0)
-				usage();
-			o->cfg.mapping = v;
+			o->cfg.mapping = choice(mappings, 7, "mapping", optarg);
 			break;
 		case 'n':
-			o->cfg.pages = number(optarg, "pages");
+			o->cfg.pages = number(optarg, "pages", ULLONG_MAX);
 			break;
 		case 'P':
 			o->private_map = 1;
@@ -209,13 +228,13 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->writable = 0;
 			break;
 		case 'o':
-			o->offset = number(optarg, "offset");
+			o->offset = number(optarg, "offset", SIZE_MAX / page_size);
 			break;
 		case 'l':
-			o->length = number(optarg, "length");
+			o->length = number(optarg, "length", SIZE_MAX / page_size);
 			break;
 		case 's':
-			o->seed = number(optarg, "seed");
+			o->seed = number(optarg, "seed", ULLONG_MAX);
 			break;
 		case 'd':
 			if (o->nactions == MAX_ACTIONS)
@@ -238,17 +257,19 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->device = optarg;
 			break;
 		case 'f':
-			o->cfg.flags = number(optarg, "flags");
+			o->cfg.flags = number(optarg, "flags", UINT32_MAX);
 			break;
 		case 'V':
-			o->cfg.version = number(optarg, "version");
+			o->cfg.version = number(optarg, "version", UINT32_MAX);
 			break;
 		default:
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		fprintf(stderr, "multimap-ctl: unexpected argument: %s\n", argv[optind]);
 		usage();
+	}
 }
 
 /* Every page of [addr, addr + n pages) holds its token, as the kernel sees it. */
@@ -278,6 +299,8 @@ static int check_contents(int fd, const struct opts *o, unsigned char *addr,
 
 static void action_result(const char *name, int ok, const char *detail, int err)
 {
+	if (!ok)
+		checks_failed = 1;
 	json_open(NULL, '{');
 	json_str("action", name);
 	json_bool("ok", ok);
@@ -327,9 +350,12 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 				action_result(a, 0, "fork/wait failed", errno);
 				continue;
 			}
-			action_result(a, WIFEXITED(status) && !WEXITSTATUS(status) &&
-				      verify_tokens(o, addr, o->offset, n),
-				      "child read every token; parent still sees them", 0);
+			if (!WIFEXITED(status) || WEXITSTATUS(status))
+				action_result(a, 0, "the child did not read every token", 0);
+			else if (!verify_tokens(o, addr, o->offset, n))
+				action_result(a, 0, "after the child, the parent lost its tokens", 0);
+			else
+				action_result(a, 1, "child read every token; parent still sees them", 0);
 		} else if (!strcmp(a, "munmap-part")) {
 			uint64_t mid = n / 2;
 
@@ -409,6 +435,7 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 				      "the kernel read every page back", err);
 			free(sums);
 		} else {
+			fprintf(stderr, "multimap-ctl: --do %s: unknown action\n", a);
 			action_result(a, 0, "unknown action", EINVAL);
 		}
 	}
@@ -433,6 +460,7 @@ static int race_pipe[2];
 static volatile long race_before, race_after;
 static volatile int race_errno;
 static volatile int race_ready;
+static volatile int race_in_window;
 
 static long map_errors(int stats_fd)
 {
@@ -460,6 +488,8 @@ static void *race_reader(void *arg)
 		sched_yield();
 	race_before = before;
 	race_after = map_errors(stats_fd);
+	/* The read starts after the loop failed and before mmap() returned. */
+	race_in_window = race_after != before && !race_done;
 	if (write(race_pipe[1], race_addr, sizeof(v)) != sizeof(v)) {
 		race_errno = errno;
 		race_faults++;
@@ -478,7 +508,7 @@ static int race_read(int fd, const struct opts *o, uint64_t n)
 {
 	pthread_t reader;
 	void *hole, *addr;
-	int err;
+	int err, ok;
 
 	/* The reader's stack is mapped first, so it cannot land in the hole. */
 	if (pipe(race_pipe) || pthread_create(&reader, NULL, race_reader, NULL))
@@ -495,6 +525,8 @@ static int race_read(int fd, const struct opts *o, uint64_t n)
 	err = addr == MAP_FAILED ? errno : 0;
 	race_done = 1;
 	pthread_join(reader, NULL);
+	/* The check: mmap failed in the loop, and the racing read faulted (nothing readable). */
+	ok = err && race_after > race_before && race_faults == 1 && !race_reads;
 	json_open("race", '{');
 	json_str("mmap", err ? errname(err) : "ok");
 	json_u64("reads", race_reads);
@@ -505,11 +537,12 @@ static int race_read(int fd, const struct opts *o, uint64_t n)
 	json_i64("map_errors_before", race_before);
 	json_i64("map_errors_after", race_after);
 	json_str("read_errno", race_errno ? errname(race_errno) : "none");
+	json_bool("in_window", race_in_window);
 	json_close('}');
-	json_bool("ok", 1);
+	json_bool("ok", ok);
 	json_close('}');
 	putchar('\n');
-	return 0;
+	return !ok;
 }
 
 int main(int argc, char **argv)
@@ -599,6 +632,7 @@ int main(int argc, char **argv)
 	if (contents < 0)
 		fail("readback", errno);
 	json_bool("contents_match", contents);
+	checks_failed |= !contents;
 
 	pfns = calloc(n, sizeof(*pfns));
 	walk = calloc(n, sizeof(*walk));
@@ -619,6 +653,7 @@ int main(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			same &= pfns[i] == walk[i];
 		json_bool("walk_matches_pfns", same);
+		checks_failed |= !same;
 	}
 	json_open("pfns", '[');
 	for (i = 0; i < n; i++)
@@ -637,12 +672,13 @@ int main(int argc, char **argv)
 
 	addr = run_actions(&fd, &o, addr, &n);
 	json_u64("pid", getpid());
-	json_bool("ok", 1);
+	json_bool("ok", !checks_failed);
 	json_close('}');
 	putchar('\n');
 	fflush(stdout);
 
-	if (o.hold) {
+	/* --hold keeps a mapping whose checks passed; a failed one ends here, exit 1. */
+	if (o.hold && !checks_failed) {
 		sigset_t set;
 
 		signal(SIGTERM, on_signal);
@@ -655,5 +691,5 @@ int main(int argc, char **argv)
 	munmap(addr, n * page_size);
 	if (fd >= 0)
 		close(fd);
-	return 0;
+	return checks_failed;
 }

@@ -5,11 +5,21 @@
  * with random, garbage, huge and overflowing arguments.  Prints a JSON
  * summary (calls per operation, errno histogram).  The host then checks the
  * kernel log and the module's stats.
+ *
+ * It checks what it can see itself: growing a mapping is refused
+ * (VM_DONTEXPAND), an ioctl command the UAPI does not define fails, a value
+ * written through a mapping reads back, every forked child exits cleanly, and
+ * the run opened and mapped the device at all.  "ok" is true and the exit
+ * status 0 only when all of that held; 1 otherwise (the JSON lists the
+ * violations); 2 on an argument it cannot parse (said on stderr).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +54,23 @@ static struct map maps[MAX_MAPS];
 static int nmaps;
 static unsigned long calls[NOPS], failures[NOPS];
 static unsigned long errnos[200];
+
+#define MAX_SHOWN	8
+static unsigned long nviolations;
+static char shown[MAX_SHOWN][160];
+
+/* Something the module must never do: counted, the first few described. */
+static void __attribute__((format(printf, 1, 2))) violation(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nviolations < MAX_SHOWN) {
+		va_start(ap, fmt);
+		vsnprintf(shown[nviolations], sizeof(shown[0]), fmt, ap);
+		va_end(ap);
+	}
+	nviolations++;
+}
 
 static uint64_t rnd(void)
 {
@@ -130,10 +157,17 @@ static void do_touch(void)
 		return;
 	m = &maps[below(nmaps)];
 	p = below(m->pages);
-	if (m->writable && below(2))
-		*(volatile uint64_t *)(m->addr + p * page) = rnd();
-	else
+	if (m->writable && below(2)) {
+		volatile uint64_t *word = (volatile uint64_t *)(m->addr + p * page);
+		uint64_t v = rnd();
+
+		*word = v;
+		if (*word != v)
+			violation("touch: wrote %#llx, read back %#llx",
+				  (unsigned long long)v, (unsigned long long)*word);
+	} else {
 		(void)*(volatile uint64_t *)(m->addr + p * page);
+	}
 	calls[11]++;
 }
 
@@ -195,8 +229,11 @@ static void do_mremap(void)
 		p = mremap(m->addr, m->pages * page, pages * page, MREMAP_MAYMOVE);
 		note(9, p == MAP_FAILED ? -1 : 0);
 		if (p != MAP_FAILED) {
+			violation("mremap grew a mapping from %llu to %llu pages",
+				  (unsigned long long)m->pages, (unsigned long long)pages);
+			/* Give the growth back: the tail is past the buffer. */
+			munmap((unsigned char *)p + m->pages * page, (pages - m->pages) * page);
 			m->addr = p;
-			m->pages = pages;
 		}
 		break;
 	case 1:	/* shrink in place */
@@ -249,17 +286,64 @@ static void do_fork(void)
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		unsigned long before = nviolations;
 		int i;
 
 		for (i = 0; i < 4; i++)
 			do_touch();
 		if (nmaps && below(2))
 			munmap(maps[0].addr, maps[0].pages * page);
-		_exit(0);
+		_exit(nviolations != before);
 	}
 	note(10, pid < 0 ? -1 : 0);
-	if (pid > 0)
-		waitpid(pid, &status, 0);
+	if (pid > 0) {
+		if (waitpid(pid, &status, 0) != pid)
+			violation("waitpid for a forked child failed: %s", strerror(errno));
+		else if (WIFSIGNALED(status))
+			violation("a forked child died of signal %d", WTERMSIG(status));
+		else if (WEXITSTATUS(status))
+			violation("a forked child exited %d", WEXITSTATUS(status));
+	}
+}
+
+static int ours(int fd)
+{
+	int i;
+
+	for (i = 0; i < MAX_FDS; i++)
+		if (fds[i] >= 0 && fds[i] == fd)
+			return 1;
+	return 0;
+}
+
+/*
+ * A command with multimap's magic: on one of our files, a number the UAPI
+ * does not define (0, or 1..5 with the wrong direction or size) must fail
+ * with ENOTTY.  Numbers above READBACK are left alone: a newer UAPI may
+ * define them.
+ */
+static void bad_ioctl(uint64_t *buf)
+{
+	static const unsigned int known[] = {
+		MULTIMAP_IOC_CONFIGURE, MULTIMAP_IOC_INFO, MULTIMAP_IOC_GET_PFNS,
+		MULTIMAP_IOC_WALK, MULTIMAP_IOC_READBACK,
+	};
+	int fd = any_fd();
+	unsigned int dir = below(4), nr = below(16), size = below(4096);
+	unsigned int cmd = _IOC(dir, MULTIMAP_IOC_MAGIC, nr, size);
+	long ret = ioctl(fd, cmd, wild_ptr(buf));
+	int err = errno;
+	size_t i;
+
+	note(12, ret);
+	if (!ours(fd) || nr > _IOC_NR(MULTIMAP_IOC_READBACK))
+		return;
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (cmd == known[i])
+			return;
+	if (ret >= 0 || err != ENOTTY)
+		violation("ioctl %#x (not in the UAPI) returned %ld, errno %s", cmd, ret,
+			  ret >= 0 ? "none" : strerrorname_np(err) ? strerrorname_np(err) : "?");
 }
 
 static void step(void)
@@ -271,7 +355,6 @@ static void step(void)
 	struct multimap_walk w;
 	struct multimap_readback rb;
 	int op = below(NOPS), slot = below(MAX_FDS);
-	long ret;
 
 	switch (op) {
 	case 0:
@@ -340,10 +423,34 @@ static void step(void)
 		do_touch();
 		break;
 	default:
-		ret = ioctl(any_fd(), _IOC(below(4), MULTIMAP_IOC_MAGIC, below(16),
-					   below(4096)), wild_ptr(buf));
-		note(op, ret);
+		bad_ioctl(buf);
 	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: multimap-fuzz [--seed N] [--ops N]\n");
+	exit(2);
+}
+
+/* A whole number (decimal, 0x hex or 0 octal) that fits 64 bits, or a clear error, exit 2. */
+static unsigned long long number(const char *arg, const char *name)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(arg, &end, 0);
+	if (errno == ERANGE) {
+		fprintf(stderr, "multimap-fuzz: --%s: out of range (at most %llu): %s\n",
+			name, ULLONG_MAX, arg);
+		exit(2);
+	}
+	if (errno || *end || !isdigit((unsigned char)arg[0])) {
+		fprintf(stderr, "multimap-fuzz: --%s: not a number: %s\n", name, arg);
+		exit(2);
+	}
+	return v;
 }
 
 int main(int argc, char **argv)
@@ -353,16 +460,20 @@ int main(int argc, char **argv)
 		{ "ops", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long ops = 10000, i, seed = 1;
-	int c;
+	unsigned long long ops = 10000, i, seed = 1;
+	int c, ok;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 's')
-			seed = strtoul(optarg, NULL, 0);
+			seed = number(optarg, "seed");
 		else if (c == 'n')
-			ops = strtoul(optarg, NULL, 0);
+			ops = number(optarg, "ops");
 		else
-			return 2;
+			usage();
+	}
+	if (optind != argc) {
+		fprintf(stderr, "multimap-fuzz: unexpected argument: %s\n", argv[optind]);
+		usage();
 	}
 	page = sysconf(_SC_PAGESIZE);
 	rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
@@ -389,12 +500,28 @@ int main(int argc, char **argv)
 	for (i = 0; i < NOPS; i++)
 		json_u64(op_names[i], failures[i]);
 	json_close('}');
+	json_open("succeeded", '{');
+	for (i = 0; i < NOPS; i++)
+		json_u64(op_names[i], calls[i] - failures[i]);
+	json_close('}');
 	json_open("errnos", '{');
 	for (i = 1; i < 200; i++)
 		if (errnos[i])
 			json_u64(strerrorname_np(i) ? strerrorname_np(i) : "E?", errnos[i]);
 	json_close('}');
+	/* A run that never opened or mapped the device checked nothing. */
+	if (calls[0] == failures[0])
+		violation("no open of /dev/multimap succeeded");
+	else if (calls[7] == failures[7])
+		violation("no mmap succeeded");
+	json_u64("violations", nviolations);
+	json_open("violation_list", '[');
+	for (i = 0; i < nviolations && i < MAX_SHOWN; i++)
+		json_str(NULL, shown[i]);
+	json_close(']');
+	ok = !nviolations;
+	json_bool("ok", ok);
 	json_close('}');
 	putchar('\n');
-	return 0;
+	return !ok;
 }
