@@ -1,6 +1,7 @@
-import contextlib
 import multiprocessing
 from pathlib import Path
+
+import pytest
 
 from lab.cache import Entry, hash_strings, hash_tree, verify_manifest
 
@@ -46,7 +47,7 @@ def test_half_written_entry_is_never_used(tmp_path: Path) -> None:
         (tmp / "partial").write_text("half")
         raise RuntimeError("build died")
 
-    with contextlib.suppress(RuntimeError):
+    with pytest.raises(RuntimeError, match="build died"):  # the build's own error, unchanged
         entry.ensure(broken)
     assert not entry.path.exists()
     assert [p.name for p in entry.parent.iterdir() if not p.name.endswith(".lock")] == []

@@ -1,25 +1,85 @@
-"""The console watcher on a real child process: waiting for a report to finish printing."""
+"""The console watcher on a real child process: waiting for a report to finish printing.
+
+The child is `cat`: it prints a line when the test sends one, so the test decides when output
+arrives, and every bound below is checked against the console's own arrival times
+(Console.last_output), not against how fast this machine happens to be."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
+import pytest
 
 from lab.console import Console
 
+WAIT = 600.0  # a bound on waits that end by themselves; never reached unless the code is broken
 
-def test_wait_quiet_lets_the_rest_arrive(tmp_path: Path) -> None:
-    child = pexpect.spawn(
-        "sh", ["-c", "echo 'BUG: first line'; sleep 0.3; echo 'second line'; exec sleep 30"]
-    )
-    console = Console(child, tmp_path / "console.log")
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    child = pexpect.spawn("cat", echo=False)
+    watcher = Console(child, tmp_path / "console.log")
     try:
-        console.wait_for("first line", 10, "the first line")
-        assert console.wait_quiet(1.0, 10.0) is True
-        assert "second line" in console.text()
-        assert console.wait_quiet(60.0, 0.2) is False  # bounded: the limit wins
+        yield watcher
     finally:
         child.terminate(force=True)
-        console.join(2.0)
+        watcher.join(WAIT)
+
+
+def say(console: Console, line: str) -> float:
+    """Have the child print line; return when it arrived (the console's own clock)."""
+    console.child.sendline(line)
+    console.wait_for(line, WAIT, repr(line))
+    return console.last_output
+
+
+def test_wait_quiet_waits_for_the_quiet_window(console: Console) -> None:
+    arrived = say(console, "BUG: first line")
+    assert console.wait_quiet(0.5, WAIT) is True
+    assert time.monotonic() - arrived >= 0.5
+
+
+def test_wait_quiet_lets_the_rest_arrive(console: Console, tmp_path: Path) -> None:
+    """A line arriving within the quiet window restarts it: the wait ends only `quiet` seconds
+    after the last line, with that line in the text."""
+    quiet = 0.5
+    for attempt in range(8):  # a loaded machine may not print within the window: widen it
+        first = say(console, f"BUG: first line {attempt}")
+        returned: list[tuple[bool, float, str]] = []
+
+        def wait(q: float, out: list[tuple[bool, float, str]]) -> None:
+            ok = console.wait_quiet(q, WAIT)
+            out.append((ok, time.monotonic(), console.text()))
+
+        waiter = threading.Thread(target=wait, args=(quiet, returned))
+        waiter.start()
+        second = say(console, f"second line {attempt}")
+        waiter.join(WAIT)
+        ((ok, at, text),) = returned
+        assert ok is True
+        if second - first < quiet:  # the second line came inside the window
+            assert f"second line {attempt}" in text
+            assert at >= second + quiet
+            break
+        quiet *= 2
+    else:
+        pytest.fail("no line ever arrived within the quiet window, even at 64 s")
     assert "second line" in (tmp_path / "console.log").read_text()
+
+
+def test_wait_quiet_is_bounded_by_its_limit(console: Console) -> None:
+    say(console, "BUG: a line")
+    start = time.monotonic()
+    assert console.wait_quiet(WAIT, 0.2) is False  # the limit wins over the quiet window
+    assert time.monotonic() - start >= 0.2
+
+
+def test_wait_quiet_ends_when_the_console_closes(console: Console) -> None:
+    say(console, "BUG: last words")
+    console.child.sendeof()  # cat exits: EOF on the console
+    assert console.wait_closed(WAIT) is True
+    assert console.wait_quiet(WAIT, WAIT / 10) is True  # not the limit: EOF ends the wait
