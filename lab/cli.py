@@ -1,7 +1,10 @@
 """The ``remaplab`` command line.
 
-Exit statuses: a guest command's own status passes through; 124 when a guest command timed out;
-125 when remaplab itself failed (bad input, boot failure, host problem); 2 for usage errors."""
+Exit statuses: a guest command's own status passes through; 121 when the guest's kernel crashed
+under a command or a shell (the guest died, or a kernel report was complete on the console while
+the command still ran); 124 when a guest command timed out; 125 when remaplab itself failed (bad
+input, boot failure, host problem); 2 for usage errors.  121 is used by no shell convention (126
+and 127 are the shell's, 128+N a signal's) and, like 124, `git bisect run` counts it as bad."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from lab.errors import GuestTimeout, LabError
 
+EXIT_KERNEL_CRASH = 121
 EXIT_TIMEOUT = 124
 EXIT_LAB = 125
 

@@ -30,10 +30,19 @@ class QemuSpec:
     name: str = "remaplab"
     gdb_port: int | None = None
     ram_file: Path | None = None  # guest RAM in a shared file the host can read
+    shares: tuple[Path, ...] = ()  # host folders mounted read-write at the same guest path
+
+
+def share_params(shares: tuple[Path, ...]) -> list[str]:
+    """Kernel parameters naming each share's 9p tag and guest path; rootfs/rcS mounts them (the
+    kernel ignores unknown dotted parameters)."""
+    return [f"remaplab.share{i}={path}" for i, path in enumerate(shares)]
 
 
 def cmdline(spec: QemuSpec) -> str:
-    return " ".join([*spec.profile.cmdline, *BASE_CMDLINE, *spec.append])
+    return " ".join(
+        [*spec.profile.cmdline, *BASE_CMDLINE, *share_params(spec.shares), *spec.append]
+    )
 
 
 def build_argv(spec: QemuSpec) -> list[str]:
@@ -93,9 +102,26 @@ def build_argv(spec: QemuSpec) -> list[str]:
             "-device",
             f"{p.fs_device},fsdev=modules,mount_tag=modules",
         ]
+    argv += share_args(p.fs_device, spec.shares)
     if spec.gdb_port is not None:
         argv += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}"]
     argv += list(spec.qemu_args)
+    return argv
+
+
+def share_args(fs_device: str, shares: tuple[Path, ...]) -> list[str]:
+    """One read-write virtio-9p device per share, tag shareN.  security_model=none: files the
+    guest creates belong to the user running QEMU; multidevs=remap: unique inode numbers when the
+    folder spans several filesystems."""
+    argv: list[str] = []
+    for i, path in enumerate(shares):
+        escaped = str(path).replace(",", ",,")  # QEMU's option syntax doubles commas
+        argv += [
+            "-fsdev",
+            f"local,id=share{i},path={escaped},security_model=none,multidevs=remap",
+            "-device",
+            f"{fs_device},fsdev=share{i},mount_tag=share{i}",
+        ]
     return argv
 
 

@@ -23,6 +23,24 @@ from lab.keys import LabKeys
 
 CONNECT_ATTEMPT_TIMEOUT_S = 5.0
 RETRY_PAUSE_S = 0.2
+POLL_S = 0.5  # how often a channel wait looks at its interrupt hook when no data arrives
+INTERRUPT_POLL_S = 0.2
+
+# Asked while a command or a shell runs: a reason to stop waiting (the guest died, the kernel
+# reported a crash) or None.
+Interrupt = Callable[[], str | None]
+
+
+class CommandAborted(LabError):
+    """A guest command stopped before it finished: its interrupt hook gave a reason, or the
+    channel ended (the guest or the connection went away).  Carries the output so far."""
+
+    def __init__(self, command: str, reason: str, stdout: bytes, stderr: bytes) -> None:
+        super().__init__(f"guest command {command!r} stopped: {reason}")
+        self.command = command
+        self.reason = reason
+        self.stdout = stdout.decode(errors="replace")
+        self.stderr = stderr.decode(errors="replace")
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,11 @@ def _pump(
     command: str,
     timeout: float,
     deadline: float,
+    interrupt: Interrupt | None = None,
 ) -> None:
-    """Collect a channel's stdout and stderr until done() says so; bounded by deadline."""
+    """Collect a channel's stdout and stderr until done() says so; bounded by deadline, ended
+    early (CommandAborted) when interrupt gives a reason."""
+    poll = POLL_S if interrupt is None else INTERRUPT_POLL_S
     while True:
         while chan.recv_ready():
             out += chan.recv(65536)
@@ -55,10 +76,12 @@ def _pump(
             err += chan.recv_stderr(65536)
         if done():
             return
+        if interrupt is not None and (reason := interrupt()):
+            raise CommandAborted(command, reason, bytes(out), bytes(err))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise GuestTimeout(f"guest command {command!r} did not finish within {timeout:g} s")
-        select.select([chan], [], [], min(remaining, 0.5))
+        select.select([chan], [], [], min(remaining, poll))
 
 
 def _result(
@@ -139,15 +162,23 @@ class GuestSSH:
             raise LabError("not connected to the guest over SSH")
         return t
 
-    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        timeout: float = 60.0,
+        stdin: bytes | None = None,
+        interrupt: Interrupt | None = None,
+    ) -> CommandResult:
         """Run command in the guest: through the persistent shell (one subshell per command, no
         new channel, no new dropbear process: ~4x faster under TCG), or on its own channel when
-        it reads stdin."""
+        it reads stdin.  interrupt, asked while the command runs, can end the wait early."""
         if stdin is None:
-            return self._shell_run(command, timeout)
-        return self._exec_run(command, timeout, stdin)
+            return self._shell_run(command, timeout, interrupt)
+        return self._exec_run(command, timeout, stdin, interrupt)
 
-    def _shell_run(self, command: str, timeout: float) -> CommandResult:
+    def _shell_run(
+        self, command: str, timeout: float, interrupt: Interrupt | None = None
+    ) -> CommandResult:
         start = time.monotonic()
         deadline = start + timeout
         if self._shell is None or self._shell.closed or self._shell.exit_status_ready():
@@ -174,11 +205,11 @@ class GuestSSH:
                 del err[-len(err_end) :]
                 return True
             if chan.exit_status_ready() and not chan.recv_ready():
-                raise LabError(f"the guest shell ended while running {command!r}")
+                raise CommandAborted(command, "the guest shell ended", bytes(out), bytes(err))
             return False
 
         try:
-            _pump(chan, out, err, done, command, timeout, deadline)
+            _pump(chan, out, err, done, command, timeout, deadline, interrupt)
         finally:
             if status is None:  # timed out or broke: this shell is busy or gone
                 chan.close()
@@ -186,7 +217,9 @@ class GuestSSH:
         assert status is not None
         return _result(command, status, out, err, start)
 
-    def _exec_run(self, command: str, timeout: float, stdin: bytes) -> CommandResult:
+    def _exec_run(
+        self, command: str, timeout: float, stdin: bytes, interrupt: Interrupt | None = None
+    ) -> CommandResult:
         start = time.monotonic()
         deadline = start + timeout
         chan = self.transport.open_session(timeout=timeout)
@@ -203,7 +236,7 @@ class GuestSSH:
                     and not chan.recv_stderr_ready()
                 )
 
-            _pump(chan, out, err, done, command, timeout, deadline)
+            _pump(chan, out, err, done, command, timeout, deadline, interrupt)
             status = chan.recv_exit_status()
         finally:
             chan.close()
@@ -245,38 +278,51 @@ class GuestSSH:
         finally:
             chan.close()
 
-    def interactive(self) -> int:
-        """A login shell on the guest wired to this terminal; returns the shell's exit status."""
+    def interactive(self, cwd: str | None = None, interrupt: Interrupt | None = None) -> int | None:
+        """A login shell on the guest wired to this terminal (started in cwd if given); returns
+        the shell's exit status, or None when the session ended without one (the guest or the
+        connection went away, or interrupt gave a reason: it is asked every 0.2 s)."""
         import termios
         import tty
 
         size = os.get_terminal_size(sys.stdin.fileno())
         chan = self.transport.open_session()
         chan.get_pty(term=os.environ.get("TERM", "vt100"), width=size.columns, height=size.lines)
-        chan.invoke_shell()
+        if cwd is None:
+            chan.invoke_shell()
+        else:
+            chan.exec_command(f'cd {shlex.quote(cwd)} && exec "${{SHELL:-/bin/sh}}" -l')
         old = termios.tcgetattr(sys.stdin)
         try:
             tty.setraw(sys.stdin.fileno())
-            while True:
-                ready, _, _ = select.select([chan, sys.stdin], [], [])
-                if chan in ready:
-                    try:
-                        data = chan.recv(4096)
-                    except TimeoutError:
-                        continue
-                    if not data:
-                        break
-                    os.write(sys.stdout.fileno(), data)
-                if sys.stdin in ready:
-                    data = os.read(sys.stdin.fileno(), 4096)
-                    if not data:
-                        break
-                    chan.sendall(data)
+            self._relay(chan, interrupt)
         finally:
             termios.tcsetattr(sys.stdin, termios.TCSADRAIN, old)
-        status = chan.recv_exit_status() if chan.exit_status_ready() else 0
+        # paramiko reports -1 when the channel closed without an exit status.
+        status = chan.recv_exit_status() if chan.exit_status_ready() else -1
         chan.close()
-        return status
+        return None if status == -1 else status
+
+    @staticmethod
+    def _relay(chan: paramiko.Channel, interrupt: Interrupt | None) -> None:
+        """Terminal <-> channel until either side ends or interrupt gives a reason."""
+        while True:
+            ready, _, _ = select.select([chan, sys.stdin], [], [], INTERRUPT_POLL_S)
+            if interrupt is not None and interrupt():
+                return
+            if chan in ready:
+                try:
+                    data = chan.recv(4096)
+                except TimeoutError:
+                    continue
+                if not data:
+                    return
+                os.write(sys.stdout.fileno(), data)
+            if sys.stdin in ready:
+                data = os.read(sys.stdin.fileno(), 4096)
+                if not data:
+                    return
+                chan.sendall(data)
 
     def close(self) -> None:
         if self._shell is not None:

@@ -53,6 +53,7 @@ class VMOptions:
     workdir: Path | None = None
     shared_ram: bool = True  # guest RAM in a host-readable file (guest-physical witness)
     keep_workdir: bool = False  # kept anyway when the boot failed (console log = evidence)
+    shares: tuple[Path, ...] = ()  # host folders mounted read-write at the same guest path
 
 
 def require_qemu(arch: str) -> None:
@@ -153,6 +154,7 @@ class VM:
             name=f"remaplab-{self.options.arch}-{os.getpid()}-{self.workdir.name}",
             gdb_port=self.options.gdb_port,
             ram_file=self.ram_file if self.options.shared_ram else None,
+            shares=self.options.shares,
         )
 
     def _boot(self, accel: str, timeout: float) -> None:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from lab.cli import EXIT_KERNEL_CRASH
 from lab.commands import kernel_spec
-from lab.errors import LabError
+from lab.errors import GuestTimeout, LabError
 from lab.kernel.spec import add_kernel_args
 from lab.log import stderr_log
+
+# The guest's own system folders: a share must not hide them (/root/.ssh: the lab's key).
+GUEST_SYSTEM = ("/bin", "/sbin", "/lib", "/usr/bin", "/etc", "/root/.ssh", "/dev", "/run")
+HOST_ONLY = ("/proc", "/sys", "/dev")  # host pseudo-filesystems: nothing to share
+SHARES_MAX_CHARS = 1024  # the paths go on the kernel command line (2048 bytes at most)
+DEATH_WAIT_S = 5.0  # after SSH broke: how long QEMU may take to exit if the guest is dying
 
 
 def add_vm_args(p: argparse.ArgumentParser) -> None:
@@ -27,6 +36,14 @@ def add_vm_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--boot-timeout", type=float, default=120.0, help="seconds to readiness")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for COMMAND")
+    p.add_argument(
+        "--share",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="share host folder DIR read-write into the guest at the same absolute path "
+        "(repeatable); a command started inside it starts in the same folder in the guest",
+    )
     p.add_argument(
         "--gdb",
         action="store_true",
@@ -49,7 +66,41 @@ def _vm_options(args: argparse.Namespace) -> object:
         qemu_args=tuple(args.qemu_arg),
         boot_timeout=args.boot_timeout,
         gdb_port=free_loopback_port() if args.gdb else None,
+        shares=share_dirs(args.share),
     )
+
+
+def share_dirs(values: list[str]) -> tuple[Path, ...]:
+    """--share folders, absolute and resolved, parents first; refused with the reason when the
+    guest could not mount them where they are on the host."""
+    dirs: set[Path] = set()
+    for value in values:
+        path = Path(value).expanduser().resolve()
+        text = str(path)
+        if not path.is_dir():
+            raise LabError(f"--share {value}: not a folder")
+        if any(c.isspace() or not c.isprintable() for c in text) or '"' in text:
+            raise LabError(f"--share {value}: {text!r} has white space or special characters")
+        for system in GUEST_SYSTEM:
+            if Path(system).is_relative_to(path):
+                raise LabError(f"--share {value}: {text} would hide the guest's {system}")
+        if any(path.is_relative_to(p) for p in HOST_ONLY):
+            raise LabError(f"--share {value}: {text} is a host pseudo-filesystem")
+        dirs.add(path)
+    if sum(len(str(d)) + 20 for d in dirs) > SHARES_MAX_CHARS:
+        raise LabError("--share: the paths are too long for the kernel command line")
+    return tuple(sorted(dirs, key=lambda d: (len(d.parts), d)))
+
+
+def guest_cwd(shares: tuple[Path, ...]) -> str | None:
+    """The host's working folder when it lies inside a share (the guest sees it at that path)."""
+    cwd = Path(os.getcwd())
+    return str(cwd) if any(cwd.is_relative_to(s) for s in shares) else None
+
+
+def guest_command(words: list[str]) -> str:
+    """One word after `--` is a shell command line; more are an argv, quoted for the shell."""
+    return words[0] if len(words) == 1 else shlex.join(words)
 
 
 def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
@@ -57,6 +108,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
     from lab.profiles import get_profile
     from lab.session import prepare
     from lab.vm import VM, VMOptions, require_qemu
+    from lab.watch import KernelWatch
 
     get_profile(args.arch)
     if args.accel not in ACCELS:
@@ -66,33 +118,113 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         raise LabError("no COMMAND given and stdin is not a terminal: nothing to do")
     options = _vm_options(args)
     assert isinstance(options, VMOptions)
+    cwd = guest_cwd(options.shares)
     kernel, initramfs = prepare(args.arch, kernel_spec(args))
     with VM(kernel, initramfs, options) as vm:
         stderr_log(
             f"{args.arch} guest up in {vm.boot_seconds:.2f} s "
-            f"(accelerator {vm.accel}: {vm.accel_reason}; console {vm.console_log})"
+            f"(accelerator {vm.accel}: {vm.accel_reason})"
         )
         if options.gdb_port is not None:
             _print_gdb(vm, kernel, options.gdb_port)
-        assert vm.ssh is not None
+        assert vm.ssh is not None and vm.console is not None
+        watch = KernelWatch(vm.console, vm.console.mark())
         if not command:
-            return vm.ssh.interactive()
-        assert vm.console is not None
-        mark = vm.console.mark()
-        result = vm.run(" ".join(command), timeout=args.timeout)
-        sys.stdout.write(result.stdout)
-        sys.stderr.write(result.stderr)
-        sys.stdout.flush()
-        _report_crashes(vm.console, mark, vm.console_log)
-        return result.status
+            return _shell(vm, kernel, watch, cwd)
+        return _command(vm, kernel, watch, guest_command(command), cwd, args.timeout)
 
 
-def _report_crashes(console: Any, mark: int, log: Path) -> None:
-    """Kernel reports the command provoked, named on stderr (the guest's exit status stays)."""
-    from lab.crash import settled_reports
+def _command(vm: Any, kernel: Any, watch: Any, line: str, cwd: str | None, timeout: float) -> int:
+    """COMMAND's output and status; a kernel crash or the guest's death ends it at once."""
+    from lab.ssh import CommandAborted
 
-    for r in settled_reports(console, mark):
-        stderr_log(f"kernel report on the console: [{r.kind}] {r.title} (console log {log})")
+    script = f"cd {shlex.quote(cwd)} || exit 1\n{line}" if cwd else line
+    try:
+        result = vm.ssh.run(script, timeout=timeout, interrupt=watch.stop_reason)
+    except CommandAborted as exc:
+        _write(exc.stdout, exc.stderr)
+        return _guest_failed(vm, kernel, watch, f"while running {line!r}", exc.reason)
+    except GuestTimeout:
+        vm.failed = True  # keep the console log
+        raise GuestTimeout(
+            f"guest command {line!r} did not finish within {timeout:g} s "
+            f"(console log {vm.console_log}, kept)"
+        ) from None
+    _write(result.stdout, result.stderr)
+    for r in watch.settle():  # reports of a command that finished: named, its status stays
+        vm.failed = True
+        stderr_log(
+            f"kernel report on the console: [{r.kind}] {r.title} "
+            f"(console log {vm.console_log}, kept)"
+        )
+    return int(result.status)
+
+
+def _write(stdout: str, stderr: str) -> None:
+    sys.stdout.write(stdout)
+    sys.stdout.flush()
+    sys.stderr.write(stderr)
+    sys.stderr.flush()
+
+
+def _shell(vm: Any, kernel: Any, watch: Any, cwd: str | None) -> int:
+    """An interactive shell; kernel reports are named as they complete, the guest's death ends
+    the session with its report."""
+    from lab.watch import GUEST_DIED
+
+    def interrupt() -> str | None:
+        if watch.console.eof:
+            return GUEST_DIED
+        for r in watch.new_reports():
+            vm.failed = True
+            sys.stderr.write(
+                f"\r\nremaplab: kernel report on the console: [{r.kind}] {r.title} "
+                f"(console log {vm.console_log}, kept)\r\n"
+            )
+            sys.stderr.flush()
+        return None
+
+    status = vm.ssh.interactive(cwd, interrupt)
+    if status is None or watch.console.eof:
+        return _guest_failed(vm, kernel, watch, "under the shell", "the session ended")
+    return int(status)
+
+
+def _guest_failed(vm: Any, kernel: Any, watch: Any, during: str, reason: str) -> int:
+    """The guest died or its kernel reported a crash: the reports (decoded), the kept console
+    log, EXIT_KERNEL_CRASH.  SSH lost while the guest lives and reports nothing: a LabError."""
+    from lab.watch import GUEST_DIED
+
+    vm.failed = True  # keep the console log
+    if not reason.startswith("kernel report"):
+        watch.console.wait_closed(DEATH_WAIT_S)  # SSH broke: is QEMU exiting?
+    reports = watch.settle()
+    if not reports and not watch.console.eof:
+        raise LabError(
+            f"lost the SSH connection to the guest {during} ({reason}); the guest still runs; "
+            f"console log {vm.console_log} (kept)"
+        )
+    for item in _decoded(reports, kernel):
+        sys.stderr.write(item.rstrip("\n") + "\n")
+    if reports:
+        what = f"kernel crash {during}: [{reports[0].kind}] {reports[0].title}"
+    else:
+        what = f"{GUEST_DIED} {during}; last console line: {watch.console.last_line()!r}"
+    if watch.console.eof and reports:
+        what += f" ({GUEST_DIED})"
+    stderr_log(what)
+    stderr_log(f"console log {vm.console_log} (kept)")
+    return EXIT_KERNEL_CRASH
+
+
+def _decoded(reports: list[Any], kernel: Any) -> list[str]:
+    """Each report's text, its stack decoded to file:line where the objects allow."""
+    from lab.symbolize import decode_reports
+
+    try:
+        return [str(d["decoded"]) for d in decode_reports(reports, kernel)]
+    except (LabError, OSError):
+        return [r.text for r in reports]
 
 
 def _print_gdb(vm: Any, kernel: Any, port: int) -> None:

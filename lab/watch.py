@@ -1,0 +1,79 @@
+"""Watching the guest's console while a user's command or shell runs: the kernel's reports as
+they complete, and the guest's death (QEMU exited, e.g. after a panic), so a crash ends the wait
+at once instead of after the command's whole timeout."""
+
+from __future__ import annotations
+
+import time
+
+from lab.console import Console
+from lab.crash import Report, find_reports
+
+QUIET_S = 1.0  # a report is complete once the console has been silent this long after it
+LIMIT_S = 5.0  # ... or this long after it began, whatever is still printing
+GUEST_DIED = "the guest died (QEMU exited)"
+
+
+class KernelWatch:
+    """Kernel reports on a live console since offset mark, and whether the guest died."""
+
+    def __init__(
+        self, console: Console, mark: int, quiet: float = QUIET_S, limit: float = LIMIT_S
+    ) -> None:
+        self.console = console
+        self.mark = mark
+        self.quiet = quiet
+        self.limit = limit
+        self.reports: list[Report] = []
+        self._first_seen: float | None = None  # when the first report was seen
+        self._scanned_at = -1.0  # console.last_output when the text was last scanned
+        self._handed_out = 0
+
+    def _scan(self) -> None:
+        last = self.console.last_output
+        if last == self._scanned_at:
+            return  # nothing new on the console
+        self._scanned_at = last
+        self.reports = find_reports(self.console.text(self.mark))
+        if self.reports and self._first_seen is None:
+            self._first_seen = time.monotonic()
+
+    def complete(self) -> bool:
+        """True once a report has begun and the console has since been quiet for `quiet`
+        seconds (or `limit` seconds have passed, or QEMU exited)."""
+        self._scan()
+        if self._first_seen is None:
+            return False
+        now = time.monotonic()
+        return (
+            self.console.eof
+            or now - self.console.last_output >= self.quiet
+            or now - self._first_seen >= self.limit
+        )
+
+    def stop_reason(self) -> str | None:
+        """For a command: why to stop waiting for it (the guest died, or a kernel report is
+        complete while it still runs), or None."""
+        if self.console.eof:
+            return GUEST_DIED
+        if self.complete():
+            first = self.reports[0]
+            return f"kernel report [{first.kind}] {first.title}"
+        return None
+
+    def new_reports(self) -> list[Report]:
+        """Complete reports not returned before (for notices during a shell session)."""
+        if not self.complete():
+            return []
+        fresh = self.reports[self._handed_out :]
+        self._handed_out = len(self.reports)
+        return fresh
+
+    def settle(self) -> list[Report]:
+        """Every report since mark, once whatever is printing has finished (bounded)."""
+        self._scan()
+        if self.reports or self.console.eof:
+            self.console.wait_quiet(self.quiet, self.limit)
+            self._scanned_at = -1.0
+            self._scan()
+        return self.reports
