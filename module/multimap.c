@@ -19,6 +19,13 @@
  * underflows the buffer's refcount) and reserved (PG_reserved set at
  * allocation and left set at free: Bad page state).
  *
+ * CMA memory is mapped only with remap_pfn_range(), as dma_mmap_pages() does:
+ * a CMA page mapped as a normal page can be pinned (vmsplice, FOLL_LONGTERM)
+ * past the buffer's life, and long-term GUP would try to migrate it for ever.
+ *
+ * PFNs (GET_PFNS, WALK) are shown only to openers with CAP_SYS_ADMIN, as
+ * /proc/PID/pagemap does; for anyone else they read 0.
+ *
  * MAP_PRIVATE: read-only private mappings are supported for every mapping
  * method (VM_MAYWRITE is cleared, as /proc/vmcore does, so the mapping is
  * never COW and mprotect(PROT_WRITE) fails); writable MAP_PRIVATE is
@@ -27,6 +34,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/crc32.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
@@ -38,19 +46,23 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/overflow.h>
 #include <linux/platform_device.h>
 #include <linux/sched/signal.h>
+#include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 #include <linux/vmalloc.h>
 
 #include "multimap.h"
 
 #define MULTIMAP_PAGES_LIMIT	BIT(22)		/* 16 GiB of 4K pages */
 #define MULTIMAP_INSERT_BATCH	512UL
+#define MULTIMAP_CHUNK		512UL	/* pages between resched/signal checks */
 
 static unsigned long max_pages = 65536;
 module_param(max_pages, ulong, 0444);
@@ -120,6 +132,7 @@ struct multimap_buffer {
 struct multimap_file {
 	struct mutex lock;	/* protects buf */
 	struct multimap_buffer *buf;
+	bool pfns_visible;	/* opener had CAP_SYS_ADMIN, as pagemap_open() */
 };
 
 static struct platform_device *multimap_pdev;
@@ -171,7 +184,7 @@ static int multimap_alloc_pages(struct multimap_buffer *buf)
 	unsigned long i;
 
 	for (i = 0; i < buf->npages; i++) {
-		buf->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO |
+		buf->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
 					   __GFP_NOWARN);
 		if (!buf->pages[i])
 			return -ENOMEM;
@@ -189,16 +202,19 @@ static int multimap_alloc_contig(struct multimap_buffer *buf)
 {
 	unsigned long i;
 
+	/*
+	 * dma_alloc_pages() hands back zeroed memory.  __GFP_ACCOUNT charges
+	 * a buddy fallback to the caller's memory cgroup; cma_alloc() charges
+	 * nobody (the CMA area is reserved at boot).
+	 */
 	buf->dma_size = buf->npages << PAGE_SHIFT;
 	buf->block = dma_alloc_pages(&multimap_pdev->dev, buf->dma_size,
 				     &buf->dma, DMA_BIDIRECTIONAL,
-				     GFP_KERNEL | __GFP_NOWARN);
+				     GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!buf->block)
 		return -ENOMEM;
-	for (i = 0; i < buf->npages; i++) {
+	for (i = 0; i < buf->npages; i++)
 		buf->pages[i] = buf->block + i;
-		clear_highpage(buf->pages[i]);
-	}
 	/*
 	 * dma_alloc_contiguous() never serves a single page from the default
 	 * CMA area.  A CMA block is a run of individually refcounted pages
@@ -216,11 +232,19 @@ static int multimap_alloc_vmalloc(struct multimap_buffer *buf)
 {
 	unsigned long i;
 
+	/*
+	 * Not charged to the memory cgroup: 6.1 exports no vmalloc_user()
+	 * that takes gfp flags (__vmalloc_node_range is not exported), and
+	 * remap_vmalloc_range() needs the VM_USERMAP area only it makes.
+	 */
 	buf->vaddr = vmalloc_user(buf->npages << PAGE_SHIFT);
 	if (!buf->vaddr)
 		return -ENOMEM;
-	for (i = 0; i < buf->npages; i++)
+	for (i = 0; i < buf->npages; i++) {
 		buf->pages[i] = vmalloc_to_page(buf->vaddr + (i << PAGE_SHIFT));
+		if (!(i % MULTIMAP_CHUNK))
+			cond_resched();
+	}
 	buf->source = MULTIMAP_SOURCE_VMALLOC;
 	return 0;
 }
@@ -237,9 +261,6 @@ static unsigned long multimap_count_runs(struct page **pages, unsigned long n)
 
 static const char *multimap_refusal(const struct multimap_buffer *buf)
 {
-	bool refcounted = buf->backing != MULTIMAP_BACKING_CONTIG ||
-			  buf->source == MULTIMAP_SOURCE_CMA;
-
 	switch (buf->mapping) {
 	case MULTIMAP_MAP_VMALLOC_RANGE:
 		if (buf->backing != MULTIMAP_BACKING_VMALLOC)
@@ -248,9 +269,17 @@ static const char *multimap_refusal(const struct multimap_buffer *buf)
 	case MULTIMAP_MAP_INSERT:
 	case MULTIMAP_MAP_INSERT_ONE:
 	case MULTIMAP_MAP_FAULT:
-		if (!refcounted)
-			return "buddy contig tail pages lack a refcount: use remap(_runs)";
-		break;
+		if (buf->backing != MULTIMAP_BACKING_CONTIG)
+			break;
+		/*
+		 * As normal pages, a CMA block could be pinned (vmsplice,
+		 * FOLL_LONGTERM GUP) beyond dma_free_pages(), and long-term
+		 * GUP would try to migrate its never-LRU pages for ever.  Map
+		 * it VM_PFNMAP, as dma_mmap_pages() does.
+		 */
+		if (buf->source == MULTIMAP_SOURCE_CMA)
+			return "CMA contig maps only with remap(_runs), as dma_mmap_pages()";
+		return "buddy contig tail pages lack a refcount: use remap(_runs)";
 	}
 	return NULL;
 }
@@ -294,14 +323,15 @@ static int multimap_configure(struct multimap_file *mf,
 	if (ret)
 		goto refused;
 
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		return -ENOMEM;
 	kref_init(&buf->ref);
 	buf->backing = cfg.backing;
 	buf->mapping = cfg.mapping;
 	buf->npages = cfg.pages;
-	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL);
+	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages),
+			      GFP_KERNEL_ACCOUNT);
 	if (!buf->pages) {
 		kfree(buf);
 		return -ENOMEM;
@@ -389,8 +419,21 @@ static long multimap_info(struct multimap_file *mf, void __user *uarg)
 	info.pages = buf->npages;
 	info.runs = buf->runs;
 	info.live_vmas = atomic_long_read(&buf->live_vmas);
+	if (!mf->pfns_visible)
+		info.flags |= MULTIMAP_INFO_PFNS_HIDDEN;
 	multimap_buffer_put(buf);
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+/* Between chunks of a long loop: give the CPU away, stop on SIGKILL. */
+static int multimap_chunk_done(u64 i)
+{
+	if ((i + 1) % MULTIMAP_CHUNK)
+		return 0;
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	cond_resched();
+	return 0;
 }
 
 static long multimap_get_pfns(struct multimap_file *mf, void __user *uarg)
@@ -409,29 +452,90 @@ static long multimap_get_pfns(struct multimap_file *mf, void __user *uarg)
 	ret = multimap_check_range(buf, req.start, req.count);
 	out = u64_to_user_ptr(req.pfns);
 	for (i = 0; !ret && i < req.count; i++) {
-		u64 pfn = page_to_pfn(buf->pages[req.start + i]);
+		unsigned long idx = array_index_nospec(req.start + i,
+						       buf->npages);
+		u64 pfn = 0;
 
+		/* Zero without CAP_SYS_ADMIN, as pagemap does (Rowhammer). */
+		if (mf->pfns_visible)
+			pfn = page_to_pfn(buf->pages[idx]);
 		if (put_user(pfn, out + i))
 			ret = -EFAULT;
+		else
+			ret = multimap_chunk_done(i);
 	}
 	multimap_buffer_put(buf);
 	return ret;
 }
 
-static long multimap_walk(void __user *uarg)
+/*
+ * The PFN mapped at @addr in @mm, or MULTIMAP_WALK_NOT_MAPPED.  mmap_lock is
+ * held for reading, so no page table seen here is freed under us, and a PMD
+ * that points to a page table keeps pointing to it (khugepaged collapses
+ * only under the write lock); a none or huge entry may change at any time,
+ * so every decision is taken on one snapshot of the entry.  Leaf entries
+ * at PUD and PMD level (THP, hugetlb, huge device mappings) and PTEs of
+ * every kind (normal, VM_MIXEDMAP, VM_PFNMAP/VM_IO special PTEs) are read
+ * the same way: this is why follow_pte(), which is for VM_IO/VM_PFNMAP
+ * only and BUGs on a huge PMD, is not used; walk_page_range() is not
+ * exported in 6.1.
+ */
+static u64 multimap_walk_one(struct mm_struct *mm, unsigned long addr)
+{
+	u64 pfn = MULTIMAP_WALK_NOT_MAPPED;
+	pgd_t *pgdp;
+	p4d_t *p4dp;
+	pud_t *pudp, pud;
+	pmd_t *pmdp, pmd;
+	pte_t *ptep, pte;
+	spinlock_t *ptl;	/* the PTE table's lock */
+
+	pgdp = pgd_offset(mm, addr);
+	if (pgd_none(READ_ONCE(*pgdp)) || pgd_bad(READ_ONCE(*pgdp)))
+		return pfn;
+	p4dp = p4d_offset(pgdp, addr);
+	if (p4d_none(READ_ONCE(*p4dp)) || p4d_bad(READ_ONCE(*p4dp)))
+		return pfn;
+	pudp = pud_offset(p4dp, addr);
+	pud = READ_ONCE(*pudp);
+	if (pud_none(pud))
+		return pfn;
+	if (pud_leaf(pud))
+		return pud_pfn(pud) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
+	if (pud_bad(pud))
+		return pfn;
+	pmdp = pmd_offset(pudp, addr);
+	pmd = READ_ONCE(*pmdp);
+	if (pmd_none(pmd) || !pmd_present(pmd))	/* hole, migration, swap */
+		return pfn;
+	if (pmd_leaf(pmd))
+		return pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+	if (pmd_bad(pmd))
+		return pfn;
+	ptep = pte_offset_map_lock(mm, pmdp, addr, &ptl);
+	pte = ptep_get(ptep);
+	if (pte_present(pte))
+		pfn = pte_pfn(pte);
+	pte_unmap_unlock(ptep, ptl);
+	return pfn;
+}
+
+static long multimap_walk(struct multimap_file *mf, void __user *uarg)
 {
 	struct mm_struct *mm = current->mm;
 	struct multimap_walk req;
-	unsigned long addr;
+	unsigned long start;
 	u64 *pfns, i, len, end;
 	long ret = 0;
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
-	if (!req.count || req.count > max_pages || !PAGE_ALIGNED(req.addr))
+	/* An arm64 caller may pass a tagged pointer (tagged address ABI). */
+	start = untagged_addr((unsigned long)req.addr);
+	if (!req.count || req.count > max_pages || !PAGE_ALIGNED(start))
 		return -EINVAL;
 	if (check_shl_overflow(req.count, PAGE_SHIFT, &len) ||
-	    check_add_overflow(req.addr, len, &end) || end > TASK_SIZE)
+	    check_add_overflow((u64)start, len, &end) || end > TASK_SIZE)
 		return -EINVAL;
 	if (!mm)
 		return -EINVAL;
@@ -439,27 +543,33 @@ static long multimap_walk(void __user *uarg)
 	if (!pfns)
 		return -ENOMEM;
 
-	mmap_read_lock(mm);
-	for (i = 0; i < req.count; i++) {
-		spinlock_t *ptl;	/* page table lock taken by follow_pte() */
-		pte_t *ptep;
-		pte_t pte;
+	/* In chunks, dropping mmap_lock between them, as pagemap_read() does. */
+	for (i = 0; !ret && i < req.count; ) {
+		u64 stop = min_t(u64, req.count, i + MULTIMAP_CHUNK);
 
-		addr = req.addr + (i << PAGE_SHIFT);
-		pfns[i] = MULTIMAP_WALK_NOT_MAPPED;
-		if (!vma_lookup(mm, addr))
-			continue;
-		if (follow_pte(mm, addr, &ptep, &ptl))
-			continue;
-		pte = ptep_get(ptep);
-		if (pte_present(pte))
-			pfns[i] = pte_pfn(pte);
-		pte_unmap_unlock(ptep, ptl);
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		for (; i < stop; i++) {
+			unsigned long addr = start + (i << PAGE_SHIFT);
+			u64 pfn = MULTIMAP_WALK_NOT_MAPPED;
+
+			if (vma_lookup(mm, addr))
+				pfn = multimap_walk_one(mm, addr);
+			/* Mapped, PFN hidden: 0, as pagemap without the cap. */
+			if (pfn != MULTIMAP_WALK_NOT_MAPPED && !mf->pfns_visible)
+				pfn = 0;
+			pfns[i] = pfn;
+		}
+		mmap_read_unlock(mm);
+		if (fatal_signal_pending(current))
+			ret = -EINTR;
+		cond_resched();
 	}
-	mmap_read_unlock(mm);
 
-	if (copy_to_user(u64_to_user_ptr(req.pfns), pfns,
-			 req.count * sizeof(*pfns)))
+	if (!ret && copy_to_user(u64_to_user_ptr(req.pfns), pfns,
+				 req.count * sizeof(*pfns)))
 		ret = -EFAULT;
 	kvfree(pfns);
 	return ret;
@@ -481,14 +591,18 @@ static long multimap_readback(struct multimap_file *mf, void __user *uarg)
 	ret = multimap_check_range(buf, req.start, req.count);
 	out = u64_to_user_ptr(req.sums);
 	for (i = 0; !ret && i < req.count; i++) {
+		unsigned long idx = array_index_nospec(req.start + i,
+						       buf->npages);
 		struct multimap_page_sum sum = {};
-		void *kaddr = kmap_local_page(buf->pages[req.start + i]);
+		void *kaddr = kmap_local_page(buf->pages[idx]);
 
 		sum.head = *(u64 *)kaddr;
 		sum.crc32 = crc32_le(~0U, kaddr, PAGE_SIZE) ^ ~0U;
 		kunmap_local(kaddr);
 		if (copy_to_user(out + i, &sum, sizeof(sum)))
 			ret = -EFAULT;
+		else if (fatal_signal_pending(current))
+			ret = -EINTR;
 		cond_resched();
 	}
 	multimap_buffer_put(buf);
@@ -509,7 +623,7 @@ static long multimap_ioctl(struct file *file, unsigned int cmd,
 	case MULTIMAP_IOC_GET_PFNS:
 		return multimap_get_pfns(mf, uarg);
 	case MULTIMAP_IOC_WALK:
-		return multimap_walk(uarg);
+		return multimap_walk(mf, uarg);
 	case MULTIMAP_IOC_READBACK:
 		return multimap_readback(mf, uarg);
 	}
@@ -540,13 +654,23 @@ static void multimap_vm_close(struct vm_area_struct *vma)
 	multimap_buffer_put(buf);
 }
 
+/*
+ * Serves every mapping of refcounted pages, not only the fault mapping:
+ * MADV_DONTNEED (and any other zap that is not an unmap) empties the page
+ * tables of an insert, insert_one or vmalloc_range VMA too, and the next
+ * access lands here.  The pages still belong to the buffer, so the same
+ * page, with its data, is mapped again.  VM_PFNMAP VMAs (remap, remap_runs)
+ * never get here: madvise() refuses them.
+ */
 static vm_fault_t multimap_vm_fault(struct vm_fault *vmf)
 {
 	struct multimap_buffer *buf = vmf->vma->vm_private_data;
+	unsigned long idx;
 
-	if (buf->mapping != MULTIMAP_MAP_FAULT || vmf->pgoff >= buf->npages)
+	if ((vmf->vma->vm_flags & VM_PFNMAP) || vmf->pgoff >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	vmf->page = buf->pages[vmf->pgoff];
+	idx = array_index_nospec(vmf->pgoff, buf->npages);
+	vmf->page = buf->pages[idx];
 	get_page(vmf->page);
 	atomic_long_inc(&stats.faults);
 	return 0;
@@ -563,10 +687,11 @@ static int multimap_map_remap(struct vm_area_struct *vma,
 			      struct multimap_buffer *buf, unsigned long off)
 {
 	unsigned long i, addr = vma->vm_start, n = vma_pages(vma);
+	unsigned long fail = READ_ONCE(fail_at);	/* writable at run time */
 	int ret;
 
 	for (i = 0; i < n; i++, addr += PAGE_SIZE) {
-		if (fail_at && i + 1 == fail_at)
+		if (fail && i + 1 == fail)
 			ret = -ENOMEM;	/* injected, to exercise the error path */
 		else
 			ret = remap_pfn_range(vma, addr,
@@ -617,12 +742,29 @@ static int multimap_map_remap_runs(struct vm_area_struct *vma,
 		if (ret) {
 			if (i)
 				zap_vma_ptes(vma, vma->vm_start, i << PAGE_SHIFT);
+			atomic_long_inc(&stats.map_errors);
 			return ret;
 		}
 		i += len;
 		cond_resched();
 	}
 	return 0;
+}
+
+/*
+ * Undo the first @size bytes a failing vm_insert_page(s) loop mapped into
+ * this VMA.  zap_page_range_single() is the call for one VMA, but 6.1 does
+ * not export it (Module.symvers, x86_64 and arm64), and zap_vma_ptes(),
+ * which is that call, refuses anything but VM_PFNMAP.  zap_page_range() is
+ * the exported one: during ->mmap the VMA is not in the mm's tree yet, so
+ * its walk over the following VMAs finds none and it zaps only this range.
+ * The pages stay owned by the buffer (the file holds it) until then.
+ */
+static void multimap_zap_inserted(struct vm_area_struct *vma,
+				  unsigned long size)
+{
+	if (size)
+		zap_page_range(vma, vma->vm_start, size);
 }
 
 static int multimap_map_insert(struct vm_area_struct *vma,
@@ -639,9 +781,8 @@ static int multimap_map_insert(struct vm_area_struct *vma,
 				      &buf->pages[off + i], &left);
 		i += batch - left;
 		if (ret) {
-			if (i)
-				zap_page_range(vma, vma->vm_start,
-					       i << PAGE_SHIFT);
+			multimap_zap_inserted(vma, i << PAGE_SHIFT);
+			atomic_long_inc(&stats.map_errors);
 			return ret;
 		}
 		cond_resched();
@@ -660,11 +801,12 @@ static int multimap_map_insert_one(struct vm_area_struct *vma,
 		ret = vm_insert_page(vma, vma->vm_start + (i << PAGE_SHIFT),
 				     buf->pages[off + i]);
 		if (ret) {
-			if (i)
-				zap_page_range(vma, vma->vm_start,
-					       i << PAGE_SHIFT);
+			multimap_zap_inserted(vma, i << PAGE_SHIFT);
+			atomic_long_inc(&stats.map_errors);
 			return ret;
 		}
+		if (!((i + 1) % MULTIMAP_CHUNK))
+			cond_resched();
 	}
 	return 0;
 }
@@ -681,6 +823,7 @@ static int multimap_mmap(struct file *file, struct vm_area_struct *vma)
 		ret = -EINVAL;
 		goto refused;
 	}
+	off = array_index_nospec(off, buf->npages);
 	if (!(vma->vm_flags & VM_SHARED)) {
 		if (vma->vm_flags & VM_WRITE) {
 			pr_info_ratelimited("writable MAP_PRIVATE refused: use MAP_SHARED, or PROT_READ\n");
@@ -733,11 +876,13 @@ refused:
 
 static int multimap_open(struct inode *inode, struct file *file)
 {
-	struct multimap_file *mf = kzalloc(sizeof(*mf), GFP_KERNEL);
+	struct multimap_file *mf = kzalloc(sizeof(*mf), GFP_KERNEL_ACCOUNT);
 
 	if (!mf)
 		return -ENOMEM;
 	mutex_init(&mf->lock);
+	/* Decided once, by the opener's credentials, as pagemap_open() does. */
+	mf->pfns_visible = file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN);
 	file->private_data = mf;
 	atomic_long_inc(&stats.files);
 	return 0;

@@ -4,20 +4,27 @@
  * contiguous virtual region, in every way a driver author would consider.
  *
  * Userspace API.  Each open file of /dev/multimap configures one buffer
- * (MULTIMAP_IOC_CONFIGURE), then mmaps it.  Version 1.
+ * (MULTIMAP_IOC_CONFIGURE), then mmaps it.  Version 2: ioctl magic 0xd7
+ * (0xb6 belongs to linux/fpga-dfl.h in ioctl-number.rst), multimap_info.flags.
+ *
+ * PFNs (MULTIMAP_IOC_GET_PFNS, MULTIMAP_IOC_WALK) are real only for a file
+ * opened with CAP_SYS_ADMIN, as /proc/PID/pagemap; otherwise they read 0
+ * (MULTIMAP_INFO_PFNS_HIDDEN), and WALK still tells mapped (0) from not
+ * mapped (MULTIMAP_WALK_NOT_MAPPED).
  */
 #ifndef _UAPI_MULTIMAP_H
 #define _UAPI_MULTIMAP_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define MULTIMAP_UAPI_VERSION	1
+#define MULTIMAP_UAPI_VERSION	2
 
 /* Where the pages come from. */
 enum multimap_backing {
 	MULTIMAP_BACKING_PAGES = 1,	/* N order-0 pages, alloc_page() one by one */
-	MULTIMAP_BACKING_CONTIG = 2,	/* one contiguous block via the DMA API */
+	MULTIMAP_BACKING_CONTIG = 2,	/* one contiguous DMA-API block: remap(_runs) only */
 	MULTIMAP_BACKING_VMALLOC = 3,	/* vmalloc_user() */
 };
 
@@ -48,6 +55,9 @@ struct multimap_config {
 	__u64 reserved[4];	/* must be 0 */
 };
 
+/* multimap_info.flags */
+#define MULTIMAP_INFO_PFNS_HIDDEN	_BITULL(0)	/* no CAP_SYS_ADMIN: PFNs read 0 */
+
 struct multimap_info {
 	__u32 version;
 	__u32 backing;
@@ -56,7 +66,8 @@ struct multimap_info {
 	__u64 pages;
 	__u64 runs;		/* physically contiguous runs in the buffer */
 	__u64 live_vmas;	/* VMAs currently mapping this buffer */
-	__u64 reserved[3];
+	__u64 flags;		/* MULTIMAP_INFO_* */
+	__u64 reserved[2];
 };
 
 /* The buffer's PFNs, in buffer order: pfns[i] = PFN of page start + i. */
@@ -66,10 +77,13 @@ struct multimap_pfns {
 	__u64 pfns;		/* user pointer to __u64[count] */
 };
 
-/* Walk the caller's page tables: pfns[i] = PFN mapped at addr + i pages. */
+/*
+ * Walk the caller's page tables: pfns[i] = PFN mapped at addr + i pages, for
+ * every kind of VMA (normal, VM_MIXEDMAP, VM_PFNMAP/VM_IO, THP, hugetlb).
+ */
 #define MULTIMAP_WALK_NOT_MAPPED	(~(__u64)0)
 struct multimap_walk {
-	__u64 addr;		/* page aligned user address */
+	__u64 addr;		/* page aligned user address (arm64: may be tagged) */
 	__u64 count;		/* pages */
 	__u64 pfns;		/* user pointer to __u64[count] */
 };
@@ -87,7 +101,7 @@ struct multimap_readback {
 	__u64 sums;		/* user pointer to struct multimap_page_sum[count] */
 };
 
-#define MULTIMAP_IOC_MAGIC	0xb6
+#define MULTIMAP_IOC_MAGIC	0xd7
 #define MULTIMAP_IOC_CONFIGURE	_IOW(MULTIMAP_IOC_MAGIC, 1, struct multimap_config)
 #define MULTIMAP_IOC_INFO	_IOR(MULTIMAP_IOC_MAGIC, 2, struct multimap_info)
 #define MULTIMAP_IOC_GET_PFNS	_IOW(MULTIMAP_IOC_MAGIC, 3, struct multimap_pfns)

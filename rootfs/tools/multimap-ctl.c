@@ -18,6 +18,8 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/io_uring.h>
+#include <setjmp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -26,9 +28,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <grp.h>
+#include <sys/prctl.h>
 
 #include "multimap.h"
 #include "json.h"
@@ -53,6 +59,7 @@ struct opts {
 	int bench;
 	int race_read;
 	const char *device;
+	long as_user;	/* uid to drop to before opening the device, or -1 */
 	const char *actions[MAX_ACTIONS];
 	int nactions;
 };
@@ -137,8 +144,8 @@ static void usage(void)
 		"  [--mapping remap|remap_runs|insert|fault|vmalloc_range|insert_one]\n"
 		"  [--pages N] [--private] [--private-write] [--read-only] [--offset PAGES] [--length PAGES]\n"
 		"  [--seed N] [--do fork|munmap-part|mremap-grow|mremap-move|close|mprotect-write|\n"
-		"        readback]...\n"
-		"  [--list-pages] [--bench] [--race-read] [--hold] [--device PATH]\n");
+		"        readback|madvise-dontneed|vmsplice|longterm-pin|walk-kinds|walk-tagged]...\n"
+		"  [--list-pages] [--bench] [--race-read] [--hold] [--device PATH] [--as-user UID]\n");
 	exit(2);
 }
 
@@ -194,6 +201,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "device", required_argument, NULL, 'D' },
 		{ "flags", required_argument, NULL, 'f' },
 		{ "version", required_argument, NULL, 'V' },
+		{ "as-user", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -206,6 +214,7 @@ static void parse(int argc, char **argv, struct opts *o)
 	o->writable = 1;
 	o->seed = 0x5eed;
 	o->device = "/dev/multimap";
+	o->as_user = -1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -261,6 +270,9 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'V':
 			o->cfg.version = number(optarg, "version", UINT32_MAX);
+			break;
+		case 'U':
+			o->as_user = number(optarg, "as-user", INT_MAX);
 			break;
 		default:
 			usage();
@@ -323,6 +335,326 @@ static int verify_tokens(const struct opts *o, unsigned char *addr,
 			return 0;
 	}
 	return 1;
+}
+
+/*
+ * Actions for the fixes of the maintainer's review: MADV_DONTNEED then
+ * re-access, vmsplice of a page that outlives the buffer, a long-term pin
+ * (io_uring fixed buffers, FOLL_LONGTERM), the page-table walk over every
+ * kind of VMA, and a tagged pointer handed to the walk (arm64).
+ */
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_armed;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	if (bus_armed)
+		siglongjmp(bus_jmp, 1);
+	_exit(128 + SIGBUS);
+}
+
+/* verify_tokens(), but a SIGBUS is an answer (0, *sigbus set) instead of death. */
+static int verify_tokens_guarded(const struct opts *o, unsigned char *addr,
+				 uint64_t n, int *sigbus)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	int ok = 0;
+
+	*sigbus = 0;
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(bus_jmp, 1)) {
+		*sigbus = 1;
+	} else {
+		bus_armed = 1;
+		ok = verify_tokens(o, addr, o->offset, n);
+	}
+	bus_armed = 0;
+	sigaction(SIGBUS, &old, NULL);
+	return ok;
+}
+
+static void action_madvise_dontneed(const struct opts *o, unsigned char *addr,
+				    uint64_t n)
+{
+	const char *a = "madvise-dontneed";
+	int sigbus, ok;
+
+	if (madvise(addr, n * page_size, MADV_DONTNEED)) {
+		int err = errno;
+
+		/* VM_PFNMAP: madvise refuses; the mapping must be untouched. */
+		ok = err == EINVAL && verify_tokens_guarded(o, addr, n, &sigbus);
+		action_result(a, ok, ok ? "refused (VM_PFNMAP); tokens intact" :
+			      "refused and the tokens changed", err);
+		return;
+	}
+	ok = verify_tokens_guarded(o, addr, n, &sigbus);
+	action_result(a, ok, ok ? "zapped; every page faulted back with its token" :
+		      sigbus ? "zapped; re-access got SIGBUS" :
+		      "zapped; the pages came back with other data", 0);
+}
+
+/*
+ * vmsplice one page of the mapping into a pipe, then unmap and close
+ * everything: the buffer is freed while the pipe still holds the page.  The
+ * page must stay valid (a reference the allocator honours) or vmsplice must
+ * have been refused (VM_PFNMAP: EFAULT).  Ends the mapping: the last action.
+ */
+static void action_vmsplice(int *fdp, const struct opts *o,
+			    unsigned char *addr, uint64_t *np)
+{
+	const char *a = "vmsplice";
+	struct iovec iov = { addr, page_size };
+	uint64_t head = 0, want = token(o, o->offset);
+	int pipefd[2];
+	ssize_t len;
+
+	if (pipe(pipefd)) {
+		action_result(a, 0, "pipe", errno);
+		return;
+	}
+	len = vmsplice(pipefd[1], &iov, 1, 0);
+	if (len < 0) {
+		int err = errno;
+
+		action_result(a, err == EFAULT, err == EFAULT ?
+			      "refused: no struct page to pin (VM_PFNMAP)" :
+			      "vmsplice failed", err);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return;
+	}
+	munmap(addr, *np * page_size);
+	*np = 0;
+	if (*fdp >= 0)
+		close(*fdp);
+	*fdp = -1;
+	if (read(pipefd[0], &head, sizeof(head)) != sizeof(head))
+		head = ~want;
+	close(pipefd[0]);
+	close(pipefd[1]);
+	action_result(a, len == page_size && head == want, head == want ?
+		      "the pipe still read the page's token after the buffer was freed" :
+		      "the pipe's page changed after the buffer was freed", 0);
+}
+
+#define LONGTERM_PIN_TIMEOUT_S	10
+
+/* The child: pin the mapping FOLL_LONGTERM through io_uring fixed buffers. */
+static int longterm_pin_child(unsigned char *addr, uint64_t n)
+{
+	struct io_uring_params p = { 0 };
+	struct iovec iov = { addr, n * page_size };
+	int ring;
+
+	alarm(LONGTERM_PIN_TIMEOUT_S);	/* default action: fatal, ends GUP */
+	ring = syscall(__NR_io_uring_setup, 1, &p);
+	if (ring < 0)
+		return errno;
+	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1))
+		return errno;
+	return 0;
+}
+
+static void action_longterm_pin(unsigned char *addr, uint64_t n)
+{
+	const char *a = "longterm-pin";
+	struct timespec limit = { LONGTERM_PIN_TIMEOUT_S + 5, 0 };
+	sigset_t chld, old;
+	int status = 0, code;
+	pid_t pid;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	pid = fork();
+	if (pid == 0)
+		_exit(longterm_pin_child(addr, n) & 0xff);
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		action_result(a, 0, "fork", errno);
+		return;
+	}
+	/* Bounded: the child's alarm ends it; this is the backstop. */
+	if (sigtimedwait(&chld, NULL, &limit) < 0)
+		kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (WIFSIGNALED(status)) {
+		action_result(a, 0, WTERMSIG(status) == SIGALRM ?
+			      "the pin did not return in 10 s (GUP retrying)" :
+			      "the pinning child was killed", 0);
+		return;
+	}
+	code = WEXITSTATUS(status);
+	if (!code)
+		action_result(a, 1, "pinned FOLL_LONGTERM and released", 0);
+	else if (code == EOPNOTSUPP)	/* io_uring checks the file after pinning */
+		action_result(a, 1, "pinned FOLL_LONGTERM; io_uring then refused file memory",
+			      code);
+	else if (code == EFAULT)
+		action_result(a, 1, "refused: no struct page to pin (VM_PFNMAP)", code);
+	else
+		action_result(a, 0, "io_uring buffer registration failed", code);
+}
+
+/* /proc/self/pagemap's PFN for a page (root sees PFNs), -1 when not present. */
+static int64_t pagemap_pfn(int pm, const void *p)
+{
+	uint64_t e;
+
+	if (pread(pm, &e, sizeof(e), (uintptr_t)p / page_size * sizeof(e)) != sizeof(e))
+		return -2;
+	return e >> 63 ? (int64_t)(e & ((1ULL << 55) - 1)) : -1;
+}
+
+/* Bit 22 of /proc/kpageflags: THP. */
+static int page_is_thp(int pm, const void *p)
+{
+	int64_t pfn = pagemap_pfn(pm, p);
+	int kf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	uint64_t flags = 0;
+
+	if (kf < 0 || pfn < 0 ||
+	    pread(kf, &flags, sizeof(flags), pfn * sizeof(flags)) != sizeof(flags))
+		flags = 0;
+	if (kf >= 0)
+		close(kf);
+	return !!(flags & (1ULL << 22));
+}
+
+/*
+ * WALK of [p, p + n pages) against pagemap (a hole or an untouched range
+ * must read not mapped); appends "kind=ok", "kind=ok(huge)" (a THP or
+ * hugetlb page backs it), "kind=N-mismatches" or "kind=ERRNO" to detail.
+ */
+static void walk_kind(int fd, int pm, const char *kind, unsigned char *p,
+		      uint64_t n, int touched, int *all_ok, char *detail, size_t size)
+{
+	uint64_t *w = calloc(n, sizeof(*w)), i, mismatches = 0;
+	struct multimap_walk req = { (uintptr_t)p, n, (uintptr_t)w };
+	size_t used = strlen(detail);
+	int err = 0;
+
+	if (!w || ioctl(fd, MULTIMAP_IOC_WALK, &req))
+		err = w ? errno : ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		int64_t pm_pfn = touched ? pagemap_pfn(pm, p + i * page_size) : -1;
+		uint64_t want = pm_pfn < 0 ? MULTIMAP_WALK_NOT_MAPPED : (uint64_t)pm_pfn;
+
+		mismatches += w[i] != want;
+	}
+	*all_ok &= !err && !mismatches;
+	if (err)
+		snprintf(detail + used, size - used, "%s=%s ", kind, errname(err));
+	else if (mismatches)
+		snprintf(detail + used, size - used, "%s=%llu-mismatches ", kind,
+			 (unsigned long long)mismatches);
+	else
+		snprintf(detail + used, size - used, "%s=ok%s ", kind,
+			 touched && page_is_thp(pm, p) ? "(huge)" : "");
+	free(w);
+}
+
+static unsigned char *map_aligned(size_t len, size_t align, int flags)
+{
+	unsigned char *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((unsigned char *)a + len, (uintptr_t)p + align - a);
+	return (unsigned char *)a;
+}
+
+static void touch(unsigned char *p, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++)
+		p[i * page_size] = 1;
+}
+
+#define HUGE_2M (2UL << 20)
+
+/*
+ * The page-table walk over every kind of VMA it can meet, compared with
+ * /proc/self/pagemap: anonymous 4K pages, an anonymous THP (2 MiB aligned,
+ * MADV_HUGEPAGE), a hole, an untouched mapping, hugetlb (when the pool has
+ * pages: vm.nr_hugepages) and, through the caller, multimap's own mapping.
+ */
+static void action_walk_kinds(int fd)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), all_ok = 1;
+	uint64_t huge = HUGE_2M / page_size;
+	char detail[256] = "";
+	unsigned char *p;
+
+	if (pm < 0) {
+		action_result("walk-kinds", 0, "/proc/self/pagemap", errno);
+		return;
+	}
+	p = map_aligned(16 * page_size, page_size, 0);
+	if (p) {
+		madvise(p, 16 * page_size, MADV_NOHUGEPAGE);
+		touch(p, 16);
+		walk_kind(fd, pm, "anon", p, 16, 1, &all_ok, detail, sizeof(detail));
+		munmap(p + 12 * page_size, 4 * page_size);
+		walk_kind(fd, pm, "hole", p + 12 * page_size, 4, 0, &all_ok,
+			  detail, sizeof(detail));
+		munmap(p, 12 * page_size);
+	}
+	p = map_aligned(2 * HUGE_2M, HUGE_2M, 0);
+	if (p) {
+		madvise(p, 2 * HUGE_2M, MADV_HUGEPAGE);
+		touch(p, huge);	/* the second 2 MiB stays untouched */
+		walk_kind(fd, pm, "thp", p, huge, 1, &all_ok, detail, sizeof(detail));
+		walk_kind(fd, pm, "untouched", p + HUGE_2M, 8, 0, &all_ok,
+			  detail, sizeof(detail));
+		munmap(p, 2 * HUGE_2M);
+	}
+	p = mmap(NULL, HUGE_2M, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (p != MAP_FAILED) {
+		touch(p, 1);
+		walk_kind(fd, pm, "hugetlb", p, huge, 1, &all_ok, detail, sizeof(detail));
+		munmap(p, HUGE_2M);
+	} else {
+		strncat(detail, "hugetlb=none-reserved", sizeof(detail) - strlen(detail) - 1);
+	}
+	close(pm);
+	action_result("walk-kinds", all_ok, detail, 0);
+}
+
+/* arm64's tagged address ABI: the same walk through a pointer with a tag. */
+static void action_walk_tagged(int fd, unsigned char *addr, uint64_t n)
+{
+	const char *a = "walk-tagged";
+	uint64_t *plain = calloc(n, sizeof(*plain)), *tagged = calloc(n, sizeof(*tagged));
+	struct multimap_walk w = { (uintptr_t)addr, n, (uintptr_t)plain };
+	int err = 0;
+
+#if defined(__aarch64__)
+	struct multimap_walk t = { (uintptr_t)addr | 0x2aULL << 56, n, (uintptr_t)tagged };
+
+	if (!plain || !tagged)
+		err = ENOMEM;
+	else if (ioctl(fd, MULTIMAP_IOC_WALK, &w) || ioctl(fd, MULTIMAP_IOC_WALK, &t))
+		err = errno;
+	action_result(a, !err && !memcmp(plain, tagged, n * sizeof(*plain)),
+		      err ? "a walk failed" : "tagged and untagged walks agree", err);
+#else
+	(void)fd;
+	(void)w;
+	action_result(a, 1, "no tagged addresses on this arch", err);
+#endif
+	free(plain);
+	free(tagged);
 }
 
 static unsigned char *run_actions(int *fdp, const struct opts *o,
@@ -418,6 +750,16 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 				action_result(a, 1, "write permission refused", errno);
 			else
 				action_result(a, 0, "write permission granted", 0);
+		} else if (!strcmp(a, "madvise-dontneed")) {
+			action_madvise_dontneed(o, addr, n);
+		} else if (!strcmp(a, "vmsplice")) {
+			action_vmsplice(fdp, o, addr, &n);
+		} else if (!strcmp(a, "longterm-pin")) {
+			action_longterm_pin(addr, n);
+		} else if (!strcmp(a, "walk-kinds")) {
+			action_walk_kinds(*fdp);
+		} else if (!strcmp(a, "walk-tagged")) {
+			action_walk_tagged(*fdp, addr, n);
 		} else if (!strcmp(a, "readback")) {
 			/* The kernel reads every buffer page (a KASAN witness). */
 			uint64_t all = o->cfg.pages;
@@ -568,6 +910,11 @@ int main(int argc, char **argv)
 	json_u64("offset", o.offset);
 	json_close('}');
 
+	/* An unprivileged opener: the module decides at open, as pagemap does. */
+	if (o.as_user >= 0 && (setgroups(0, NULL) || setgid(o.as_user) || setuid(o.as_user)))
+		fail("as-user", errno);
+	if (o.as_user >= 0)	/* setuid cleared it: /proc/self/pagemap needs it */
+		prctl(PR_SET_DUMPABLE, 1);
 	fd = open(o.device, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		fail("open", errno);
@@ -579,6 +926,7 @@ int main(int argc, char **argv)
 	json_str("source", info.source < 5 ? sources[info.source] : "?");
 	json_u64("pages", info.pages);
 	json_u64("runs", info.runs);
+	json_bool("pfns_hidden", !!(info.flags & MULTIMAP_INFO_PFNS_HIDDEN));
 	json_close('}');
 
 	if (o.offset > info.pages)
