@@ -6,7 +6,12 @@ class LabError(Exception):
 
 
 class BootError(LabError):
-    """The guest did not come up (kernel panic, hang before readiness, QEMU died)."""
+    """The guest did not come up (kernel panic, hang before readiness, QEMU died).  workdir:
+    the VM's folder, kept, with its console log, QEMU's argv and stderr (the evidence)."""
+
+    def __init__(self, message: str, workdir: object = None) -> None:
+        super().__init__(message)
+        self.workdir = workdir
 
 
 class GuestTimeout(LabError):

@@ -21,10 +21,16 @@ _lock = threading.Lock()
 _installed = False
 
 
-def make_preexec(parent_pid: int) -> Any:
-    """preexec_fn for the QEMU child: die with the parent; if the parent is already gone, exit."""
+def make_preexec(parent_pid: int, stderr_path: str | None = None) -> Any:
+    """preexec_fn for the QEMU child: die with the parent; if the parent is already gone, exit.
+    With stderr_path, the child's stderr goes to that file (QEMU's own messages, apart from the
+    serial console on stdout)."""
 
     def preexec() -> None:
+        if stderr_path is not None:
+            fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(fd, 2)
+            os.close(fd)
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent_pid:

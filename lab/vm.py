@@ -37,6 +37,11 @@ INIT_FAILED = re.compile(r"remaplab: init failed: ([^\n]*)")
 HOSTFWD_FAILED = re.compile(r"Could not set up host forwarding rule")
 PORT_ATTEMPTS = 3
 QUIT_TIMEOUT_S = 5.0
+# A guest whose console stays silent this long after QEMU started is stalled (a QEMU/TCG
+# start-up stall seen under parallel load), not slow: time to the first console byte measured
+# 4.0-11.2 s (TCG, both arches booting at once on 2 busy cores); the boot is retried once.
+FIRST_OUTPUT_S = 30.0
+SILENT_RETRIES = 1
 
 
 @dataclass
@@ -48,6 +53,7 @@ class VMOptions:
     append: tuple[str, ...] = ()
     qemu_args: tuple[str, ...] = ()
     boot_timeout: float = 120.0
+    first_output_timeout: float = FIRST_OUTPUT_S  # silent console this long: retry the boot once
     ssh_timeout: float = 30.0
     gdb_port: int | None = None
     workdir: Path | None = None
@@ -62,6 +68,10 @@ def require_qemu(arch: str) -> None:
         raise LabError(
             f"{profile.qemu} not found: run `make deps` (Debian package {profile.qemu_package})"
         )
+
+
+class SilentConsole(Exception):
+    """The guest's console printed nothing within FIRST_OUTPUT_S of QEMU's start."""
 
 
 class VM:
@@ -80,6 +90,7 @@ class VM:
         self.accel = "tcg"
         self.accel_reason = ""
         self.argv: list[str] = []
+        self.boot_notes: list[str] = []  # e.g. "boot retried: no console output in 30 s"
         self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
         self.workdir = options.workdir or Path(
@@ -113,6 +124,10 @@ class VM:
     @property
     def console_log(self) -> Path:
         return self.workdir / "console.log"
+
+    @property
+    def qemu_stderr(self) -> Path:
+        return self.workdir / "qemu-stderr.log"
 
     def start(self) -> None:
         require_qemu(self.options.arch)
@@ -164,7 +179,8 @@ class VM:
 
     def _boot_once(self, accel: str, timeout: float) -> None:
         start = time.monotonic()
-        for attempt in range(PORT_ATTEMPTS):
+        attempts_silent = 0
+        for attempt in range(PORT_ATTEMPTS + SILENT_RETRIES):
             port = free_loopback_port()
             spec = self._spec(accel, port)
             self.argv = build_argv(spec)
@@ -178,30 +194,42 @@ class VM:
                 self.argv[0],
                 self.argv[1:],
                 timeout=None,
-                preexec_fn=reaper.make_preexec(os.getpid()),
+                preexec_fn=reaper.make_preexec(os.getpid(), str(self.qemu_stderr)),
                 dimensions=(50, 250),
             )
             reaper.register(self.child)
             self.console = Console(self.child, self.console_log)
             try:
-                self.console.wait_for(
-                    READY, timeout, f"the {self.options.arch} guest to report readiness"
-                )
+                self._wait_ready(timeout - (time.monotonic() - start))
                 self.ram_file.unlink(missing_ok=True)
                 break
+            except SilentConsole as exc:
+                self._kill()
+                if attempts_silent < SILENT_RETRIES:
+                    attempts_silent += 1
+                    self.boot_notes.append(f"boot retried: {exc}")
+                    self.log(f"{self.options.arch}: {exc}; retrying the boot once")
+                    continue
+                self.failed = True
+                raise BootError(
+                    f"{self.options.arch} guest did not boot: {exc}, twice "
+                    f"(console log: {self.console_log}; QEMU stderr: {self.qemu_stderr})",
+                    self.workdir,
+                ) from None
             except ConsoleEOF as exc:
-                text = self.console.text()
+                text = self.console.text() + self._stderr_text()
                 self._kill()
                 if HOSTFWD_FAILED.search(text) and attempt + 1 < PORT_ATTEMPTS:
                     continue  # lost the race for the port: take another
                 self.failed = True
-                raise BootError(self._explain_exit(text, exc.last_line)) from None
+                raise BootError(self._explain_exit(text, exc.last_line), self.workdir) from None
             except GuestTimeout as exc:
                 self._kill()
                 self.failed = True
                 raise BootError(
                     f"{self.options.arch} guest did not boot: {exc} "
-                    f"(console log: {self.console_log})"
+                    f"(console log: {self.console_log})",
+                    self.workdir,
                 ) from None
         self.ssh = GuestSSH(port, self.initramfs.keys)
         try:
@@ -209,8 +237,33 @@ class VM:
                 self.ssh.connect(self.options.ssh_timeout)
         except GuestTimeout as exc:
             self.failed = True
-            raise BootError(f"{self.options.arch} guest booted but SSH failed: {exc}") from None
+            raise BootError(
+                f"{self.options.arch} guest booted but SSH failed: {exc} "
+                f"(console log: {self.console_log})",
+                self.workdir,
+            ) from None
         self.boot_seconds = time.monotonic() - start
+
+    def _wait_ready(self, timeout: float) -> None:
+        """The readiness line within timeout; SilentConsole if the console says nothing at all
+        within FIRST_OUTPUT_S."""
+        assert self.console is not None
+        what = f"the {self.options.arch} guest to report readiness"
+        deadline = time.monotonic() + timeout
+        first = min(self.options.first_output_timeout, timeout)
+        try:
+            self.console.wait_for(re.compile(r"\S"), first, "the first console output")
+        except GuestTimeout:
+            if first < timeout:
+                raise SilentConsole(f"no console output in {first:.0f} s") from None
+            raise
+        self.console.wait_for(READY, max(0.0, deadline - time.monotonic()), what)
+
+    def _stderr_text(self) -> str:
+        try:
+            return self.qemu_stderr.read_text(errors="replace")
+        except OSError:
+            return ""
 
     def _explain_exit(self, text: str, last_line: str) -> str:
         status = self.child.exitstatus if self.child is not None else None
@@ -218,9 +271,12 @@ class VM:
             return f"{self.options.arch} kernel panicked during boot: {m.group(0).strip()}"
         if m := INIT_FAILED.search(text):
             return f"{self.options.arch} guest init failed: {m.group(1).strip()}"
+        said = [ln.strip() for ln in self._stderr_text().splitlines() if ln.strip()]
         return (
             f"QEMU exited (status {status}) before the {self.options.arch} guest was ready; "
             f"last console line: {last_line!r}"
+            + (f"; QEMU said: {said[-1]!r}" if said else "")
+            + f" (console log: {self.console_log}; QEMU stderr: {self.qemu_stderr})"
         )
 
     def connect_qmp(self) -> Any:

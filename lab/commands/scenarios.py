@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.commands import chosen_arches, kernel_spec
+from lab.errors import LabError
 from lab.kernel.spec import KernelSpec, add_kernel_args
 from lab.log import stderr_log
 
@@ -16,36 +17,56 @@ from lab.log import stderr_log
 def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.paths import REPO
     from lab.scenario.load import load_dir, select
-    from lab.scenario.runner import Outcome
-    from lab.scenario.suite import run_suite
+    from lab.scenario.suite import Interrupted, run_suite
 
     directory = args.scenarios or REPO / "scenarios"
+    if not directory.is_dir():
+        raise LabError(f"--scenarios {directory}: not a folder")
     loaded = select(load_dir(directory), args.names)  # every file validated before any boot
+    if not loaded:
+        raise LabError(f"no scenario files (*.yaml) in {directory}")
     if args.list:
         for item in loaded:
             s = item.scenario
             print(f"{s.name:40s} {','.join(s.arches):14s} {s.description}")
         return 0
+    if args.jobs < 1:
+        raise LabError(f"--jobs must be at least 1, not {args.jobs}")
     arches = chosen_arches(args)
     out = args.out or Path("results") / time.strftime("run-%Y%m%d-%H%M%S")
     kept: list[Any] = []
-    results = run_suite(
-        loaded,
-        arches,
-        out,
-        stderr_log,
-        kernel_spec(args),
-        args.accel,
-        kept if args.keep else None,
-    )
-    bad = [r for r in results if r.outcome not in (Outcome.PASSED, Outcome.SKIPPED)]
+    try:
+        results = run_suite(
+            loaded,
+            arches,
+            out,
+            stderr_log,
+            kernel_spec(args),
+            args.accel,
+            kept if args.keep else None,
+            args.jobs,
+        )
+    except Interrupted as exc:
+        stderr_log(f"{exc}: {len(exc.results)} results recorded in {out}")
+        return 128 + exc.signum
+    return _verdict(results, kept, args.keep_for)
+
+
+def _verdict(results: list[Any], kept: list[Any], keep_for: float) -> int:
+    """Exit status of a run: 1 when anything did not pass or skip, or when nothing ran."""
+    bad = [r for r in results if not r.ok]
     for r in bad:
         print(r.render(), file=sys.stderr)
     if kept:
         from lab.scenario.runner import hold_kept
 
-        hold_kept(kept, args.keep_for, stderr_log)
-    return 1 if bad else 0
+        hold_kept(kept, keep_for, stderr_log)
+    if bad:
+        return 1
+    if all(r.outcome == "skipped" for r in results):
+        stderr_log(f"nothing ran: all {len(results)} runs were skipped (reasons above)")
+        return 1
+    return 0
 
 
 def cmd_repro(args: argparse.Namespace, _command: list[str]) -> int:
@@ -102,6 +123,9 @@ def register(sub: Any) -> None:
     run.add_argument("--out", type=Path, help="results folder (default results/run-TIMESTAMP)")
     run.add_argument("--scenarios", type=Path, help="scenario folder (default scenarios/)")
     run.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    run.add_argument(
+        "-j", "--jobs", type=int, default=1, help="VMs per arch running scenarios (default 1)"
+    )
     run.set_defaults(func=cmd_run)
     repro = sub.add_parser(
         "repro", help="rerun a failed scenario's repro bundle; exit 0 when the failure recurs"

@@ -33,6 +33,11 @@ exec "$remaplab" repro "$here" "$@"
 """
 
 
+# What the runner leaves in a result folder that a bundle carries: the console excerpt, the VM's
+# whole console, QEMU's argv and stderr, the structured step log.
+EVIDENCE = ("console.log", "console-vm.log", "qemu-argv.txt", "qemu-stderr.log", "steps.jsonl")
+
+
 def signature(result: dict[str, Any]) -> str:
     """What "the same failure" means: the first crash title, else outcome and failing step."""
     crashes = result.get("crashes") or []
@@ -94,8 +99,9 @@ def write_bundle(
         shutil.copy(kernel.config, bundle / "kernel.config")
     if argv:
         (bundle / "qemu-argv.txt").write_text(shlex.join(argv) + "\n")
-    for path in [log_dir / "console.log", *sorted(log_dir.glob("crash-*.txt"))]:
-        if path.exists():  # written by the runner: the console excerpt, decoded reports
+    kept = [log_dir / n for n in EVIDENCE] + sorted(log_dir.glob("crash-*.txt"))
+    for path in kept:
+        if path.exists():  # written by the runner: consoles, QEMU stderr, steps, reports
             shutil.copy(path, bundle / path.name)
     with contextlib.suppress(LabError):
         if kernel.kdir is not None:

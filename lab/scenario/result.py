@@ -17,6 +17,8 @@ class Outcome(StrEnum):
     HANG = "guest hang"  # a step ran out of time and the guest answers nothing
     LOST = "lost connection"  # SSH to the guest broke while QEMU still ran
     SKIPPED = "skipped"
+    SETUP_ERROR = "setup error"  # the scenario could not even be prepared (kernel, initramfs)
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM while it ran
 
 
 GOOD = frozenset({Outcome.PASSED, Outcome.SKIPPED})
@@ -45,6 +47,7 @@ class Result:
     crashes: list[dict[str, Any]] = field(default_factory=list)
     log_dir: str = ""
     booted: bool = False  # a VM was booted for this scenario (not a warm one reused)
+    notes: list[str] = field(default_factory=list)  # e.g. "boot retried: no console output in 30 s"
 
     @property
     def overhead(self) -> float:
@@ -62,6 +65,7 @@ class Result:
 
     def render(self) -> str:
         lines = [f"{self.scenario} [{self.arch}]: {self.outcome.value}: {self.message}"]
+        lines += [f"note: {note}" for note in self.notes]
         if self.failing_step is not None:
             step = self.steps[self.failing_step] if self.failing_step < len(self.steps) else None
             if step:

@@ -7,6 +7,8 @@ kind), health.py (taint, stats, meminfo), verdict.py (the pure decision)."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -181,18 +183,29 @@ def _evidence(result: Result, vm: VM, mark: int, kernel: Kernel, log_dir: Path) 
     return Observed(reports=tuple(reports), vm_alive=vm.alive)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
     loaded: Loaded
     arch: str
     pool: VMPool
     log_dir: Path
+    kernel: Kernel | None = None  # for the bundle, once prepared
+    argv: list[str] | None = None  # QEMU's, once a VM was started
 
 
-def _bundle(ctx: Context, result: Result, kernel: Kernel, argv: list[str] | None) -> None:
-    spec = ctx.pool.spec()
-    bundle = write_bundle(ctx.log_dir, ctx.loaded.text, result.as_dict(), kernel, spec, argv)
-    result.message += f" (repro: {bundle / 'repro.sh'})"
+VM_EVIDENCE = ("qemu-argv.txt", "qemu-stderr.log")
+
+
+def keep_vm_evidence(workdir: Path, log_dir: Path) -> None:
+    """Copy a VM's argv, QEMU stderr and whole console log into the result folder (the VM's own
+    folder goes when the VM stops)."""
+    for name in VM_EVIDENCE:
+        if (workdir / name).is_file():
+            shutil.copy(workdir / name, log_dir / name)
+    console = workdir / "console.log"
+    if console.is_file():
+        target = "console-vm.log" if (log_dir / "console.log").exists() else "console.log"
+        shutil.copy(console, log_dir / target)
 
 
 def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
@@ -201,17 +214,18 @@ def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
     mark = vm.console.mark()
     run = ScenarioRun(ctx.loaded.scenario, vm)
     observed = _observe(run, ctx.pool, ctx.arch, result)
-    kernel = ctx.pool.prepared(ctx.arch).kernel
-    console = _evidence(result, vm, mark, kernel, ctx.log_dir)
+    assert ctx.kernel is not None
+    console = _evidence(result, vm, mark, ctx.kernel, ctx.log_dir)
     verdict = decide(replace(observed, reports=console.reports, vm_alive=console.vm_alive))
     result.outcome, result.message = verdict.outcome, verdict.message
+    ctx.argv = vm.argv
+    if not result.ok:
+        keep_vm_evidence(vm.workdir, ctx.log_dir)
     lost = observed.error is not None and observed.vm_alive and not observed.ssh_connected
     if observed.timeout is not None or lost:
         ctx.pool.discard(ctx.arch)  # timed out or lost: the next scenario gets a fresh VM
-    if not result.ok:
-        _bundle(ctx, result, kernel, vm.argv)
-        if ctx.pool.keep and vm.alive:
-            ctx.pool.park(ctx.arch)  # kept for the user; the next scenario gets a fresh VM
+    if not result.ok and ctx.pool.keep and vm.alive:
+        ctx.pool.park(ctx.arch)  # kept for the user; the next scenario gets a fresh VM
     if console.reports or not vm.alive:
         ctx.pool.discard(ctx.arch)  # the next scenario starts on a clean kernel
 
@@ -221,8 +235,13 @@ def _run(ctx: Context, result: Result) -> None:
     if ctx.arch not in s.arches:
         result.outcome, result.message = Outcome.SKIPPED, f"scenario is for {', '.join(s.arches)}"
         return
-    kernel = ctx.pool.prepared(ctx.arch).kernel
-    reason = skip_reason(s, kernel)
+    try:
+        ctx.kernel = ctx.pool.prepared(ctx.arch).kernel
+    except (LabError, OSError, subprocess.SubprocessError) as exc:
+        result.outcome = Outcome.SETUP_ERROR
+        result.message = f"could not prepare the {ctx.arch} kernel and initramfs: {exc}"
+        return
+    reason = skip_reason(s, ctx.kernel)
     if reason:
         result.outcome, result.message = Outcome.SKIPPED, reason
         return
@@ -232,9 +251,12 @@ def _run(ctx: Context, result: Result) -> None:
     except BootError as exc:
         verdict = decide(Observed(boot_error=str(exc)))
         result.outcome, result.message = verdict.outcome, verdict.message
+        if isinstance(exc.workdir, Path):
+            keep_vm_evidence(exc.workdir, ctx.log_dir)
         ctx.pool.discard(ctx.arch)
-        _bundle(ctx, result, kernel, None)
         return
+    if result.booted:
+        result.notes += vm.boot_notes
     _on_vm(ctx, result, vm)
 
 
@@ -248,9 +270,15 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     (log_dir / "scenario.yaml").write_text(loaded.text)
     result = Result(s.name, arch, Outcome.PASSED, log_dir=str(log_dir))
     steplog = StepLog(log_dir / "steps.jsonl", pool.subscribers)
+    ctx = Context(loaded, arch, pool, log_dir)
     with recording(steplog), step("scenario", name=s.name, arch=arch) as logged:
-        _run(Context(loaded, arch, pool, log_dir), result)
+        _run(ctx, result)
         logged["outcome"] = result.outcome.value
+    if not result.ok and ctx.kernel is not None:  # after the step log is complete
+        bundle = write_bundle(
+            log_dir, loaded.text, result.as_dict(), ctx.kernel, pool.spec(), ctx.argv
+        )
+        result.message += f" (repro: {bundle / 'repro.sh'})"
     result.seconds = time.monotonic() - start
     (log_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=1, default=str))
     return result

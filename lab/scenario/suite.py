@@ -3,6 +3,8 @@ a summary table, JUnit XML and JSON."""
 
 from __future__ import annotations
 
+import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lab import reaper
 from lab.kernel import KernelSpec
 from lab.log import Log
 from lab.scenario.load import Loaded
@@ -22,6 +25,7 @@ from lab.scenario.schema import Boot
 from lab.steplog import Event, Subscriber
 from lab.vm import VM
 
+STOP_GRACE_S = 4.0  # after SIGINT/SIGTERM: how long running scenarios get to record themselves
 STYLE = {
     Outcome.PASSED: "green",
     Outcome.SKIPPED: "yellow",
@@ -31,6 +35,8 @@ STYLE = {
     Outcome.TIMEOUT: "red",
     Outcome.HANG: "bold red",
     Outcome.LOST: "bold red",
+    Outcome.SETUP_ERROR: "bold red",
+    Outcome.INTERRUPTED: "yellow",
 }
 
 
@@ -45,9 +51,18 @@ def order_for_reuse(loaded: list[Loaded], arch: str) -> list[Loaded]:
     return sorted(loaded, key=key)
 
 
+class Interrupted(Exception):
+    """The suite was stopped by a signal; the reports of what finished are written."""
+
+    def __init__(self, signum: int, results: list[Result]) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.results = results
+
+
 @dataclass
 class Suite:
-    """One run of the suite: what every arch worker shares."""
+    """One run of the suite: what every worker shares."""
 
     loaded: list[Loaded]
     out_dir: Path
@@ -58,6 +73,18 @@ class Suite:
     progress: Progress
     results: list[Result] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    queues: dict[str, queue.SimpleQueue[Loaded]] = field(default_factory=dict)
+    tasks: dict[str, TaskID] = field(default_factory=dict)
+    running: dict[str, tuple[str, Loaded]] = field(default_factory=dict)  # worker -> scenario
+
+    def plan(self, arches: list[str]) -> None:
+        for arch in arches:
+            items = order_for_reuse(self.loaded, arch)
+            self.queues[arch] = queue.SimpleQueue()
+            for item in items:
+                self.queues[arch].put(item)
+            self.tasks[arch] = self.progress.add_task(f"{arch:7s}", total=len(items))
 
     def subscriber(self, task: TaskID, name: str) -> Subscriber:
         """A step-log subscriber: the progress line shows what the scenario waits on."""
@@ -69,23 +96,36 @@ class Suite:
 
         return show
 
+    def record(self, result: Result) -> None:
+        if self.stop.is_set() and result.outcome != Outcome.SKIPPED:
+            # Whatever the scenario saw after the signal (its VM killed under it) is not a
+            # verdict on the kernel: it was interrupted.
+            result.message = f"interrupted ({result.outcome.value}: {result.message})"
+            result.outcome = Outcome.INTERRUPTED
+        with self.lock:
+            self.results.append(result)
+        if not result.ok:
+            self.progress.console.print(
+                f"[{STYLE[result.outcome]}]{result.scenario} [{result.arch}]: "
+                f"{result.outcome.value}: {result.message}[/]"
+            )
+
     def worker(self, arch: str) -> None:
-        items = order_for_reuse(self.loaded, arch)
-        task = self.progress.add_task(f"{arch:7s}", total=len(items))
+        task = self.tasks[arch]
         pool = VMPool(self.kernel, self.log, self.accel, keep=self.kept is not None)
         try:
-            for item in items:
+            while not self.stop.is_set():
+                try:
+                    item = self.queues[arch].get_nowait()
+                except queue.Empty:
+                    break
                 name = f"{arch:7s} {item.scenario.name}"
                 self.progress.update(task, description=name)
                 pool.subscribers = (self.subscriber(task, name),)
-                result = run_scenario(item, arch, pool, self.out_dir)
-                with self.lock:
-                    self.results.append(result)
-                if not result.ok:
-                    self.progress.console.print(
-                        f"[{STYLE[result.outcome]}]{result.scenario} [{arch}]: "
-                        f"{result.outcome.value}: {result.message}[/]"
-                    )
+                me = threading.current_thread().name
+                self.running[me] = (arch, item)
+                self.record(run_scenario(item, arch, pool, self.out_dir))
+                self.running.pop(me, None)
                 self.progress.advance(task)
         finally:
             pool.close()
@@ -95,6 +135,43 @@ class Suite:
                 for vm in pool.kept:
                     vm.stop()
         self.progress.update(task, description=f"{arch:7s} done")
+
+    def interrupt(self, workers: list[threading.Thread]) -> None:
+        """Stop now: no new scenario starts, every QEMU is killed (the running scenarios then
+        end at once), and the workers get a bounded time to record them."""
+        self.stop.set()
+        reaper.kill_all()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for t in workers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        reaper.kill_all()  # a VM a worker booted after the first sweep
+        for arch, item in list(self.running.values()):  # still running: recorded as such
+            name = item.scenario.name
+            self.record(Result(name, arch, Outcome.INTERRUPTED, message="stopped mid-run"))
+        self.running.clear()
+
+
+def _run_workers(suite: Suite, arches: list[str], jobs: int) -> None:
+    """jobs workers (each with its own VM pool) per arch, in threads; on SIGINT or SIGTERM
+    stop within STOP_GRACE_S and raise Interrupted."""
+    workers = [
+        threading.Thread(target=suite.worker, args=(a,), name=f"suite-{a}-{j}", daemon=True)
+        for a in arches
+        for j in range(jobs)
+    ]
+    for t in workers:
+        t.start()
+    try:
+        for t in workers:
+            while t.is_alive():
+                t.join(0.5)  # short joins keep the main thread responsive to signals
+    except KeyboardInterrupt:
+        suite.interrupt(workers)
+        raise Interrupted(signal.SIGINT, suite.results) from None
+    except SystemExit as exc:  # SIGTERM/SIGHUP, raised by lab.reaper's handler
+        suite.interrupt(workers)
+        code = exc.code if isinstance(exc.code, int) else 128 + signal.SIGTERM
+        raise Interrupted(code - 128, suite.results) from None
 
 
 def summary_table(results: list[Result], arches: list[str], wall: float) -> Table:
@@ -120,8 +197,11 @@ def run_suite(
     kernel: KernelSpec | None = None,
     accel: str = "auto",
     kept: list[VM] | None = None,
+    jobs: int = 1,
 ) -> list[Result]:
-    """Run every scenario on every arch; with kept (--keep), VMs kept after failures go there."""
+    """Run every scenario on every arch with jobs VMs per arch; with kept (--keep), VMs kept
+    after failures go there (and the scenarios run one at a time in this thread: a kept VM
+    dies with the thread that started it).  Reports are written even when interrupted."""
     out_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     start = time.monotonic()
@@ -131,25 +211,35 @@ def run_suite(
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     )
+    interrupted: Interrupted | None = None
     with Progress(*columns, console=console, transient=False) as progress:
         suite = Suite(loaded, out_dir, log, kernel, accel, kept, progress)
-        # QEMU dies with the thread that started it (PR_SET_PDEATHSIG): a kept VM must belong
-        # to the main thread, so --keep runs the arches one after the other.
-        if len(arches) > 1 and kept is None:
-            threads = [
-                threading.Thread(target=suite.worker, args=(a,), name=f"suite-{a}") for a in arches
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        else:
-            for arch in arches:
-                suite.worker(arch)
+        suite.plan(arches)
+        reaper.install()  # SIGTERM/SIGHUP -> SystemExit in this (the main) thread
+        try:
+            if kept is None:
+                _run_workers(suite, arches, jobs)
+            else:
+                for arch in arches:
+                    suite.worker(arch)
+        except Interrupted as exc:
+            interrupted = exc
+        except (KeyboardInterrupt, SystemExit) as exc:  # --keep: the scenario ran right here
+            suite.interrupt([])
+            code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 130
+            interrupted = Interrupted(code - 128, suite.results)
     wall = time.monotonic() - start
     results = sorted(suite.results, key=lambda r: (r.scenario, r.arch))
     console.print(summary_table(results, arches, wall))
+    for r in results:  # never hidden: e.g. a boot retried after a silent console
+        for note in r.notes:
+            console.print(f"[yellow]note[/]: {r.scenario} [{r.arch}]: {note}")
+    meta: dict[str, object] = {"arches": arches, "wall_s": wall, "jobs": jobs}
+    if interrupted is not None:
+        meta["interrupted"] = str(interrupted)
     write_junit(results, out_dir / "junit.xml")
-    write_json(results, out_dir / "report.json", {"arches": arches, "wall_s": wall})
+    write_json(results, out_dir / "report.json", meta)
     console.print(f"reports: {out_dir / 'junit.xml'}, {out_dir / 'report.json'}")
+    if interrupted is not None:
+        raise interrupted
     return results
