@@ -26,7 +26,9 @@ def refusal(backing: str, mapping: str, kernel_has_cma: bool) -> str | None:
     """Why the module refuses this combination at configure time (EINVAL), or None."""
     if mapping == "vmalloc_range" and backing != "vmalloc":
         return "remap_vmalloc_range maps only vmalloc memory"
-    if backing == "contig" and mapping in REFCOUNTED_MAPPINGS and not kernel_has_cma:
+    if backing == "contig" and mapping in REFCOUNTED_MAPPINGS and kernel_has_cma:
+        return "a CMA block is mapped only VM_PFNMAP, as dma_mmap_pages() does (pins, migration)"
+    if backing == "contig" and mapping in REFCOUNTED_MAPPINGS:
         return "a buddy-allocated DMA block has no per-page refcount for vm_insert_page/fault"
     return None
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +115,8 @@ def test_offsets_and_lengths(mm: VM) -> None:
         (["--pages", "0"], "EINVAL"),
         (["--pages", "65537"], "E2BIG"),
         (["--pages", "18446744073709551615"], "E2BIG"),
-        (["--version", "2"], "EINVAL"),
+        (["--version", "1"], "EINVAL"),  # UAPI 1 (ioctl magic 0xb6) is gone
+        (["--version", "3"], "EINVAL"),
         (["--flags", "1"], "EINVAL"),
     ],
 )
@@ -138,6 +141,98 @@ def test_rmmod_refused_while_mapped(mm: VM) -> None:
 
 def test_device_node_is_root_only(mm: VM) -> None:
     assert mm.run("stat -c %a:%U /dev/multimap").stdout.strip() == "600:root"
+
+
+def _actions(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["action"]: a for a in report["actions"]}
+
+
+@pytest.mark.parametrize(
+    ("backing", "mapping"),
+    [
+        ("pages", "insert"),
+        ("pages", "insert_one"),
+        ("vmalloc", "vmalloc_range"),
+        ("pages", "fault"),
+    ],
+)
+def test_madvise_dontneed_refaults_same_data(mm: VM, backing: str, mapping: str) -> None:
+    """Review finding 3: the zapped pages fault back (was SIGBUS), tokens and readback intact."""
+    report = ctl(mm, ctl_args(backing, mapping, 16, actions=("madvise-dontneed", "readback")))
+    act = _actions(report)
+    assert act["madvise-dontneed"]["ok"], report
+    assert str(act["madvise-dontneed"]["detail"]).startswith("zapped; every page faulted back")
+    assert act["readback"]["ok"], report
+
+
+def test_madvise_dontneed_refused_on_pfnmap(mm: VM) -> None:
+    report = ctl(mm, ctl_args("pages", "remap_runs", 8, actions=("madvise-dontneed",)))
+    act = _actions(report)["madvise-dontneed"]
+    assert (act["ok"], act["errno"]) == (True, "EINVAL"), report
+
+
+@pytest.mark.parametrize("mapping", ["insert", "remap"])
+def test_walk_agrees_with_pagemap_for_every_kind_of_vma(mm: VM, mapping: str) -> None:
+    """Review finding 1: 4K anon, THP, hole, untouched, hugetlb, multimap's own mapping."""
+    assert mm.run("echo 1 > /proc/sys/vm/nr_hugepages").ok
+    try:
+        report = ctl(mm, ctl_args("pages", mapping, 16, actions=("walk-kinds", "walk-tagged")))
+    finally:
+        assert mm.run("echo 0 > /proc/sys/vm/nr_hugepages").ok
+    assert report["walk_matches_pfns"], report
+    kinds = _actions(report)["walk-kinds"]
+    assert kinds["ok"], kinds
+    detail = str(kinds["detail"])
+    assert "thp=ok(huge)" in detail and "hugetlb=ok" in detail, detail  # really a huge page
+    assert _actions(report)["walk-tagged"]["ok"], report
+
+
+def test_pfns_hidden_without_cap_sys_admin(mm: VM) -> None:
+    """Review finding 4: pagemap's rule; an unprivileged opener reads 0 for every PFN."""
+    assert mm.run("rmmod multimap && modprobe multimap dev_mode=0666").ok
+    try:
+        nobody = ctl(mm, ["--as-user", "65534", *ctl_args("pages", "insert", 4)])
+        root = ctl(mm, ctl_args("pages", "insert", 4))
+    finally:
+        assert mm.run("rmmod multimap && modprobe multimap").ok
+    assert nobody["ok"] and nobody["info"]["pfns_hidden"], nobody
+    assert nobody["pfns"] == [0] * 4 and nobody["walk"] == [0] * 4, nobody
+    assert not root["info"]["pfns_hidden"] and all(root["pfns"]), root
+    assert root["walk"] == root["pfns"]
+
+
+def test_contig_on_cma_is_pfnmap_only(mm: VM) -> None:
+    """Review finding 2: no vmsplice or long-term pin can hold a CMA page (arm64 Debian: CMA)."""
+    if not has_cma(mm):
+        pytest.skip("no CMA in this kernel")
+    for mapping in ("insert", "insert_one", "fault"):
+        report = ctl(mm, ctl_args("contig", mapping, 16))
+        assert (report["stage"], report["errno"]) == ("configure", "EINVAL"), report
+    report = ctl(mm, ctl_args("contig", "remap_runs", 16, actions=("longterm-pin", "vmsplice")))
+    act = _actions(report)
+    assert report["info"]["source"] == "cma", report
+    assert (act["longterm-pin"]["ok"], act["longterm-pin"]["errno"]) == (True, "EFAULT"), report
+    assert (act["vmsplice"]["ok"], act["vmsplice"]["errno"]) == (True, "EFAULT"), report
+
+
+def test_order0_pages_pin_and_splice(mm: VM) -> None:
+    report = ctl(mm, ctl_args("pages", "insert", 16, actions=("longterm-pin", "vmsplice")))
+    act = _actions(report)
+    assert act["longterm-pin"]["ok"] and act["vmsplice"]["ok"], report
+
+
+def test_ioctl_magic_is_unregistered(tmp_path: Path) -> None:
+    """Review finding 5: the magic must not be one ioctl-number.rst gives to a subsystem."""
+    from lab.linux_source import linux_source
+
+    header = (Path(__file__).resolve().parents[2] / "module/uapi/multimap.h").read_text()
+    magic = int(re.search(r"#define MULTIMAP_IOC_MAGIC\s+(0x[0-9a-fA-F]+)", header).group(1), 16)  # type: ignore[union-attr]
+    doc = "Documentation/userspace-api/ioctl/ioctl-number.rst"
+    source = linux_source()
+    source.extract(tmp_path, (doc,))
+    table = (tmp_path / source.package / doc).read_text()
+    codes = {int(m.group(1), 16) for m in re.finditer(r"^(0x[0-9A-Fa-f]{2})\s", table, re.M)}
+    assert 0xB6 in codes and magic not in codes, hex(magic)
 
 
 def test_random_run_is_clean(mm: VM) -> None:

@@ -11,10 +11,10 @@ def test_refusals() -> None:
     assert refusal("vmalloc", "vmalloc_range", False) is None
     for mapping in ("insert", "fault", "insert_one"):
         assert refusal("contig", mapping, kernel_has_cma=False)
-        assert refusal("contig", mapping, kernel_has_cma=True) is None
+        assert refusal("contig", mapping, kernel_has_cma=True)  # CMA: VM_PFNMAP only
     valid_without_cma = [c for c in combinations() if not refusal(*c, kernel_has_cma=False)]
     assert len(valid_without_cma) == 13
-    assert len([c for c in combinations() if not refusal(*c, kernel_has_cma=True)]) == 16
+    assert len([c for c in combinations() if not refusal(*c, kernel_has_cma=True)]) == 13
 
 
 def test_pagemap_visibility_and_sources() -> None:
