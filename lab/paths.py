@@ -1,12 +1,22 @@
-"""Where remaplab keeps its caches and where the repository's own sources live."""
+"""Where remaplab keeps its caches and where the lab's own sources live."""
 
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+DATA = PACKAGE / "data"
+
+
+def source_tree() -> Path:
+    """The lab's non-Python sources (module/, rootfs/, scenarios/): lab/_tree/ in an installed
+    wheel (setup.py puts them there), else the checkout this package lives in."""
+    installed = PACKAGE / "_tree"
+    return installed if installed.is_dir() else PACKAGE.parent
+
+
+REPO = source_tree()
 ROOTFS_SRC = REPO / "rootfs"
 MODULE_SRC = REPO / "module"
-DATA = Path(__file__).resolve().parent / "data"
 
 
 def cache_dir() -> Path:

@@ -1,0 +1,140 @@
+"""The remaplab pytest plugin (entry point ``pytest11``): every scenario file becomes one test
+item per arch, in this repository and in any project that installs remaplab.
+
+Which files: YAML files under the folders named by the ini option ``remaplab_scenarios`` (in
+pytest.ini, tox.ini, setup.cfg or ``[tool.pytest.ini_options]``, relative to that file), or, by
+default, YAML files in a folder named ``scenarios``.  ``pytest -k cma`` runs the CMA scenarios,
+``pytest scenarios/lifecycle-fork.yaml`` one file.
+
+Options: --arch (repeatable), --kernel/--kdir (bring your own), --lab-kernel lab|kasan,
+--keep-vm (keep a VM after a failure, print how to reach it, hold it until Ctrl-C).  Results go
+to ``results/pytest/`` under pytest's rootdir."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from lab.kernel import add_kernel_args
+from lab.profiles import arches
+
+if TYPE_CHECKING:
+    from lab.scenario.load import Loaded
+    from lab.scenario.runner import Result, VMPool
+
+INI_SCENARIOS = "remaplab_scenarios"
+SUFFIXES = (".yaml", ".yml")
+HOLD_KEPT_S = 3600.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("remaplab")
+    group.addoption(
+        "--arch", action="append", choices=arches(), help="arch(es) to run scenarios on"
+    )
+    add_kernel_args(group.addoption)
+    group.addoption("--keep-vm", action="store_true", help="keep VMs after a failing scenario")
+    parser.addini(
+        INI_SCENARIOS,
+        "folders of remaplab scenario files (default: YAML files in folders named scenarios)",
+        type="paths",
+        default=[],
+    )
+
+
+class ScenarioFailure(Exception):
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.render())
+        self.result = result
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from lab.scenario.load import ScenarioError, load_file
+
+        try:
+            loaded = load_file(Path(self.path))
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        chosen = self.config.getoption("--arch") or list(arches())
+        for arch in chosen:
+            yield ScenarioItem.from_parent(
+                self, name=f"{loaded.scenario.name}[{arch}]", loaded=loaded, arch=arch
+            )
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, loaded: Loaded, arch: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.loaded = loaded
+        self.arch = arch
+        self.add_marker(pytest.mark.integration)
+        self.add_marker(pytest.mark.scenario)
+
+    def runtest(self) -> None:
+        from lab.errors import LabError
+        from lab.kernel import KernelSpec
+        from lab.scenario.runner import Outcome, Result, VMPool, run_scenario
+
+        pools: dict[str, VMPool] = self.config.stash[POOLS]
+        if self.arch not in pools:
+            pools[self.arch] = VMPool(
+                KernelSpec.from_options(self.config.getoption),
+                keep=self.config.getoption("--keep-vm"),
+            )
+        out = Path(self.config.rootpath) / "results" / "pytest"
+        try:
+            result = run_scenario(self.loaded, self.arch, pools[self.arch], out)
+        except LabError as exc:
+            failed = Result(self.loaded.scenario.name, self.arch, Outcome.FAILED, message=str(exc))
+            raise ScenarioFailure(failed) from None
+        if result.outcome == Outcome.SKIPPED:
+            pytest.skip(result.message)
+        if result.outcome != Outcome.PASSED:
+            raise ScenarioFailure(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailure):
+            return excinfo.value.result.render()
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return Path(self.path), 0, f"scenario {self.name}"
+
+
+POOLS = pytest.StashKey[dict[str, "VMPool"]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[POOLS] = {}
+    config.addinivalue_line("markers", "integration: boots real QEMU guests (slow)")
+    config.addinivalue_line("markers", "scenario: a remaplab scenario file")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from lab.scenario.runner import hold_kept
+
+    kept = []
+    for pool in config.stash.get(POOLS, {}).values():
+        pool.close()
+        kept += pool.kept
+    if kept:
+        hold_kept(kept, HOLD_KEPT_S, print)
+
+
+def is_scenario_file(config: pytest.Config, file_path: Path) -> bool:
+    if file_path.suffix not in SUFFIXES:
+        return False
+    folders: list[Path] = config.getini(INI_SCENARIOS)
+    if folders:
+        return any(file_path.resolve().is_relative_to(f.resolve()) for f in folders)
+    return file_path.parent.name == "scenarios"
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if is_scenario_file(parent.config, file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
