@@ -177,3 +177,33 @@ def test_installed_wheel_boots_and_collects_a_users_scenarios(tmp_path: Path, re
     )
     assert "checks/hello.yaml" in res.stdout and "1 passed" in res.stdout, res.stdout + res.stderr
     assert (project / "results" / "pytest").is_dir()
+
+
+def test_shell_starts_in_the_share_and_reports_the_guest_dying(tmp_path: Path) -> None:
+    """remaplab shell on a terminal, from inside a --share folder: the shell starts there; a
+    panic under it ends the session with the report, the kept console log and exit 121."""
+    import pexpect
+
+    child = pexpect.spawn(
+        REMAPLAB[0],
+        [*REMAPLAB[1:], "shell", "--arch", "x86_64", "--share", "."],
+        cwd=str(tmp_path),
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(40, 200),
+    )
+    try:
+        # The prompt names the folder; typing before it shows could be flushed by the shell.
+        child.expect(f"remaplab:{tmp_path}# ")
+        child.sendline("echo CWD=$(pwd) MARK-$((40+2))")
+        child.expect(f"CWD={tmp_path} MARK-42")
+        child.sendline("echo c > /proc/sysrq-trigger")
+        child.expect(pexpect.EOF)
+        out = child.before
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == EXIT_KERNEL_CRASH, out
+    assert "kernel crash under the shell: [PANIC]" in out
+    (log,) = CONSOLE_LOG.findall(out)
+    assert "sysrq triggered crash" in Path(log).read_text()
