@@ -1,0 +1,70 @@
+"""The SSH layer's interrupt hook: a command's wait ends as soon as the hook gives a reason, with
+the output so far; without a reason the command's own end or its timeout decide."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lab.errors import GuestTimeout
+from lab.ssh import CommandAborted, _pump
+
+
+class FakeChannel:
+    """Hands out queued stdout chunks; select() waits on a socket that never becomes ready."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.sock, self.peer = socket.socketpair()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv_ready(self) -> bool:
+        return bool(self.chunks)
+
+    def recv(self, _n: int) -> bytes:
+        return self.chunks.pop(0)
+
+    def recv_stderr_ready(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+        self.peer.close()
+
+
+@pytest.fixture
+def channels() -> Iterator[list[FakeChannel]]:
+    made: list[FakeChannel] = []
+    yield made
+    for chan in made:
+        chan.close()
+
+
+def test_interrupt_ends_the_wait_with_the_output_so_far(channels: list[FakeChannel]) -> None:
+    chan = FakeChannel([b"before\n"])
+    channels.append(chan)
+    calls: list[int] = []
+
+    def interrupt() -> str | None:
+        calls.append(1)
+        return "kernel report [PANIC] boom" if len(calls) >= 2 else None
+
+    out, err = bytearray(), bytearray()
+    with pytest.raises(CommandAborted) as info:
+        _pump(chan, out, err, lambda: False, "cmd", 60.0, float("inf"), interrupt)  # type: ignore[arg-type]
+    assert info.value.reason == "kernel report [PANIC] boom"
+    assert info.value.stdout == "before\n" and info.value.stderr == ""
+    assert "stopped: kernel report [PANIC] boom" in str(info.value)
+
+
+def test_without_a_reason_the_timeout_still_bounds_the_wait(channels: list[FakeChannel]) -> None:
+    chan = FakeChannel([])
+    channels.append(chan)
+    out, err = bytearray(), bytearray()
+    with pytest.raises(GuestTimeout, match=r"did not finish within 0\.3 s"):
+        _pump(chan, out, err, lambda: False, "cmd", 0.3, time.monotonic() + 0.3, lambda: None)  # type: ignore[arg-type]
