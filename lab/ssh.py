@@ -43,6 +43,15 @@ class CommandAborted(LabError):
         self.stderr = stderr.decode(errors="replace")
 
 
+class CommandTimedOut(GuestTimeout):
+    """A guest command ran out of time; carries the output so far."""
+
+    def __init__(self, message: str, stdout: bytes, stderr: bytes) -> None:
+        super().__init__(message)
+        self.stdout = stdout.decode(errors="replace")
+        self.stderr = stderr.decode(errors="replace")
+
+
 @dataclass(frozen=True)
 class CommandResult:
     command: str
@@ -80,7 +89,11 @@ def _pump(
             raise CommandAborted(command, reason, bytes(out), bytes(err))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise GuestTimeout(f"guest command {command!r} did not finish within {timeout:g} s")
+            raise CommandTimedOut(
+                f"guest command {command!r} did not finish within {timeout:g} s",
+                bytes(out),
+                bytes(err),
+            )
         select.select([chan], [], [], min(remaining, poll))
 
 

@@ -136,7 +136,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
 
 def _command(vm: Any, kernel: Any, watch: Any, line: str, cwd: str | None, timeout: float) -> int:
     """COMMAND's output and status; a kernel crash or the guest's death ends it at once."""
-    from lab.ssh import CommandAborted
+    from lab.ssh import CommandAborted, CommandTimedOut
 
     script = f"cd {shlex.quote(cwd)} || exit 1\n{line}" if cwd else line
     try:
@@ -144,7 +144,8 @@ def _command(vm: Any, kernel: Any, watch: Any, line: str, cwd: str | None, timeo
     except CommandAborted as exc:
         _write(exc.stdout, exc.stderr)
         return _guest_failed(vm, kernel, watch, f"while running {line!r}", exc.reason)
-    except GuestTimeout:
+    except CommandTimedOut as exc:
+        _write(exc.stdout, exc.stderr)
         vm.failed = True  # keep the console log
         raise GuestTimeout(
             f"guest command {line!r} did not finish within {timeout:g} s "

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.errors import GuestTimeout
-from lab.ssh import CommandAborted, _pump
+from lab.ssh import CommandAborted, CommandTimedOut, _pump
 
 
 class FakeChannel:
@@ -63,8 +63,10 @@ def test_interrupt_ends_the_wait_with_the_output_so_far(channels: list[FakeChann
 
 
 def test_without_a_reason_the_timeout_still_bounds_the_wait(channels: list[FakeChannel]) -> None:
-    chan = FakeChannel([])
+    chan = FakeChannel([b"partial"])
     channels.append(chan)
     out, err = bytearray(), bytearray()
-    with pytest.raises(GuestTimeout, match=r"did not finish within 0\.3 s"):
-        _pump(chan, out, err, lambda: False, "cmd", 0.3, time.monotonic() + 0.3, lambda: None)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 0.3
+    with pytest.raises(CommandTimedOut, match=r"did not finish within 0\.3 s") as info:
+        _pump(chan, out, err, lambda: False, "cmd", 0.3, deadline, lambda: None)  # type: ignore[arg-type]
+    assert isinstance(info.value, GuestTimeout) and info.value.stdout == "partial"
