@@ -7,13 +7,19 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.cli import EXIT_KERNEL_CRASH
 from lab.commands import kernel_spec
 from lab.errors import GuestTimeout, LabError
 from lab.kernel.spec import add_kernel_args
 from lab.log import stderr_log
+
+if TYPE_CHECKING:
+    from lab.crash import Report
+    from lab.kernel import Kernel
+    from lab.vm import VM
+    from lab.watch import KernelWatch
 
 # The guest's own system folders: a share must not hide them (/root/.ssh: the lab's key).
 GUEST_SYSTEM = ("/bin", "/sbin", "/lib", "/usr/bin", "/etc", "/root/.ssh", "/dev", "/run")
@@ -134,9 +140,13 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         return _command(vm, kernel, watch, guest_command(command), cwd, args.timeout)
 
 
-def _command(vm: Any, kernel: Any, watch: Any, line: str, cwd: str | None, timeout: float) -> int:
+def _command(
+    vm: VM, kernel: Kernel, watch: KernelWatch, line: str, cwd: str | None, timeout: float
+) -> int:
     """COMMAND's output and status; a kernel crash or the guest's death ends it at once."""
     from lab.ssh import CommandAborted, CommandTimedOut
+
+    assert vm.ssh is not None
 
     script = f"cd {shlex.quote(cwd)} || exit 1\n{line}" if cwd else line
     try:
@@ -168,7 +178,7 @@ def _write(stdout: str, stderr: str) -> None:
     sys.stderr.flush()
 
 
-def _shell(vm: Any, kernel: Any, watch: Any, cwd: str | None) -> int:
+def _shell(vm: VM, kernel: Kernel, watch: KernelWatch, cwd: str | None) -> int:
     """An interactive shell; kernel reports are named as they complete, the guest's death ends
     the session with its report."""
     from lab.watch import GUEST_DIED
@@ -185,13 +195,14 @@ def _shell(vm: Any, kernel: Any, watch: Any, cwd: str | None) -> int:
             sys.stderr.flush()
         return None
 
+    assert vm.ssh is not None
     status = vm.ssh.interactive(cwd, interrupt)
     if status is None or watch.console.eof:
         return _guest_failed(vm, kernel, watch, "under the shell", "the session ended")
     return int(status)
 
 
-def _guest_failed(vm: Any, kernel: Any, watch: Any, during: str, reason: str) -> int:
+def _guest_failed(vm: VM, kernel: Kernel, watch: KernelWatch, during: str, reason: str) -> int:
     """The guest died or its kernel reported a crash: the reports (decoded), the kept console
     log, EXIT_KERNEL_CRASH.  SSH lost while the guest lives and reports nothing: a LabError."""
     from lab.watch import GUEST_DIED
@@ -218,7 +229,7 @@ def _guest_failed(vm: Any, kernel: Any, watch: Any, during: str, reason: str) ->
     return EXIT_KERNEL_CRASH
 
 
-def _decoded(reports: list[Any], kernel: Any) -> list[str]:
+def _decoded(reports: list[Report], kernel: Kernel) -> list[str]:
     """Each report's text, its stack decoded to file:line where the objects allow."""
     from lab.symbolize import decode_reports
 

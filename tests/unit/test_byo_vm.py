@@ -135,3 +135,14 @@ def test_watch_reports_nothing_before_its_mark_and_stops_when_the_guest_dies() -
     assert watch.stop_reason() is None and watch.settle() == []
     console.eof = True
     assert watch.stop_reason() == GUEST_DIED
+
+
+def test_bad_share_is_one_line_and_125_before_any_boot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab.cli import EXIT_LAB, main
+
+    code = main(["boot", "--arch", "x86_64", "--share", str(tmp_path / "nope"), "--", "true"])
+    err = capsys.readouterr().err
+    assert code == EXIT_LAB
+    assert err.strip() == f"remaplab: --share {tmp_path / 'nope'}: not a folder"
