@@ -1,4 +1,5 @@
 import multiprocessing
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -58,26 +59,30 @@ def test_half_written_entry_is_never_used(tmp_path: Path) -> None:
     assert counter.read_text() == "x"
 
 
-def _worker(base: str, counter: str) -> None:
+def _worker(base: str, counter: str, start: Barrier) -> None:
     import time
 
     def build(tmp: Path) -> list[str]:
-        time.sleep(0.3)  # widen the race window: both workers ask at once
+        # The window in which an unlocked second build would start and count: the workers
+        # asked together (the barrier), so without the lock all three would be in here.
+        time.sleep(0.3)
         return _build_counting(tmp, Path(counter))
 
+    start.wait(60)  # all three ask at once, however loaded the machine
     Entry("things", "shared", base=Path(base)).ensure(build)
 
 
 def test_concurrent_runs_build_once(tmp_path: Path) -> None:
     counter = tmp_path / "count"
+    start = multiprocessing.Barrier(3)
     procs = [
-        multiprocessing.Process(target=_worker, args=(str(tmp_path / "c"), str(counter)))
+        multiprocessing.Process(target=_worker, args=(str(tmp_path / "c"), str(counter), start))
         for _ in range(3)
     ]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(30)
+        p.join(120)
         assert p.exitcode == 0
     assert counter.read_text() == "x"
 
