@@ -581,6 +581,7 @@ static void touch(unsigned char *p, uint64_t n)
 }
 
 #define HUGE_2M (2UL << 20)
+#define HUGE_1G (1UL << 30)
 
 /*
  * The page-table walk over every kind of VMA it can meet, compared with
@@ -625,7 +626,20 @@ static void action_walk_kinds(int fd)
 		walk_kind(fd, pm, "hugetlb", p, huge, 1, &all_ok, detail, sizeof(detail));
 		munmap(p, HUGE_2M);
 	} else {
-		strncat(detail, "hugetlb=none-reserved", sizeof(detail) - strlen(detail) - 1);
+		strncat(detail, "hugetlb=none-reserved ", sizeof(detail) - strlen(detail) - 1);
+	}
+	/* A PUD leaf: a 1 GiB hugetlb page, when booted with hugepagesz=1G hugepages=1. */
+	p = mmap(NULL, HUGE_1G, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_HUGETLB | (30 << MAP_HUGE_SHIFT), -1, 0);
+	if (p != MAP_FAILED) {
+		touch(p, 1);
+		/* Its first and last 4096 pages (one WALK takes at most max_pages). */
+		walk_kind(fd, pm, "hugetlb1g", p, 4096, 1, &all_ok, detail, sizeof(detail));
+		walk_kind(fd, pm, "hugetlb1g-end", p + HUGE_1G - 4096 * page_size, 4096, 1,
+			  &all_ok, detail, sizeof(detail));
+		munmap(p, HUGE_1G);
+	} else {
+		strncat(detail, "hugetlb1g=none-reserved", sizeof(detail) - strlen(detail) - 1);
 	}
 	close(pm);
 	action_result("walk-kinds", all_ok, detail, 0);
