@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.cache import Entry, hash_strings, hash_tree
+from lab.cc import INCLUDE
 from lab.errors import LabError
 from lab.kernel import Kernel
 from lab.log import Log, stderr_log
@@ -18,7 +19,7 @@ from lab.profiles import Profile, get_profile
 from lab.rootfs import Extra
 
 TOOLS_SRC = ROOTFS_SRC / "tools"
-TOOLS = ("multimap-ctl", "pagemap-dump", "multimap-fuzz")
+TOOLS = ("multimap-ctl", "pagemap-dump", "multimap-fuzz", "remaplab-map")
 BUILD_TIMEOUT_S = 600
 WARNING = re.compile(r"\bwarning\b|\berror\b", re.I)
 
@@ -101,7 +102,12 @@ def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
     profile = get_profile(arch)
     cc = f"{profile.cross_compile}gcc"
     key = f"{arch}-" + hash_strings(
-        [hash_tree(TOOLS_SRC), (MODULE_SRC / "uapi/multimap.h").read_text(), _compiler_version(cc)]
+        [
+            hash_tree(TOOLS_SRC),
+            (MODULE_SRC / "uapi/multimap.h").read_text(),
+            hash_tree(INCLUDE),
+            _compiler_version(cc),
+        ]
     )
 
     def build(tmp: Path) -> list[str]:
@@ -118,6 +124,7 @@ def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
                     "-Werror",
                     "-pthread",
                     f"-I{MODULE_SRC / 'uapi'}",
+                    f"-I{INCLUDE}",
                     "-o",
                     str(tmp / tool),
                     str(TOOLS_SRC / f"{tool}.c"),
@@ -143,3 +150,76 @@ def guest_extras(kernel: Kernel, log: Log = stderr_log) -> tuple[Extra, ...]:
     mod = build_module(kernel, log)
     extras.append(Extra("lib/modules/{release}/extra/multimap.ko", mod.ko, 0o644, mod.depends))
     return tuple(extras)
+
+
+class BuildFailure(LabError):
+    """A user's module did not build: the message quotes the compiler."""
+
+
+BUILD_PRODUCTS = re.compile(
+    r"(\.o|\.ko|\.mod|\.mod\.c|\.cmd|\.a|\.order|\.symvers|\.dwo)$|^\.tmp_versions$"
+)
+
+
+def _source_key(src: Path) -> str:
+    """A module folder's content key, leaving out what a build there leaves behind."""
+    parts: list[str | bytes] = []
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        rel = path.relative_to(src)
+        if any(BUILD_PRODUCTS.search(part) for part in rel.parts):
+            continue
+        parts += [str(rel), oct(path.stat().st_mode & 0o777), path.read_bytes()]
+    return hash_strings(parts)
+
+
+def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> tuple[Path, ...]:
+    """A user's out-of-tree module folder (Kbuild or Makefile) built for kernel: W=1, debug info
+    (crash reports decode to its file:line), cached by content.  Its .ko files in Kbuild's
+    order.  A build error is a BuildFailure quoting the compiler (warnings are not errors here:
+    it is not the lab's code)."""
+    if kernel.kdir is None:
+        raise BuildFailure(
+            f"cannot build {src} for {kernel.identity}: no kernel build tree (--kdir)"
+        )
+    if not src.is_dir() or not ((src / "Kbuild").is_file() or (src / "Makefile").is_file()):
+        raise BuildFailure(f"{src}: not a module folder (no Kbuild or Makefile)")
+    profile = get_profile(kernel.arch)
+    cc = f"{profile.cross_compile}gcc"
+    key = f"{kernel.arch}-" + hash_strings(
+        [kernel.key, _source_key(src), _compiler_version(cc), "W=1 KCFLAGS=-g v1"]
+    )
+
+    def build(tmp: Path) -> list[str]:
+        log(f"building {src} for {kernel.arch} against {kernel.identity} (W=1)")
+        work = tmp / "src"
+        shutil.copytree(
+            src, work, ignore=lambda _d, names: [n for n in names if BUILD_PRODUCTS.search(n)]
+        )
+        argv = ["make", "-C", str(kernel.kdir), f"M={work}", "W=1", "KCFLAGS=-g"]
+        try:
+            out = _run([*argv, *kbuild_args(profile), "modules"], None, f"building {src.name}")
+        except LabError as exc:
+            raise BuildFailure(f"{src} does not build for {kernel.arch}: {exc}") from None
+        (tmp / "build.log").write_text(out)
+        order = work / "modules.order"
+        names = (
+            [
+                Path(ln.strip()).with_suffix(".ko").name
+                for ln in order.read_text().splitlines()
+                if ln.strip()
+            ]
+            if order.exists()
+            else []
+        )
+        kos = [work / n for n in names] or sorted(work.glob("*.ko"))
+        if not kos:
+            raise BuildFailure(f"{src} built no .ko file (is obj-m set?)")
+        (tmp / "kos").mkdir()
+        for ko in kos:
+            shutil.copy2(ko, tmp / "kos" / ko.name)
+        (tmp / "order").write_text("\n".join(ko.name for ko in kos))
+        shutil.rmtree(work)
+        return [f"kos/{ko.name}" for ko in kos]
+
+    path = Entry("byo-modules", key).ensure(build, log)
+    return tuple(path / "kos" / name for name in (path / "order").read_text().split())

@@ -81,22 +81,25 @@ class Held:
             raise LabError(f"could not release multimap-ctl {self.pid}: {res.stderr}")
 
 
-def hold(vm: Guest, args: list[str], timeout: float = 120.0) -> Held:
-    """Start multimap-ctl --hold in the background; return once its report is out."""
-    fifo = f"/tmp/mmctl-{abs(hash(tuple(args))) % 100000}.fifo"
+def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multimap-ctl") -> Held:
+    """Start TOOL ARGS --hold (multimap-ctl, or remaplab-map for any device) in the background;
+    return once its report is out."""
+    fifo = f"/tmp/{tool}-{abs(hash(tuple(args))) % 100000}.fifo"
     cmd = (
         f"rm -f {fifo}; mkfifo {fifo}; "
-        f"multimap-ctl {shlex.join(args)} --hold > {fifo} 2>/dev/null < /dev/null & "
+        f"{tool} {shlex.join(args)} --hold > {fifo} 2>/dev/null < /dev/null & "
         f'read -r line < {fifo}; rm -f {fifo}; echo "$line"'
     )
-    report = _json(vm.run(cmd, timeout=timeout), "multimap-ctl --hold")
+    report = _json(vm.run(cmd, timeout=timeout), f"{tool} --hold")
     if not report.get("ok"):
-        raise LabError(f"multimap-ctl --hold failed: {report}")
+        raise LabError(f"{tool} --hold failed: {report}")
     return Held(vm, int(report["pid"]), report)
 
 
-def pagemap(vm: Guest, pid: int, start: int, end: int) -> dict[str, Any]:
-    res = vm.run(f"pagemap-dump {pid} {start} {end}")
+def pagemap(vm: Guest, pid: int, start: int, end: int, walk: bool = False) -> dict[str, Any]:
+    """pagemap-dump of [start, end) in process pid; with walk, also the kernel's page-table walk
+    ("walk", or "walk_error" when multimap is not there to do it)."""
+    res = vm.run(f"pagemap-dump {pid} {start} {end}" + (" --walk" if walk else ""))
     if not res.ok:
         raise LabError(f"pagemap-dump {pid} {start:#x} {end:#x} failed: {res.stderr.strip()}")
     return _json(res, "pagemap-dump")

@@ -31,6 +31,16 @@ def offset_to_gpa(profile: Profile, ram_size: int, offset: int) -> int:
     return profile.ram_base + offset
 
 
+def ram_pfn_ranges(profile: Profile, ram_size: int) -> list[tuple[int, int]]:
+    """The guest-physical PFN ranges [first, end) the RAM backend covers."""
+    pages = ram_size // PAGE
+    if profile.ram_low_limit and ram_size >= 0xB0000000:
+        low = profile.ram_low_limit // PAGE
+        return [(0, low), ((1 << 32) // PAGE, (1 << 32) // PAGE + pages - low)]
+    base = profile.ram_base // PAGE
+    return [(base, base + pages)]
+
+
 def sweep_stale(directory: Path) -> None:
     """Remove RAM files of lab processes that died before unlinking them."""
     for path in directory.glob("remaplab-*.ram"):
@@ -50,6 +60,10 @@ class GuestRAM:
 
     def close(self) -> None:
         self._map.close()
+
+    def holds(self, pfn: int) -> bool:
+        """Whether guest-physical page pfn is RAM this witness can see (not device memory)."""
+        return any(a <= pfn < b for a, b in ram_pfn_ranges(self.profile, self.size))
 
     def __enter__(self) -> GuestRAM:
         return self

@@ -206,8 +206,11 @@ def for_kernel(kernel: Kernel, module_ko: Path | None) -> Symbolizer:
     return Symbolizer(objects, get_profile(kernel.arch).cross_compile, tuple(roots))
 
 
-def decode_reports(reports: list[Report], kernel: Kernel) -> list[dict[str, Any]]:
-    """Each report as a dict, with its stack decoded to file:line where the objects allow."""
+def decode_reports(
+    reports: list[Report], kernel: Kernel, modules: dict[str, Path] | None = None
+) -> list[dict[str, Any]]:
+    """Each report as a dict, with its stack decoded to file:line where the objects allow:
+    vmlinux with debug info, multimap, and modules (name -> .ko: a scenario's own)."""
     if not reports:
         return []
     ko = None
@@ -215,6 +218,8 @@ def decode_reports(reports: list[Report], kernel: Kernel) -> list[dict[str, Any]
         with contextlib.suppress(LabError):
             ko = build_module(kernel, log=quiet).ko
     symbolizer = for_kernel(kernel, ko)
+    for name, path in (modules or {}).items():
+        symbolizer.objects[name] = path
     out = []
     for r in reports:
         d = r.as_dict()

@@ -49,7 +49,9 @@
 #include <linux/nospec.h>
 #include <linux/overflow.h>
 #include <linux/platform_device.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -469,83 +471,86 @@ static long multimap_get_pfns(struct multimap_file *mf, void __user *uarg)
 }
 
 /*
- * The PFN mapped at @addr in @mm, or MULTIMAP_WALK_NOT_MAPPED.  mmap_lock is
- * held for reading, so no page table seen here is freed under us, and a PMD
- * that points to a page table keeps pointing to it (khugepaged collapses
- * only under the write lock); a none or huge entry may change at any time,
- * so every decision is taken on one snapshot of the entry.  Leaf entries
- * at PUD and PMD level (THP, hugetlb, huge device mappings) and PTEs of
- * every kind (normal, VM_MIXEDMAP, VM_PFNMAP/VM_IO special PTEs) are read
- * the same way: this is why follow_pte(), which is for VM_IO/VM_PFNMAP
- * only and BUGs on a huge PMD, is not used; walk_page_range() is not
- * exported in 6.1.
+ * The PFN mapped at @addr in @mm, or MULTIMAP_WALK_NOT_MAPPED.  A lockless
+ * walk with interrupts off, as GUP-fast does (mm/gup.c, gup_pgd_range()):
+ * page tables are freed only after an IPI or an RCU grace period, so none
+ * read here goes away under us, and each level is decided on one snapshot
+ * of its entry (the *_offset_lockless() helpers step from the snapshot,
+ * not from a second read that a THP split or a hugetlb PMD unshare could
+ * change).  Leaf entries at PUD and PMD level (THP, hugetlb, huge device
+ * mappings) and PTEs of every kind (normal, VM_MIXEDMAP, the special PTEs
+ * of VM_PFNMAP/VM_IO) are read alike.  Not follow_pte(): it is for
+ * VM_IO/VM_PFNMAP only and BUGs on a huge PMD; walk_page_range() is not
+ * exported in 6.1.  No lock is taken: the answer is a snapshot anyway.
  */
 static u64 multimap_walk_one(struct mm_struct *mm, unsigned long addr)
 {
 	u64 pfn = MULTIMAP_WALK_NOT_MAPPED;
-	pgd_t *pgdp;
-	p4d_t *p4dp;
+	unsigned long flags;
+	pgd_t *pgdp, pgd;
+	p4d_t *p4dp, p4d;
 	pud_t *pudp, pud;
 	pmd_t *pmdp, pmd;
 	pte_t *ptep, pte;
-	spinlock_t *ptl;	/* the PTE table's lock */
 
+	local_irq_save(flags);
 	pgdp = pgd_offset(mm, addr);
-	if (pgd_none(READ_ONCE(*pgdp)) || pgd_bad(READ_ONCE(*pgdp)))
-		return pfn;
-	p4dp = p4d_offset(pgdp, addr);
-	if (p4d_none(READ_ONCE(*p4dp)) || p4d_bad(READ_ONCE(*p4dp)))
-		return pfn;
-	pudp = pud_offset(p4dp, addr);
+	pgd = READ_ONCE(*pgdp);
+	if (pgd_none(pgd) || pgd_bad(pgd))
+		goto out;
+	p4dp = p4d_offset_lockless(pgdp, pgd, addr);
+	p4d = READ_ONCE(*p4dp);
+	if (p4d_none(p4d) || p4d_bad(p4d))
+		goto out;
+	pudp = pud_offset_lockless(p4dp, p4d, addr);
 	pud = READ_ONCE(*pudp);
 	if (pud_none(pud))
-		return pfn;
-	if (pud_leaf(pud))
-		return pud_pfn(pud) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
+		goto out;
+	if (pud_leaf(pud)) {
+		pfn = pud_pfn(pud) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
+		goto out;
+	}
 	if (pud_bad(pud))
-		return pfn;
-	pmdp = pmd_offset(pudp, addr);
+		goto out;
+	pmdp = pmd_offset_lockless(pudp, pud, addr);
 	pmd = READ_ONCE(*pmdp);
 	if (pmd_none(pmd) || !pmd_present(pmd))	/* hole, migration, swap */
-		return pfn;
-	if (pmd_leaf(pmd))
-		return pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+		goto out;
+	if (pmd_leaf(pmd)) {
+		pfn = pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+		goto out;
+	}
 	if (pmd_bad(pmd))
-		return pfn;
-	ptep = pte_offset_map_lock(mm, pmdp, addr, &ptl);
-	pte = ptep_get(ptep);
+		goto out;
+	ptep = pte_offset_map(&pmd, addr);
+	pte = ptep_get_lockless(ptep);
 	if (pte_present(pte))
 		pfn = pte_pfn(pte);
-	pte_unmap_unlock(ptep, ptl);
+	pte_unmap(ptep);
+out:
+	local_irq_restore(flags);
 	return pfn;
 }
 
-static long multimap_walk(struct multimap_file *mf, void __user *uarg)
+/* Walk [start, start + count pages) of @mm into @upfns (a user array). */
+static long multimap_walk_mm(struct multimap_file *mf, struct mm_struct *mm,
+			     unsigned long start, u64 count, u64 upfns)
 {
-	struct mm_struct *mm = current->mm;
-	struct multimap_walk req;
-	unsigned long start;
 	u64 *pfns, i, len, end;
 	long ret = 0;
 
-	if (copy_from_user(&req, uarg, sizeof(req)))
-		return -EFAULT;
-	/* An arm64 caller may pass a tagged pointer (tagged address ABI). */
-	start = untagged_addr((unsigned long)req.addr);
-	if (!req.count || req.count > max_pages || !PAGE_ALIGNED(start))
+	if (!count || count > max_pages || !PAGE_ALIGNED(start))
 		return -EINVAL;
-	if (check_shl_overflow(req.count, PAGE_SHIFT, &len) ||
+	if (check_shl_overflow(count, PAGE_SHIFT, &len) ||
 	    check_add_overflow((u64)start, len, &end) || end > TASK_SIZE)
 		return -EINVAL;
-	if (!mm)
-		return -EINVAL;
-	pfns = kvmalloc_array(req.count, sizeof(*pfns), GFP_KERNEL);
+	pfns = kvmalloc_array(count, sizeof(*pfns), GFP_KERNEL);
 	if (!pfns)
 		return -ENOMEM;
 
 	/* In chunks, dropping mmap_lock between them, as pagemap_read() does. */
-	for (i = 0; !ret && i < req.count; ) {
-		u64 stop = min_t(u64, req.count, i + MULTIMAP_CHUNK);
+	for (i = 0; !ret && i < count; ) {
+		u64 stop = min_t(u64, count, i + MULTIMAP_CHUNK);
 
 		if (mmap_read_lock_killable(mm)) {
 			ret = -EINTR;
@@ -568,10 +573,54 @@ static long multimap_walk(struct multimap_file *mf, void __user *uarg)
 		cond_resched();
 	}
 
-	if (!ret && copy_to_user(u64_to_user_ptr(req.pfns), pfns,
-				 req.count * sizeof(*pfns)))
+	if (!ret && copy_to_user(u64_to_user_ptr(upfns), pfns,
+				 count * sizeof(*pfns)))
 		ret = -EFAULT;
 	kvfree(pfns);
+	return ret;
+}
+
+static long multimap_walk(struct multimap_file *mf, void __user *uarg)
+{
+	struct multimap_walk req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (!current->mm)
+		return -EINVAL;
+	/* An arm64 caller may pass a tagged pointer (tagged address ABI). */
+	return multimap_walk_mm(mf, current->mm,
+				untagged_addr((unsigned long)req.addr),
+				req.count, req.pfns);
+}
+
+static long multimap_walk_pid(struct multimap_file *mf, void __user *uarg)
+{
+	struct multimap_walk_pid req;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct pid *pid;
+	long ret;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.pid <= 0)
+		return -EINVAL;
+	/* Another process's physical layout: only for who may read its memory. */
+	if (!mf->pfns_visible || !capable(CAP_SYS_PTRACE))
+		return -EPERM;
+	pid = find_get_pid(req.pid);
+	task = get_pid_task(pid, PIDTYPE_PID);
+	put_pid(pid);
+	if (!task)
+		return -ESRCH;
+	mm = get_task_mm(task);
+	put_task_struct(task);
+	if (!mm)
+		return -ESRCH;	/* a kernel thread or an exiting process */
+	ret = multimap_walk_mm(mf, mm, (unsigned long)req.addr, req.count,
+			       req.pfns);
+	mmput(mm);
 	return ret;
 }
 
@@ -624,6 +673,8 @@ static long multimap_ioctl(struct file *file, unsigned int cmd,
 		return multimap_get_pfns(mf, uarg);
 	case MULTIMAP_IOC_WALK:
 		return multimap_walk(mf, uarg);
+	case MULTIMAP_IOC_WALK_PID:
+		return multimap_walk_pid(mf, uarg);
 	case MULTIMAP_IOC_READBACK:
 		return multimap_readback(mf, uarg);
 	}

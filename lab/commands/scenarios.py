@@ -70,12 +70,12 @@ def _verdict(results: list[Any], kept: list[Any], keep_for: float) -> int:
 
 
 def cmd_repro(args: argparse.Namespace, _command: list[str]) -> int:
-    from lab.scenario.bundle import read_bundle, same_failure, signature
+    from lab.scenario.bundle import bundle_base, read_bundle, same_failure, signature
     from lab.scenario.load import load_file
     from lab.scenario.runner import VMPool, run_scenario
 
     original, kinfo, yaml = read_bundle(args.bundle)
-    loaded = load_file(yaml)
+    loaded = load_file(yaml, bundle_base(args.bundle))
     spec = kernel_spec(args)
     if not spec.chosen:
         spec = KernelSpec.from_dict(kinfo["spec"])

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from lab.build import build_module, build_tools
 from lab.errors import LabError
 from lab.kernel import Kernel
 from lab.log import quiet
-from lab.paths import REPO
+from lab.scenario.load import Loaded
 
 REPRO_SH = """#!/bin/sh
 # Rerun scenario {name} on {arch} as it failed on {identity}.
@@ -64,9 +66,27 @@ def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]
     return False, "not reproduced"
 
 
+def _copy_sources(loaded: Loaded, bundle: Path) -> dict[str, str]:
+    """The scenario's own sources (module folders, programs), copied so that its relative paths
+    resolve from bundle/SOURCES_BASE as they did from its folder."""
+    rels = loaded.sources()
+    ups = max((Path(r).parts.count("..") for r in rels), default=0)
+    base = Path("sources", *(["_"] * ups))
+    for rel in rels:
+        src = (loaded.folder / rel).resolve()
+        dst = Path(os.path.normpath(bundle / base / rel))
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            ignore = shutil.ignore_patterns("*.o", "*.ko", ".*")
+            shutil.copytree(src, dst, dirs_exist_ok=True, ignore=ignore)
+        elif src.is_file():
+            shutil.copy2(src, dst)
+    return {"scenario_dir": str(loaded.folder.resolve()), "sources_base": str(base)}
+
+
 def write_bundle(
     log_dir: Path,
-    scenario_text: str,
+    loaded: Loaded,
     result: dict[str, Any],
     kernel: Kernel,
     kernel_spec: dict[str, str | None],
@@ -75,7 +95,8 @@ def write_bundle(
     bundle = log_dir / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
     (bundle / "bin").mkdir(parents=True)
-    (bundle / f"{result['scenario']}.yaml").write_text(scenario_text)
+    (bundle / f"{result['scenario']}.yaml").write_text(loaded.text)
+    (bundle / "scenario.json").write_text(json.dumps(_copy_sources(loaded, bundle), indent=1))
     (bundle / "result.json").write_text(json.dumps(result, indent=1, default=str))
     cmdline = ""
     if argv and "-append" in argv:
@@ -115,11 +136,24 @@ def write_bundle(
             name=result["scenario"],
             arch=kernel.arch,
             identity=kernel.identity,
-            remaplab=shlex.quote(str(REPO / ".venv" / "bin" / "remaplab")),
+            remaplab=shlex.quote(str(Path(sys.executable).parent / "remaplab")),
         )
     )
     repro.chmod(0o755)
     return bundle
+
+
+def bundle_base(bundle: Path) -> Path | None:
+    """Where a bundle's scenario finds its relative sources: its original folder while that
+    exists, else the copies in the bundle."""
+    try:
+        info = json.loads((bundle / "scenario.json").read_text())
+    except (OSError, ValueError):
+        return None
+    original = Path(info["scenario_dir"])
+    if original.is_dir():
+        return original
+    return bundle / str(info["sources_base"])
 
 
 def read_bundle(bundle: Path) -> tuple[dict[str, Any], dict[str, Any], Path]:

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from lab.errors import LabError
+from lab.scenario import semantics
 from lab.scenario.schema import Scenario
 
 
@@ -22,6 +23,17 @@ class Loaded:
     scenario: Scenario
     path: Path
     text: str
+    base: Path | None = None  # where its relative paths start (default: the file's folder)
+
+    @property
+    def folder(self) -> Path:
+        return self.base if self.base is not None else self.path.parent
+
+    def sources(self) -> list[str]:
+        """The relative paths it names: its modules' folders and its programs."""
+        s = self.scenario
+        out = [m.source for m in s.modules if m.source is not None]
+        return out + [st.body.source for st in s.steps if st.kind == "program"]
 
 
 def _node_at(node: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
@@ -162,17 +174,28 @@ def _describe(errors: list[Any], root: yaml.Node, path: Path) -> list[str]:
     return lines
 
 
-def load_text(text: str, path: Path) -> Scenario:
+def load_text(text: str, path: Path, base: Path | None = None) -> Scenario:
+    """The scenario in text (from path); with base (its folder), the files it names are
+    checked too."""
     root, data = _parse(text, path)
     if not isinstance(data, dict) or root is None:
         raise ScenarioError(f"{path}:1: a scenario is a YAML mapping (name, description, steps...)")
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError("\n".join(_describe(exc.errors(), root, path))) from None
+    found = semantics.problems(scenario, base)
+    if found:
+        raise ScenarioError(
+            "\n".join(
+                f"{path}:{_node_at(root, loc).start_mark.line + 1}: {_field(loc)}: {message}"
+                for loc, message in found
+            )
+        )
+    return scenario
 
 
-def load_file(path: Path) -> Loaded:
+def load_file(path: Path, base: Path | None = None) -> Loaded:
     try:
         if path.stat().st_size > MAX_BYTES:
             raise ScenarioError(
@@ -182,12 +205,12 @@ def load_file(path: Path) -> Loaded:
         text = decode(path.read_bytes(), path)
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    scenario = load_text(text, path)
+    scenario = load_text(text, path, base or path.parent)
     if scenario.name != path.stem:
         raise ScenarioError(
             f"{path}:1: name: {scenario.name!r} must equal the file name {path.stem!r}"
         )
-    return Loaded(scenario, path, text)
+    return Loaded(scenario, path, text, base)
 
 
 def load_dir(directory: Path) -> list[Loaded]:

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     HANG = "guest hang"  # a step ran out of time and the guest answers nothing
     LOST = "lost connection"  # SSH to the guest broke while QEMU still ran
     SKIPPED = "skipped"
+    BUILD_FAILURE = "build failure"  # the scenario's own module or program does not build
     SETUP_ERROR = "setup error"  # the scenario could not even be prepared (kernel, initramfs)
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM while it ran
 

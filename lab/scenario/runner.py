@@ -10,14 +10,16 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import paramiko
 
+from lab.build import BuildFailure
 from lab.crash import settled_reports
 from lab.errors import BootError, GuestTimeout, LabError
 from lab.kernel import Kernel
+from lab.scenario import modules
 from lab.scenario.bundle import write_bundle
 from lab.scenario.health import (
     MEMINFO,
@@ -139,16 +141,20 @@ def _unresponsive(vm: VM) -> str | None:
     )
 
 
-def _observe(run: ScenarioRun, pool: VMPool, arch: str, result: Result) -> Observed:
+def _observe(
+    run: ScenarioRun, pool: VMPool, arch: str, result: Result, mods: list[modules.Prepared]
+) -> Observed:
     """Run the scenario on its VM and record what happened (not what it means)."""
     vm, s = run.vm, run.s
     observed = Observed(expect=s.expect.kernel)
     try:
         before = _before(run, pool, arch)
+        modules.load_all(run, mods)
         failed = _steps(run, result)
         run.release_all()
         if failed is not None:
             return replace(observed, failed_step=failed)
+        modules.unload_all(run, mods)
         after = _after(run)
         problem = judge(s, before, after)
         if problem is None:
@@ -157,6 +163,8 @@ def _observe(run: ScenarioRun, pool: VMPool, arch: str, result: Result) -> Obser
         return replace(observed, health=(problem.outcome, problem.message))
     except GuestTimeout as exc:
         return replace(observed, timeout=str(exc), unresponsive=_unresponsive(vm))
+    except modules.ModuleProblem as exc:
+        return replace(observed, health=(Outcome.FAILED, str(exc)))
     except GUEST_ERRORS as exc:
         # A panicking guest drops SSH a moment before QEMU exits (panic=-1, -no-reboot).
         if vm.console is not None and vm.alive:
@@ -170,14 +178,16 @@ def _observe(run: ScenarioRun, pool: VMPool, arch: str, result: Result) -> Obser
         )
 
 
-def _evidence(result: Result, vm: VM, mark: int, kernel: Kernel, log_dir: Path) -> Observed:
+def _evidence(
+    result: Result, vm: VM, mark: int, kernel: Kernel, log_dir: Path, symbols: dict[str, Path]
+) -> Observed:
     """Read the console since mark: the excerpt and the decoded reports go to log_dir."""
     assert vm.console is not None
     if not vm.alive:
         vm.console.wait_closed(2.0)
     reports = settled_reports(vm.console, mark)
     (log_dir / "console.log").write_text(vm.console.text(mark))
-    result.crashes = decode_reports(reports, kernel)
+    result.crashes = decode_reports(reports, kernel, symbols)
     for n, crash in enumerate(result.crashes):
         (log_dir / f"crash-{n}.txt").write_text(f"{crash['title']}\n\n{crash['decoded']}\n")
     return Observed(reports=tuple(reports), vm_alive=vm.alive)
@@ -191,6 +201,7 @@ class Context:
     log_dir: Path
     kernel: Kernel | None = None  # for the bundle, once prepared
     argv: list[str] | None = None  # QEMU's, once a VM was started
+    modules: list[modules.Prepared] = field(default_factory=list)  # built before boot
 
 
 VM_EVIDENCE = ("qemu-argv.txt", "qemu-stderr.log")
@@ -212,10 +223,11 @@ def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
     """The scenario on a ready VM: observe, decide, keep the evidence, recycle the VM."""
     assert vm.console is not None
     mark = vm.console.mark()
-    run = ScenarioRun(ctx.loaded.scenario, vm)
-    observed = _observe(run, ctx.pool, ctx.arch, result)
+    run = ScenarioRun(ctx.loaded.scenario, vm, ctx.loaded.folder, ctx.kernel)
+    observed = _observe(run, ctx.pool, ctx.arch, result, ctx.modules)
     assert ctx.kernel is not None
-    console = _evidence(result, vm, mark, ctx.kernel, ctx.log_dir)
+    symbols = modules.symbol_files(ctx.modules)
+    console = _evidence(result, vm, mark, ctx.kernel, ctx.log_dir, symbols)
     verdict = decide(replace(observed, reports=console.reports, vm_alive=console.vm_alive))
     result.outcome, result.message = verdict.outcome, verdict.message
     ctx.argv = vm.argv
@@ -244,6 +256,12 @@ def _run(ctx: Context, result: Result) -> None:
     reason = skip_reason(s, ctx.kernel)
     if reason:
         result.outcome, result.message = Outcome.SKIPPED, reason
+        return
+    try:
+        ctx.modules = modules.build_all(s, ctx.loaded.folder, ctx.kernel)
+    except BuildFailure as exc:
+        result.outcome, result.message = Outcome.BUILD_FAILURE, str(exc)
+        (ctx.log_dir / "build.log").write_text(str(exc) + "\n")
         return
     result.booted = not ctx.pool.warm(ctx.arch, s.boot)
     try:
@@ -275,9 +293,7 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
         _run(ctx, result)
         logged["outcome"] = result.outcome.value
     if not result.ok and ctx.kernel is not None:  # after the step log is complete
-        bundle = write_bundle(
-            log_dir, loaded.text, result.as_dict(), ctx.kernel, pool.spec(), ctx.argv
-        )
+        bundle = write_bundle(log_dir, loaded, result.as_dict(), ctx.kernel, pool.spec(), ctx.argv)
         result.message += f" (repro: {bundle / 'repro.sh'})"
     result.seconds = time.monotonic() - start
     (log_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=1, default=str))

@@ -92,6 +92,48 @@ class Module(Strict):
     params: Params = Field(default_factory=dict)
 
 
+RelPath = Annotated[str, Field(min_length=1, max_length=4096)]  # relative to the scenario file
+ModName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+MAX_MAP_BYTES = MAX_PAGES * 4096
+SizeText = Annotated[str, Field(pattern=r"^[0-9]{1,13}[KMG]?$")]
+UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def size_bytes(value: int | str) -> int:
+    """A size as bytes: an int, or a string like "64K", "1M", "4096"."""
+    if isinstance(value, int):
+        return value
+    unit = UNITS.get(value[-1:], 1)
+    return int(value[:-1] if unit > 1 else value) * unit
+
+
+class ModuleSpec(Strict):
+    """A module loaded after boot, before the steps (unloaded in reverse after them): an
+    out-of-tree module folder built for the run's kernel, or a module of the guest kernel."""
+
+    source: RelPath | None = None  # a folder with a Kbuild or Makefile
+    name: ModName | None = None  # modprobe NAME
+    params: Params = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ModuleSpec:
+        if (self.source is None) == (self.name is None):
+            raise ValueError("a module is either {source: DIR} or {name: MODULE}")
+        return self
+
+
+class ProgramStep(Strict):
+    """A C program of the user's, compiled statically for the arch, run in the guest."""
+
+    source: RelPath  # a .c file
+    args: Annotated[tuple[Text, ...], Field(max_length=256)] = ()
+    cflags: Annotated[tuple[Text, ...], Field(max_length=64)] = ()
+    status: int | None = 0  # None: any status
+    output: Regex | None = None  # regex that its stdout must match
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 60
+    hold: Name | None = None  # it calls remaplab_hold(NAME, ...): check the mapping by name
+
+
 class RunStep(Strict):
     command: Annotated[str, Field(min_length=1, max_length=65536)]
     status: int | None = 0  # None: any status
@@ -99,27 +141,77 @@ class RunStep(Strict):
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60
 
 
+DeviceAction = Literal["fork", "munmap-part", "mremap-move", "close"]
+MULTIMAP_ONLY = ("backing", "mapping", "pages", "private_write")
+
+
 class MapStep(Strict):
+    """A multimap buffer (backing, mapping, pages; offset and length in pages), or with device,
+    any device node or file mapped by the lab's holder (length and offset in bytes: 4096, "64K",
+    "1M")."""
+
+    device: Annotated[str, Field(pattern=r"^/", max_length=4096)] | None = None
     backing: Backing = "pages"
     mapping: Mapping = "remap"
     pages: Count = 16
     private: bool = False
     private_write: bool = False
-    offset: Count = 0
-    length: Count = 0
+    offset: int | SizeText = 0
+    length: int | SizeText = 0
     actions: Annotated[tuple[Action, ...], Field(max_length=64)] = ()
     # Expect a failure instead of a mapping: the errno, and optionally where it happens.
     errno: Errno | None = None
     stage: Literal["open", "configure", "mmap"] | None = None
     name: Name = "m"
 
+    @model_validator(mode="after")
+    def _device_or_multimap(self) -> MapStep:
+        if self.device is None:
+            for field in ("offset", "length"):
+                value = getattr(self, field)
+                if isinstance(value, str) or not 0 <= value <= MAX_PAGES:
+                    raise ValueError(
+                        f"{field}: a page count from 0 to {MAX_PAGES} for a multimap map "
+                        f"(sizes such as 64K are for device maps), got {value!r}"
+                    )
+            return self
+        wrong = [f for f in MULTIMAP_ONLY if f in self.model_fields_set]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: for multimap maps, not for a device map")
+        length, offset = size_bytes(self.length), size_bytes(self.offset)
+        if not 0 < length <= MAX_MAP_BYTES or length % 4096:
+            raise ValueError(
+                f"length: a device map needs a length, a multiple of 4096 bytes up to "
+                f"{MAX_MAP_BYTES >> 30}G, got {self.length!r}"
+            )
+        if offset % 4096 or offset > 1 << 50:
+            raise ValueError(f"offset: page aligned bytes, got {self.offset!r}")
+        allowed = set(DeviceAction.__args__)  # type: ignore[attr-defined]
+        odd = [a for a in self.actions if a not in allowed]
+        if odd:
+            raise ValueError(f"actions {odd}: a device map takes {', '.join(sorted(allowed))}")
+        if self.stage == "configure":
+            raise ValueError("stage: a device map fails at open or mmap")
+        return self
+
+    @property
+    def foreign(self) -> bool:
+        return self.device is not None
+
+    @property
+    def first_page(self) -> int:
+        """The index of the first page mapped: multimap's offset (pages), or 0 for a device
+        map (its tokens are numbered from the start of the mapping)."""
+        return 0 if self.device is not None else size_bytes(self.offset)
+
 
 class CheckStep(Strict):
     of: Name = "m"
     physically_contiguous: bool | None = None
     distinct_pages: Count | None = None
-    pfns_match_module: bool = True  # page-table walk == module's PFN list
-    contents_match: bool = True  # data written through the mapping == kernel readback
+    # multimap only (refused for other mappings); unset means true
+    pfns_match_module: bool | None = None  # page-table walk == module's PFN list
+    contents_match: bool | None = None  # data written through the mapping == kernel readback
     pagemap: Literal["visible", "hole"] | None = None
     physical: bool = False  # guest-physical witness read from outside the guest
     source: Source | None = None
@@ -138,6 +230,7 @@ class ReloadStep(Strict):
 # Every step kind: its YAML key and its model.  A step is a mapping with exactly one of these.
 STEP_KINDS: dict[str, type[Strict]] = {
     "run": RunStep,
+    "program": ProgramStep,
     "map": MapStep,
     "check": CheckStep,
     "release": ReleaseStep,
@@ -204,6 +297,7 @@ class Scenario(Strict):
     ] = ()
     boot: Boot = Boot()
     module: Module = Module()
+    modules: Annotated[tuple[ModuleSpec, ...], Field(max_length=32)] = ()
     steps: Annotated[tuple[Step, ...], Field(min_length=1, max_length=MAX_STEPS)]
     expect: Expect = Expect()
     timeout: Annotated[float, Field(gt=0, le=3600)] = 300

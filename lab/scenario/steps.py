@@ -1,5 +1,7 @@
-"""The step executors, one per step kind, in a table keyed by kind (EXECUTORS): adding a kind is
-one model in lab/scenario/schema.py's STEP_KINDS and one @executor function here.
+"""The step executors of the lab's own kinds (run, and multimap's map, check, release,
+reload_module), registered by kind in EXECUTORS (lab/scenario/context.py): adding a kind is one
+model in lab/scenario/schema.py's STEP_KINDS and one @executor function.  Mappings the lab did
+not make (a device map, a user's program) are lab/scenario/byo.py's.
 
 An executor gets the scenario's context (ScenarioRun: the guest, the mappings held open, the
 deadline) and its step's model, returns the step's evidence, and raises StepFailed when the
@@ -7,107 +9,28 @@ step's expectation does not hold."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import random
 import re
 import shlex
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
 
-from lab.errors import GuestTimeout, LabError
-from lab.guest_tools import Held, ctl_args, hold, pagemap
-from lab.scenario.health import load_command, module_args
+from lab.errors import LabError
+from lab.guest_tools import ctl_args, hold, pagemap
+from lab.scenario import byo
+from lab.scenario.context import (
+    EXECUTORS,
+    Evidence,
+    HeldMapping,
+    ScenarioRun,
+    execute,
+    executor,
+    new_seed,
+)
 from lab.scenario.oracles import check_mapping, physical_pfns, token
 from lab.scenario.result import StepFailed
-from lab.scenario.schema import (
-    CheckStep,
-    MapStep,
-    ReleaseStep,
-    ReloadStep,
-    RunStep,
-    Scenario,
-)
-from lab.ssh import CommandResult
-from lab.vm import VM
+from lab.scenario.schema import CheckStep, MapStep, ReleaseStep, ReloadStep, RunStep, size_bytes
 
-SECTION_MARK = "@@remaplab-section"
-
-
-@dataclass(frozen=True)
-class Section:
-    text: str
-    status_ok: bool
-
-
-@dataclass(frozen=True)
-class HeldMapping:
-    """A mapping a map step holds open: the holder process, its step, its token seed."""
-
-    held: Held
-    step: MapStep
-    seed: int
-
-
-class ScenarioRun:
-    """One scenario on one VM: the context every executor works in."""
-
-    def __init__(self, scenario: Scenario, vm: VM) -> None:
-        self.s = scenario
-        self.vm = vm
-        self.held: dict[str, HeldMapping] = {}
-        self.deadline = time.monotonic() + scenario.timeout
-
-    def remaining(self, want: float) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise GuestTimeout(f"scenario {self.s.name} exceeded its {self.s.timeout:g} s timeout")
-        return min(want, left)
-
-    def run(self, cmd: str, timeout: float = 60.0) -> CommandResult:
-        return self.vm.run(cmd, timeout=self.remaining(timeout))
-
-    def sections(self, commands: list[str], timeout: float = 60.0) -> list[Section]:
-        """Several commands in one SSH round trip; each one's output and exit status."""
-        script = "".join(f'( {cmd} ); echo "{SECTION_MARK} $?"\n' for cmd in commands)
-        out = self.run(script, timeout).stdout
-        parts = re.split(rf"^{SECTION_MARK} (\d+)$\n?", out, flags=re.M)
-        found = [Section(parts[i], parts[i + 1] == "0") for i in range(0, len(parts) - 1, 2)]
-        if len(found) != len(commands):
-            raise LabError(f"guest commands cut short: {len(found)} of {len(commands)} ran")
-        return found
-
-    def load_module(self, params: dict[str, int | str]) -> None:
-        res = self.run(load_command(params))
-        if not res.ok:
-            raise StepFailed(f"loading multimap {module_args(params)} failed: {res.stdout.strip()}")
-
-    def release_all(self) -> None:
-        for name in list(self.held):
-            with contextlib.suppress(Exception):
-                release(self, ReleaseStep(of=name))
-
-
-Evidence = dict[str, Any]
-Executor = Callable[[ScenarioRun, Any], Evidence]
-EXECUTORS: dict[str, Executor] = {}
-F = TypeVar("F", bound=Callable[..., Evidence])
-
-
-def executor(kind: str) -> Callable[[F], F]:
-    """Register the executor of step kind `kind`."""
-
-    def register(func: F) -> F:
-        EXECUTORS[kind] = func
-        return func
-
-    return register
-
-
-def execute(run: ScenarioRun, kind: str, body: Any) -> Evidence:
-    return EXECUTORS[kind](run, body)
+__all__ = ["EXECUTORS", "ScenarioRun", "execute"]
 
 
 @executor("run")
@@ -143,15 +66,17 @@ def _refusal(run: ScenarioRun, st: MapStep, args: list[str]) -> Evidence:
 
 @executor("map")
 def map_buffer(run: ScenarioRun, st: MapStep) -> Evidence:
-    seed = random.getrandbits(31) | 1  # fresh tokens: stale ones from earlier runs never match
+    if st.foreign:
+        return byo.map_device(run, st)
+    seed = new_seed()
     args = ctl_args(
         st.backing,
         st.mapping,
         st.pages,
         private=st.private,
         private_write=st.private_write,
-        offset=st.offset,
-        length=st.length,
+        offset=size_bytes(st.offset),
+        length=size_bytes(st.length),
         actions=st.actions,
         seed=seed,
     )
@@ -161,7 +86,7 @@ def map_buffer(run: ScenarioRun, st: MapStep) -> Evidence:
         raise StepFailed(f"mapping {st.name!r} already exists: release it first")
     held = hold(run.vm, args, timeout=run.remaining(120))
     failed = [a for a in held.report.get("actions", []) if not a["ok"]]
-    run.held[st.name] = HeldMapping(held, st, seed)
+    run.held[st.name] = HeldMapping.of_multimap(held, st, seed)
     if failed:
         raise StepFailed(f"lifecycle action failed: {failed}", {"report": held.report})
     return {"pid": held.pid, "addr": held.report["addr"], "source": held.report["info"]}
@@ -169,9 +94,9 @@ def map_buffer(run: ScenarioRun, st: MapStep) -> Evidence:
 
 def _physical(run: ScenarioRun, mapping: HeldMapping, n: int) -> tuple[list[int | None], Evidence]:
     """The guest-physical witness: where each page's token sits in guest RAM."""
-    if not mapping.held.report["request"]["writable"]:
+    if not mapping.writable:
         raise StepFailed("physical witness needs a writable mapping (tokens are written)")
-    seed, offset = mapping.seed, mapping.step.offset
+    seed, offset = mapping.seed, mapping.first
     tokens = {token(seed, offset + i) for i in range(n)}
     start = time.monotonic()
     found = run.vm.guest_ram().find_page_tokens(tokens)
@@ -188,10 +113,11 @@ def check(run: ScenarioRun, st: CheckStep) -> Evidence:
     if st.of not in run.held:
         raise StepFailed(f"no mapping named {st.of!r} (map it first)")
     mapping = run.held[st.of]
-    report = mapping.held.report
-    n = int(report["mapped_pages"])
-    addr = int(report["addr"])
-    dump = pagemap(run.vm, mapping.held.pid, addr, addr + n * 4096) if st.pagemap else None
+    if mapping.foreign:
+        return byo.check_foreign_mapping(run, st, mapping)
+    report = mapping.report
+    n, addr = mapping.pages, mapping.addr
+    dump = pagemap(run.vm, mapping.pid, addr, addr + n * 4096) if st.pagemap else None
     phys, phys_evidence = _physical(run, mapping, n) if st.physical else (None, {})
     problems, evidence = check_mapping(report, st, dump, phys)
     evidence.update(phys_evidence)
@@ -206,8 +132,8 @@ def check(run: ScenarioRun, st: CheckStep) -> Evidence:
 def release(run: ScenarioRun, st: ReleaseStep) -> Evidence:
     if st.of not in run.held:
         raise StepFailed(f"no mapping named {st.of!r}")
-    run.held.pop(st.of).held.release(timeout=run.remaining(30))
-    return {}
+    evidence = run.held.pop(st.of).holder.release(timeout=run.remaining(30))
+    return evidence if isinstance(evidence, dict) else {}
 
 
 @executor("reload_module")

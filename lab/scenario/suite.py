@@ -36,6 +36,7 @@ STYLE = {
     Outcome.HANG: "bold red",
     Outcome.LOST: "bold red",
     Outcome.SETUP_ERROR: "bold red",
+    Outcome.BUILD_FAILURE: "bold red",
     Outcome.INTERRUPTED: "yellow",
 }
 

@@ -88,6 +88,20 @@ struct multimap_walk {
 	__u64 pfns;		/* user pointer to __u64[count] */
 };
 
+/*
+ * The same walk in another process's page tables (the lab's witness for any
+ * driver's mapping).  Only for a caller with CAP_SYS_ADMIN and CAP_SYS_PTRACE
+ * (one who could read that process's memory anyway); pid in the caller's PID
+ * namespace; flags must be 0.
+ */
+struct multimap_walk_pid {
+	__s32 pid;
+	__u32 flags;
+	__u64 addr;		/* page aligned user address in that process */
+	__u64 count;		/* pages */
+	__u64 pfns;		/* user pointer to __u64[count] */
+};
+
 /* The buffer's contents as the kernel sees them, per page. */
 struct multimap_page_sum {
 	__u64 head;		/* first 8 bytes of the page */
@@ -107,5 +121,6 @@ struct multimap_readback {
 #define MULTIMAP_IOC_GET_PFNS	_IOW(MULTIMAP_IOC_MAGIC, 3, struct multimap_pfns)
 #define MULTIMAP_IOC_WALK	_IOW(MULTIMAP_IOC_MAGIC, 4, struct multimap_walk)
 #define MULTIMAP_IOC_READBACK	_IOW(MULTIMAP_IOC_MAGIC, 5, struct multimap_readback)
+#define MULTIMAP_IOC_WALK_PID	_IOW(MULTIMAP_IOC_MAGIC, 6, struct multimap_walk_pid)
 
 #endif /* _UAPI_MULTIMAP_H */

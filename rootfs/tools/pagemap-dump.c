@@ -4,6 +4,11 @@
  * JSON each page's /proc/PID/pagemap entry (present, swapped, PFN, flags),
  * /proc/kpageflags and /proc/kpagecount of its PFN, and the VmFlags of the
  * VMA from /proc/PID/smaps.  PFNs read as 0 without CAP_SYS_ADMIN.
+ *
+ * With --walk, also the kernel's own page-table walk of the range through
+ * multimap's MULTIMAP_IOC_WALK_PID (it sees VM_PFNMAP/VM_IO mappings, which
+ * pagemap reports as holes): "walk" is one PFN or null (not mapped) a page,
+ * or "walk_error" says why there is none (multimap not loaded: ENOENT).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "json.h"
+#include "multimap.h"
 
 #define PM_PFN_MASK	((1ULL << 55) - 1)
 #define PM_SOFT_DIRTY	(1ULL << 55)
@@ -81,15 +88,48 @@ static void vma_info(const char *pid, uint64_t addr)
 		json_null("vma");
 }
 
+static const char *errno_name(int err)
+{
+	const char *name = strerrorname_np(err);
+
+	return name ? name : "E?";
+}
+
+/* The kernel walk of [start, end) in process pid, as "walk" (or "walk_error"). */
+static void kernel_walk(long pid, uint64_t start, uint64_t end, long page)
+{
+	uint64_t n = (end - start + page - 1) / page, i;
+	uint64_t *pfns = calloc(n, sizeof(*pfns));
+	struct multimap_walk_pid req = { (int32_t)pid, 0, start, n, (uintptr_t)pfns };
+	int fd = open("/dev/multimap", O_RDWR | O_CLOEXEC);
+
+	if (!pfns || fd < 0 || ioctl(fd, MULTIMAP_IOC_WALK_PID, &req)) {
+		json_str("walk_error", errno_name(pfns ? errno : ENOMEM));
+	} else {
+		json_open("walk", '[');
+		for (i = 0; i < n; i++) {
+			if (pfns[i] == MULTIMAP_WALK_NOT_MAPPED)
+				json_null(NULL);
+			else
+				json_u64(NULL, pfns[i]);
+		}
+		json_close(']');
+	}
+	if (fd >= 0)
+		close(fd);
+	free(pfns);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t start, end, addr, entry, flags, count;
 	int pm, kf, kc;
 	long page = sysconf(_SC_PAGESIZE);
+	int walk = argc == 5 && !strcmp(argv[4], "--walk");
 	char path[64];
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: pagemap-dump PID START END\n");
+	if (argc != 4 && !walk) {
+		fprintf(stderr, "usage: pagemap-dump PID START END [--walk]\n");
 		return 2;
 	}
 	parse_num(argv[1], "PID");
@@ -147,6 +187,8 @@ int main(int argc, char **argv)
 		json_close('}');
 	}
 	json_close(']');
+	if (walk)
+		kernel_walk((long)parse_num(argv[1], "PID"), start, end, page);
 	json_close('}');
 	putchar('\n');
 	return 0;

@@ -1,0 +1,165 @@
+"""Witnesses for a mapping the lab did not make (a user's driver mapped by the lab's holder, or a
+user's program that handed its mapping over with remaplab_hold): no module PFN list to trust.
+
+The kernel's page-table walk of the holder's range (multimap's WALK_PID: it sees VM_PFNMAP/VM_IO
+mappings) and the physical witness (each page's token found in guest RAM from the host) are
+compared page by page.  Contiguity, runs and distinct pages are judged on the PFNs both agree on;
+pages that repeat, and pages where the two disagree, fail with a per-page table naming them.
+pagemap, where asked for, must show holes or the walk's PFNs.  Pure: unit-tested on recorded
+walks, pagemap dumps and token hits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lab.scenario.oracles import Disagreement, contiguity
+from lab.scenario.schema import CheckStep
+
+
+@dataclass(frozen=True)
+class Witnesses:
+    """What was seen of one mapping, a list entry per page (None: not mapped / not found)."""
+
+    walk: list[int | None] | None  # None: no kernel walk (multimap not loaded): walk_error says
+    physical: list[int | None] | None  # None: tokens could not be written (read-only)
+    hole: int | None = None  # the page munmap-part took away
+    walk_error: str | None = None
+    beyond_ram: frozenset[int] = frozenset()  # pages whose walk PFN is device memory, not RAM
+
+
+def _fmt(pfn: int | None) -> str:
+    return "-" if pfn is None else f"{pfn:#x}"
+
+
+def agreed_pfns(w: Witnesses) -> tuple[list[int | None], list[str]]:
+    """Per page the PFN the witnesses agree on (None where they do not, or where neither saw
+    it), and the per-page table of disagreements."""
+    n = len(w.walk if w.walk is not None else w.physical or [])
+    walk = w.walk if w.walk is not None else [None] * n
+    phys = w.physical if w.physical is not None else [None] * n
+    agreed: list[int | None] = []
+    rows: list[str] = []
+    for i in range(n):
+        if i == w.hole:
+            agreed.append(None)
+            if walk[i] is not None:
+                rows.append(f"  {i:4d}  {_fmt(walk[i]):>14}  (unmapped by munmap-part)")
+            continue
+        k, p = walk[i], phys[i]
+        if i in w.beyond_ram:  # the physical witness sees RAM only: the walk alone speaks
+            agreed.append(k)
+        elif w.walk is None or w.physical is None:
+            agreed.append(k if w.walk is not None else p)
+        elif k is not None and k == p:
+            agreed.append(k)
+        else:
+            agreed.append(None)
+            rows.append(f"  {i:4d}  {_fmt(k):>14}  {_fmt(p):>14}")
+    if rows:
+        rows.insert(0, f"  page  {'kernel walk':>14}  {'guest RAM':>14}")
+    return agreed, rows
+
+
+def repeated_pages(pfns: list[int | None]) -> list[str]:
+    """The pages that map a PFN another page maps too, as "pfn: pages i, j"."""
+    where: dict[int, list[int]] = {}
+    for i, pfn in enumerate(pfns):
+        if pfn is not None:
+            where.setdefault(pfn, []).append(i)
+    return [
+        f"  pfn {pfn:#x}: pages {', '.join(map(str, pages))}"
+        for pfn, pages in where.items()
+        if len(pages) > 1
+    ]
+
+
+def _shape_checks(expect: CheckStep, pfns: list[int], seen: str) -> list[Disagreement]:
+    shape = contiguity(pfns)
+    problems = []
+    want = expect.physically_contiguous
+    if want is not None and shape.contiguous != want:
+        runs = [f"  run {i}: pfn {p:#x} x {n}" for i, (p, n) in enumerate(shape.runs[:10])]
+        problems.append(
+            Disagreement(
+                seen,
+                f"expected {'' if want else 'not '}physically contiguous, got {shape.summary()}",
+                runs,
+            )
+        )
+    if expect.distinct_pages is not None and shape.distinct != expect.distinct_pages:
+        problems.append(
+            Disagreement(
+                seen, f"expected {expect.distinct_pages} distinct pages, got {shape.summary()}"
+            )
+        )
+    if expect.runs is not None and len(shape.runs) != expect.runs:
+        problems.append(Disagreement(seen, f"expected {expect.runs} runs, got {len(shape.runs)}"))
+    return problems
+
+
+def _pagemap_checks(
+    expect: CheckStep, dump: dict[str, Any], walk: list[int | None] | None
+) -> list[Disagreement]:
+    present = [bool(p["present"]) for p in dump["pages"]]
+    if expect.pagemap == "hole" and any(present):
+        return [Disagreement("pagemap", f"expected holes (VM_PFNMAP), {sum(present)} present")]
+    if expect.pagemap == "visible":
+        if not all(present):
+            return [
+                Disagreement("pagemap", f"expected present pages, {present.count(False)} holes")
+            ]
+        pm = [p.get("pfn") for p in dump["pages"]]
+        if walk is not None and pm != walk:
+            rows = [
+                f"  {i:4d}  {_fmt(k):>14}  {_fmt(p):>14}"
+                for i, (k, p) in enumerate(zip(walk, pm, strict=False))
+                if k != p
+            ]
+            return [
+                Disagreement(
+                    "pagemap",
+                    "pagemap PFNs disagree with the kernel walk",
+                    [f"  page  {'kernel walk':>14}  {'pagemap':>14}", *rows],
+                )
+            ]
+    return []
+
+
+def check_foreign(
+    expect: CheckStep, w: Witnesses, dump: dict[str, Any] | None
+) -> tuple[list[Disagreement], dict[str, Any]]:
+    """Every witness of a foreign mapping against the expectation and against each other."""
+    agreed, rows = agreed_pfns(w)
+    evidence: dict[str, Any] = {
+        "walk_pfns": w.walk,
+        "physical_pfns": w.physical,
+        "agreed_pfns": agreed,
+        "hole": w.hole,
+    }
+    if w.walk_error:
+        evidence["walk_error"] = w.walk_error
+    problems: list[Disagreement] = []
+    if w.walk is None and (expect.physical or w.physical is None):
+        problems.append(Disagreement("kernel walk", f"unavailable: {w.walk_error}"))
+    if rows:
+        problems.append(
+            Disagreement(
+                "physical",
+                "the kernel walk and the tokens in guest RAM disagree (-: not mapped / token "
+                "not found exactly once)",
+                rows,
+            )
+        )
+    repeats = repeated_pages(w.walk if w.walk is not None else agreed)
+    if repeats and expect.distinct_pages is None:
+        problems.append(Disagreement("kernel walk", "pages repeat: one page mapped twice", repeats))
+    known = [p for p in agreed if p is not None]
+    evidence["contiguity"] = contiguity(known).summary()
+    judged = "agreed PFNs" if w.walk is not None and w.physical is not None else "PFNs"
+    problems += _shape_checks(expect, known, judged)
+    if dump is not None:
+        evidence["pagemap_present"] = sum(bool(p["present"]) for p in dump["pages"])
+        evidence["vmflags"] = (dump.get("vma") or {}).get("vmflags")
+        problems += _pagemap_checks(expect, dump, w.walk)
+    return problems, evidence

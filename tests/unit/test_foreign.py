@@ -1,0 +1,84 @@
+"""The witnesses of a mapping the lab did not make, judged on recorded walks and token hits
+(the walks below are from exmap on the x86_64 Debian kernel, examples/driver)."""
+
+from __future__ import annotations
+
+from lab.scenario.foreign import Witnesses, agreed_pfns, check_foreign, repeated_pages
+from lab.scenario.schema import CheckStep
+
+EXMAP = [261637, 21249, 24442, 27329, 27333, 27334, 27335, 27336, 27337, 27338, 27339, 27340]
+REPEATED = [0x3FEBB] * 4  # exmap bug=1: page 0 at every index
+
+
+def test_agreeing_witnesses_judge_the_shape() -> None:
+    w = Witnesses(list(EXMAP), list(EXMAP))
+    problems, ev = check_foreign(CheckStep(distinct_pages=12, physically_contiguous=False), w, None)
+    assert problems == []
+    assert ev["agreed_pfns"] == EXMAP and ev["contiguity"].startswith("12 pages, 12 distinct")
+    problems, _ = check_foreign(CheckStep(physically_contiguous=True), w, None)
+    assert [p.witness for p in problems] == ["agreed PFNs"]
+
+
+def test_a_repeated_page_is_named_with_every_index() -> None:
+    # Only the last index's token survives in the shared page.
+    w = Witnesses(list(REPEATED), [None, None, None, 0x3FEBB])
+    problems, _ = check_foreign(CheckStep(), w, None)
+    text = "\n".join(p.render() for p in problems)
+    assert "pages repeat" in text and "pfn 0x3febb: pages 0, 1, 2, 3" in text
+    assert "     0         0x3febb               -" in text  # the per-page diff
+
+
+def test_expected_repeats_are_counted_not_refused() -> None:
+    w = Witnesses(list(REPEATED), list(REPEATED))
+    problems, _ = check_foreign(CheckStep(distinct_pages=1), w, None)
+    assert problems == []
+
+
+def test_disagreement_is_a_per_page_diff() -> None:
+    phys: list[int | None] = list(EXMAP)
+    phys[3] = 999
+    agreed, rows = agreed_pfns(Witnesses(list(EXMAP), phys))
+    assert agreed[3] is None and agreed[4] == EXMAP[4]
+    assert rows[0].split() == ["page", "kernel", "walk", "guest", "RAM"]
+    assert rows[1].split() == ["3", hex(EXMAP[3]), hex(999)]
+
+
+def test_munmap_part_hole_is_expected() -> None:
+    walk: list[int | None] = list(EXMAP)
+    walk[6] = None
+    phys = list(walk)
+    problems, ev = check_foreign(CheckStep(), Witnesses(walk, phys, hole=6), None)
+    assert problems == [] and ev["agreed_pfns"][6] is None
+
+
+def test_device_memory_beyond_ram_is_the_walks_word() -> None:
+    walk: list[int | None] = [0xFE000, 0xFE001]
+    w = Witnesses(walk, [None, None], beyond_ram=frozenset({0, 1}))
+    problems, ev = check_foreign(CheckStep(physically_contiguous=True), w, None)
+    assert problems == [] and ev["agreed_pfns"] == walk
+
+
+def test_no_kernel_walk_falls_back_to_guest_ram_and_says_so() -> None:
+    w = Witnesses(None, list(EXMAP), walk_error="ENOENT")
+    problems, ev = check_foreign(CheckStep(distinct_pages=12), w, None)
+    assert problems == [] and ev["walk_error"] == "ENOENT"
+    problems, _ = check_foreign(
+        CheckStep(physical=True), Witnesses(None, None, None, "ENOENT"), None
+    )
+    assert "unavailable: ENOENT" in problems[0].render()
+
+
+def test_pagemap_holes_and_visible_pages() -> None:
+    holes = {"pages": [{"present": False, "pfn": None}] * 2, "vma": {"vmflags": "pf io"}}
+    w = Witnesses([5, 9], [5, 9])
+    assert check_foreign(CheckStep(pagemap="hole"), w, holes)[0] == []
+    problems, _ = check_foreign(CheckStep(pagemap="visible"), w, holes)
+    assert "expected present pages, 2 holes" in problems[0].render()
+    shown = {"pages": [{"present": True, "pfn": 5}, {"present": True, "pfn": 7}]}
+    problems, _ = check_foreign(CheckStep(pagemap="visible"), w, shown)
+    assert "pagemap PFNs disagree with the kernel walk" in problems[0].render()
+
+
+def test_repeated_pages_lists_only_repeats() -> None:
+    assert repeated_pages([1, 2, 3, None, None]) == []
+    assert repeated_pages([1, 2, 1]) == ["  pfn 0x1: pages 0, 2"]
