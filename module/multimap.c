@@ -49,7 +49,9 @@
 #include <linux/nospec.h>
 #include <linux/overflow.h>
 #include <linux/platform_device.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -530,32 +532,25 @@ out:
 	return pfn;
 }
 
-static long multimap_walk(struct multimap_file *mf, void __user *uarg)
+/* Walk [start, start + count pages) of @mm into @upfns (a user array). */
+static long multimap_walk_mm(struct multimap_file *mf, struct mm_struct *mm,
+			     unsigned long start, u64 count, u64 upfns)
 {
-	struct mm_struct *mm = current->mm;
-	struct multimap_walk req;
-	unsigned long start;
 	u64 *pfns, i, len, end;
 	long ret = 0;
 
-	if (copy_from_user(&req, uarg, sizeof(req)))
-		return -EFAULT;
-	/* An arm64 caller may pass a tagged pointer (tagged address ABI). */
-	start = untagged_addr((unsigned long)req.addr);
-	if (!req.count || req.count > max_pages || !PAGE_ALIGNED(start))
+	if (!count || count > max_pages || !PAGE_ALIGNED(start))
 		return -EINVAL;
-	if (check_shl_overflow(req.count, PAGE_SHIFT, &len) ||
+	if (check_shl_overflow(count, PAGE_SHIFT, &len) ||
 	    check_add_overflow((u64)start, len, &end) || end > TASK_SIZE)
 		return -EINVAL;
-	if (!mm)
-		return -EINVAL;
-	pfns = kvmalloc_array(req.count, sizeof(*pfns), GFP_KERNEL);
+	pfns = kvmalloc_array(count, sizeof(*pfns), GFP_KERNEL);
 	if (!pfns)
 		return -ENOMEM;
 
 	/* In chunks, dropping mmap_lock between them, as pagemap_read() does. */
-	for (i = 0; !ret && i < req.count; ) {
-		u64 stop = min_t(u64, req.count, i + MULTIMAP_CHUNK);
+	for (i = 0; !ret && i < count; ) {
+		u64 stop = min_t(u64, count, i + MULTIMAP_CHUNK);
 
 		if (mmap_read_lock_killable(mm)) {
 			ret = -EINTR;
@@ -578,10 +573,54 @@ static long multimap_walk(struct multimap_file *mf, void __user *uarg)
 		cond_resched();
 	}
 
-	if (!ret && copy_to_user(u64_to_user_ptr(req.pfns), pfns,
-				 req.count * sizeof(*pfns)))
+	if (!ret && copy_to_user(u64_to_user_ptr(upfns), pfns,
+				 count * sizeof(*pfns)))
 		ret = -EFAULT;
 	kvfree(pfns);
+	return ret;
+}
+
+static long multimap_walk(struct multimap_file *mf, void __user *uarg)
+{
+	struct multimap_walk req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (!current->mm)
+		return -EINVAL;
+	/* An arm64 caller may pass a tagged pointer (tagged address ABI). */
+	return multimap_walk_mm(mf, current->mm,
+				untagged_addr((unsigned long)req.addr),
+				req.count, req.pfns);
+}
+
+static long multimap_walk_pid(struct multimap_file *mf, void __user *uarg)
+{
+	struct multimap_walk_pid req;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct pid *pid;
+	long ret;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.pid <= 0)
+		return -EINVAL;
+	/* Another process's physical layout: only for who may read its memory. */
+	if (!mf->pfns_visible || !capable(CAP_SYS_PTRACE))
+		return -EPERM;
+	pid = find_get_pid(req.pid);
+	task = get_pid_task(pid, PIDTYPE_PID);
+	put_pid(pid);
+	if (!task)
+		return -ESRCH;
+	mm = get_task_mm(task);
+	put_task_struct(task);
+	if (!mm)
+		return -ESRCH;	/* a kernel thread or an exiting process */
+	ret = multimap_walk_mm(mf, mm, (unsigned long)req.addr, req.count,
+			       req.pfns);
+	mmput(mm);
 	return ret;
 }
 
@@ -634,6 +673,8 @@ static long multimap_ioctl(struct file *file, unsigned int cmd,
 		return multimap_get_pfns(mf, uarg);
 	case MULTIMAP_IOC_WALK:
 		return multimap_walk(mf, uarg);
+	case MULTIMAP_IOC_WALK_PID:
+		return multimap_walk_pid(mf, uarg);
 	case MULTIMAP_IOC_READBACK:
 		return multimap_readback(mf, uarg);
 	}
