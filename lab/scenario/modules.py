@@ -84,11 +84,13 @@ def load_all(run: ScenarioRun, prepared: list[Prepared]) -> None:
 def unload_all(run: ScenarioRun, prepared: list[Prepared]) -> None:
     """rmmod in reverse order; a module that will not go is a finding (still in use?)."""
     for p in reversed(prepared):
+        # A guest kernel module goes with the dependencies modprobe brought in.
+        tool = "rmmod" if p.kos else "modprobe -r"
         for name in reversed(p.names):
             with step("module-unload", module=name):
-                res = run.run(f"rmmod {shlex.quote(name)} 2>&1")
+                res = run.run(f"{tool} {shlex.quote(name)} 2>&1")
             if not res.ok:
                 raise ModuleProblem(
-                    f"rmmod {name} after the steps failed: {res.stdout.strip()}\n"
+                    f"{tool} {name} after the steps failed: {res.stdout.strip()}\n"
                     f"kernel log:\n{_kernel_log(run)}"
                 )
