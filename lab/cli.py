@@ -27,13 +27,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from lab.commands import scenarios, tools, vm
+    from lab.commands import report, scenarios, tools, vm
 
     parser = Parser(prog="remaplab", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     vm.register(sub)
     scenarios.register(sub)
     tools.register(sub, Parser)
+    report.register(sub)  # report merge|durations, soak
     return parser
 
 

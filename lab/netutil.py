@@ -1,13 +1,89 @@
-"""Loopback port allocation for forwarded guest ports."""
+"""Loopback port allocation for forwarded guest ports and gdb stubs.
+
+A port is free when the kernel hands it out for ``bind(0)``, but it is only QEMU's once QEMU
+binds it a moment later: between the two, another remaplab process (a pytest-xdist worker, a
+second `remaplab run`, a shard) could be handed the same number.  So every port handed out is
+also reserved with an exclusive ``flock`` on ``<run dir>/ports/PORT.lock``, held by this process
+until ``release_port`` or until HOLD_MAX later reservations (by then QEMU bound it long ago, or
+died): a port another process holds is never handed out.  Processes with different caches
+(REMAPLAB_CACHE) do not see each other's reservations; QEMU losing the race is still retried by
+the caller (lab/vm.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import socket
+import threading
+from pathlib import Path
+
+from lab.errors import LabError
+
+PICK_ATTEMPTS = 64
+HOLD_MAX = 32  # reservations one process holds at once; the oldest is released first
+
+_held: dict[int, int] = {}  # port -> file descriptor carrying this process's flock
+_lock = threading.Lock()
 
 
-def free_loopback_port() -> int:
-    """A port free on 127.0.0.1 right now (QEMU may still lose a race for it; callers retry)."""
+def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def ports_dir() -> Path:
+    from lab.paths import run_dir
+
+    path = run_dir() / "ports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _reserve(port: int) -> bool:
+    """Take port's lock file; False when another process (or thread) holds it."""
+    path = ports_dir() / f"{port}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # not ours to create or open: nobody can lock it for us either
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _held[port] = fd
+    while len(_held) > HOLD_MAX:
+        _release_locked(next(iter(_held)))
+    return True
+
+
+def _release_locked(port: int) -> None:
+    fd = _held.pop(port, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)  # closing the last descriptor drops the flock
+
+
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 right now and reserved against every other remaplab process
+    sharing this cache (QEMU may still lose a race to an unrelated program; callers retry)."""
+    with _lock:
+        for _ in range(PICK_ATTEMPTS):
+            port = _kernel_port()
+            if port not in _held and _reserve(port):
+                return port
+    raise LabError(f"no free loopback port after {PICK_ATTEMPTS} attempts")
+
+
+def release_port(port: int) -> None:
+    """Give up this process's reservation of port (QEMU has bound it or is gone)."""
+    with _lock:
+        _release_locked(port)
+
+
+def held_ports() -> list[int]:
+    with _lock:
+        return list(_held)

@@ -6,6 +6,7 @@ through a user mapping are located there, which gives each page's physical addre
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def sweep_stale(directory: Path) -> None:
         except (IndexError, ValueError):
             continue
         if not Path(f"/proc/{pid}").exists():
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(PermissionError):  # another user's, in sticky /dev/shm
+                path.unlink(missing_ok=True)
 
 
 class GuestRAM:

@@ -8,7 +8,15 @@ default, YAML files in a folder named ``scenarios``.  ``pytest -k cma`` runs the
 
 Options: --arch (repeatable), --kernel/--kdir (bring your own), --lab-kernel lab|kasan,
 --keep-vm (keep a VM after a failure, print how to reach it, hold it until Ctrl-C).  Results go
-to ``results/pytest/`` under pytest's rootdir."""
+to ``results/pytest/NAME-ARCH/`` under pytest's rootdir.
+
+pytest-xdist (``pytest -n N``): every worker is its own process with its own VM pool (one VM
+per arch it has run a scenario on); VM work folders, QMP sockets and guest RAM files are
+per VM (``lab/vm.py``), forwarded and gdb ports are reserved across processes
+(``lab/netutil.py``), the shared caches build under file locks, and each item writes only its
+own ``NAME-ARCH`` folder, so workers never share a path.  ``--keep-vm`` needs a serial run.
+pytest-split (``--splits N --group K``) partitions the items by ``.test_durations``;
+``remaplab run --shard K/N`` makes the same partition of the same item ids (``lab/shard.py``)."""
 
 from __future__ import annotations
 
@@ -85,7 +93,7 @@ class ScenarioItem(pytest.Item):
                 KernelSpec.from_options(self.config.getoption),
                 keep=self.config.getoption("--keep-vm"),
             )
-        out = Path(self.config.rootpath) / "results" / "pytest"
+        out = results_dir(self.config)
         try:
             result = run_scenario(self.loaded, self.arch, pools[self.arch], out)
         except LabError as exc:
@@ -110,6 +118,10 @@ POOLS = pytest.StashKey[dict[str, "VMPool"]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[POOLS] = {}
+    if config.getoption("--keep-vm", False) and distributed(config):
+        raise pytest.UsageError(
+            "--keep-vm holds the kept VMs until Ctrl-C: run serially (without -n)"
+        )
     config.addinivalue_line("markers", "integration: boots real QEMU guests (slow)")
     config.addinivalue_line("markers", "scenario: a remaplab scenario file")
 
@@ -123,6 +135,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         kept += pool.kept
     if kept:
         hold_kept(kept, HOLD_KEPT_S, print)
+
+
+def distributed(config: pytest.Config) -> bool:
+    """Whether pytest-xdist runs the tests in worker processes (-n N, N > 0)."""
+    return bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
+
+
+def results_dir(config: pytest.Config) -> Path:
+    """Where scenario items leave their results: one NAME-ARCH folder each (never shared,
+    whichever xdist worker runs the item)."""
+    return Path(config.rootpath) / "results" / "pytest"
 
 
 def is_scenario_file(config: pytest.Config, file_path: Path) -> bool:

@@ -33,6 +33,10 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     if args.jobs < 1:
         raise LabError(f"--jobs must be at least 1, not {args.jobs}")
     arches = chosen_arches(args)
+    only, meta = _shard(args, loaded, arches)
+    if only is not None and not only:
+        stderr_log(f"shard {args.shard} has no scenario runs: nothing to do")
+        return 0
     out = args.out or Path("results") / time.strftime("run-%Y%m%d-%H%M%S")
     kept: list[Any] = []
     try:
@@ -45,11 +49,30 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
             args.accel,
             kept if args.keep else None,
             args.jobs,
+            only,
+            meta,
         )
     except Interrupted as exc:
         stderr_log(f"{exc}: {len(exc.results)} results recorded in {out}")
         return 128 + exc.signum
     return _verdict(results, kept, args.keep_for)
+
+
+def _shard(
+    args: argparse.Namespace, loaded: list[Any], arches: list[str]
+) -> tuple[list[tuple[str, str]] | None, dict[str, object]]:
+    """--shard K/N: the (scenario, arch) pairs of that shard (lab/shard.py, the same split as
+    pytest --splits N --group K), and what report.json says about it."""
+    if not args.shard:
+        return None, {}
+    from lab.paths import REPO
+    from lab.shard import DURATIONS_FILE, parse_shard, shard_pairs
+
+    shard = parse_shard(args.shard)
+    durations = args.durations or REPO / DURATIONS_FILE
+    pairs = shard_pairs([(i.path, i.scenario.name) for i in loaded], arches, shard, durations)
+    stderr_log(f"shard {shard}: {len(pairs)} scenario runs (durations: {durations})")
+    return pairs, {"shard": str(shard), "shard_runs": len(pairs)}
 
 
 def _verdict(results: list[Any], kept: list[Any], keep_for: float) -> int:
@@ -125,6 +148,17 @@ def register(sub: Any) -> None:
     run.add_argument("--list", action="store_true", help="list the scenarios and exit")
     run.add_argument(
         "-j", "--jobs", type=int, default=1, help="VMs per arch running scenarios (default 1)"
+    )
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run shard K of N, split by stored durations as pytest --splits N --group K",
+    )
+    run.add_argument(
+        "--durations",
+        type=Path,
+        metavar="FILE",
+        help="durations for --shard (default: the repository's .test_durations)",
     )
     run.set_defaults(func=cmd_run)
     repro = sub.add_parser(

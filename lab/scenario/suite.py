@@ -7,6 +7,7 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,10 +79,13 @@ class Suite:
     queues: dict[str, queue.SimpleQueue[Loaded]] = field(default_factory=dict)
     tasks: dict[str, TaskID] = field(default_factory=dict)
     running: dict[str, tuple[str, Loaded]] = field(default_factory=dict)  # worker -> scenario
+    only: Collection[tuple[str, str]] | None = None  # (scenario, arch) pairs: a shard's
 
     def plan(self, arches: list[str]) -> None:
         for arch in arches:
             items = order_for_reuse(self.loaded, arch)
+            if self.only is not None:
+                items = [i for i in items if (i.scenario.name, arch) in self.only]
             self.queues[arch] = queue.SimpleQueue()
             for item in items:
                 self.queues[arch].put(item)
@@ -199,10 +203,14 @@ def run_suite(
     accel: str = "auto",
     kept: list[VM] | None = None,
     jobs: int = 1,
+    only: Collection[tuple[str, str]] | None = None,
+    extra_meta: dict[str, object] | None = None,
 ) -> list[Result]:
     """Run every scenario on every arch with jobs VMs per arch; with kept (--keep), VMs kept
     after failures go there (and the scenarios run one at a time in this thread: a kept VM
-    dies with the thread that started it).  Reports are written even when interrupted."""
+    dies with the thread that started it).  only: just these (scenario, arch) pairs (a shard,
+    lab/shard.py); extra_meta goes into report.json.  Reports are written even when
+    interrupted."""
     out_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     start = time.monotonic()
@@ -214,7 +222,7 @@ def run_suite(
     )
     interrupted: Interrupted | None = None
     with Progress(*columns, console=console, transient=False) as progress:
-        suite = Suite(loaded, out_dir, log, kernel, accel, kept, progress)
+        suite = Suite(loaded, out_dir, log, kernel, accel, kept, progress, only=only)
         suite.plan(arches)
         reaper.install()  # SIGTERM/SIGHUP -> SystemExit in this (the main) thread
         try:
@@ -235,7 +243,7 @@ def run_suite(
     for r in results:  # never hidden: e.g. a boot retried after a silent console
         for note in r.notes:
             console.print(f"[yellow]note[/]: {r.scenario} [{r.arch}]: {note}")
-    meta: dict[str, object] = {"arches": arches, "wall_s": wall, "jobs": jobs}
+    meta: dict[str, object] = {"arches": arches, "wall_s": wall, "jobs": jobs, **(extra_meta or {})}
     if interrupted is not None:
         meta["interrupted"] = str(interrupted)
     write_junit(results, out_dir / "junit.xml")
