@@ -60,26 +60,36 @@ def kbuild_args(profile: Profile) -> list[str]:
     return args
 
 
-def build_module(kernel: Kernel, log: Log = stderr_log) -> ModuleBuild:
+def _kbuild_key(
+    kernel: Kernel, what: str, source_key: str, flags: tuple[str, ...], error: type[LabError]
+) -> tuple[Profile, str]:
+    """The arch's profile and the cache key of a module build against kernel."""
     if kernel.kdir is None:
-        raise LabError(
-            f"cannot build multimap for {kernel.identity}: no kernel build tree (--kdir)"
-        )
+        raise error(f"cannot build {what} for {kernel.identity}: no kernel build tree (--kdir)")
     profile = get_profile(kernel.arch)
-    cc = f"{profile.cross_compile}gcc"
-    key = f"{kernel.arch}-" + hash_strings(
-        [kernel.key, hash_tree(MODULE_SRC), _compiler_version(cc), "W=1"]
-    )
+    compiler = _compiler_version(f"{profile.cross_compile}gcc")
+    return profile, f"{kernel.arch}-" + hash_strings([kernel.key, source_key, compiler, *flags])
+
+
+def _make_modules(kernel: Kernel, profile: Profile, work: Path, flags: tuple[str, ...]) -> str:
+    """Kbuild's `make modules` of the folder work against kernel's build tree (cross for
+    arm64); its output."""
+    assert kernel.kdir is not None
+    argv = ["make", "-C", str(kernel.kdir), f"M={work}", *flags, *kbuild_args(profile), "modules"]
+    return _run(argv, None, f"module build of {work.name} for {kernel.arch}")
+
+
+MULTIMAP_FLAGS = ("W=1",)
+
+
+def build_module(kernel: Kernel, log: Log = stderr_log) -> ModuleBuild:
+    profile, key = _kbuild_key(kernel, "multimap", hash_tree(MODULE_SRC), MULTIMAP_FLAGS, LabError)
 
     def build(tmp: Path) -> list[str]:
         log(f"building multimap for {kernel.arch} against {kernel.identity} (W=1)")
         src = tmp / "src"
         shutil.copytree(MODULE_SRC, src, ignore=shutil.ignore_patterns("*.o", "*.ko", ".*"))
-        out = _run(
-            ["make", "-C", str(kernel.kdir), f"M={src}", "W=1", *kbuild_args(profile), "modules"],
-            None,
-            f"multimap module build for {kernel.arch}",
-        )
+        out = _make_modules(kernel, profile, src, MULTIMAP_FLAGS)
         (tmp / "build.log").write_text(out)
         warnings = [ln for ln in out.splitlines() if WARNING.search(ln) and "BTF" not in ln]
         if warnings:
@@ -172,22 +182,17 @@ def _source_key(src: Path) -> str:
     return hash_strings(parts)
 
 
+BYO_FLAGS = ("W=1", "KCFLAGS=-g")  # debug info: its crash reports decode to file:line
+
+
 def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> tuple[Path, ...]:
     """A user's out-of-tree module folder (Kbuild or Makefile) built for kernel: W=1, debug info
     (crash reports decode to its file:line), cached by content.  Its .ko files in Kbuild's
     order.  A build error is a BuildFailure quoting the compiler (warnings are not errors here:
     it is not the lab's code)."""
-    if kernel.kdir is None:
-        raise BuildFailure(
-            f"cannot build {src} for {kernel.identity}: no kernel build tree (--kdir)"
-        )
     if not src.is_dir() or not ((src / "Kbuild").is_file() or (src / "Makefile").is_file()):
         raise BuildFailure(f"{src}: not a module folder (no Kbuild or Makefile)")
-    profile = get_profile(kernel.arch)
-    cc = f"{profile.cross_compile}gcc"
-    key = f"{kernel.arch}-" + hash_strings(
-        [kernel.key, _source_key(src), _compiler_version(cc), "W=1 KCFLAGS=-g v1"]
-    )
+    profile, key = _kbuild_key(kernel, str(src), _source_key(src), BYO_FLAGS, BuildFailure)
 
     def build(tmp: Path) -> list[str]:
         log(f"building {src} for {kernel.arch} against {kernel.identity} (W=1)")
@@ -195,9 +200,8 @@ def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> t
         shutil.copytree(
             src, work, ignore=lambda _d, names: [n for n in names if BUILD_PRODUCTS.search(n)]
         )
-        argv = ["make", "-C", str(kernel.kdir), f"M={work}", "W=1", "KCFLAGS=-g"]
         try:
-            out = _run([*argv, *kbuild_args(profile), "modules"], None, f"building {src.name}")
+            out = _make_modules(kernel, profile, work, BYO_FLAGS)
         except LabError as exc:
             raise BuildFailure(f"{src} does not build for {kernel.arch}: {exc}") from None
         (tmp / "build.log").write_text(out)

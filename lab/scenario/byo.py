@@ -18,7 +18,14 @@ from lab.cc import compile_static
 from lab.errors import LabError
 from lab.guest_tools import hold, pagemap
 from lab.log import quiet
-from lab.scenario.context import Evidence, HeldMapping, ScenarioRun, executor, new_seed
+from lab.scenario.context import (
+    Evidence,
+    HeldMapping,
+    ScenarioRun,
+    executor,
+    expect_refusal,
+    new_seed,
+)
 from lab.scenario.foreign import Witnesses, check_foreign
 from lab.scenario.oracles import physical_pfns, token
 from lab.scenario.result import StepFailed
@@ -47,21 +54,7 @@ def map_device(run: ScenarioRun, st: MapStep) -> Evidence:
     seed = new_seed()
     args = _device_args(st, seed)
     if st.errno is not None:
-        res = run.run("remaplab-map " + shlex.join(args))
-        line = next((ln for ln in res.stdout.splitlines() if ln.startswith("{")), None)
-        if line is None:
-            raise LabError(f"remaplab-map printed no JSON (exit {res.status}): {res.stderr}")
-        report = json.loads(line)
-        if (
-            report.get("ok")
-            or report.get("errno") != st.errno
-            or (st.stage and report.get("stage") != st.stage)
-        ):
-            got = report.get("errno") or "success"
-            raise StepFailed(
-                f"expected {st.errno}, got {got} at {report.get('stage', '-')}", {"report": report}
-            )
-        return {"report": report}
+        return expect_refusal(run, st, "remaplab-map", args)
     if st.name in run.held:
         raise StepFailed(f"mapping {st.name!r} already exists: release it first")
     try:

@@ -4,8 +4,10 @@ the checks, the deadline; and the table of executors, keyed by step kind (EXECUT
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import re
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,3 +136,24 @@ def executor(kind: str) -> Callable[[F], F]:
 
 def execute(run: ScenarioRun, kind: str, body: Any) -> Evidence:
     return EXECUTORS[kind](run, body)
+
+
+def expect_refusal(run: ScenarioRun, st: MapStep, tool: str, args: list[str]) -> Evidence:
+    """A map step that expects an errno: TOOL (multimap-ctl, remaplab-map) must fail to map,
+    with that errno, at the given stage."""
+    res = run.run(f"{tool} " + shlex.join(args))
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("{")), None)
+    if line is None:
+        raise LabError(f"{tool} printed no JSON (exit {res.status}): {res.stderr[-500:]}")
+    report = json.loads(line)
+    if (
+        report.get("ok")
+        or report.get("errno") != st.errno
+        or (st.stage and report.get("stage") != st.stage)
+    ):
+        raise StepFailed(
+            f"expected {st.errno}{' at ' + st.stage if st.stage else ''}, got "
+            f"{report.get('errno') or 'success'} at {report.get('stage', '-')}",
+            {"report": report},
+        )
+    return {"report": report}

@@ -9,12 +9,9 @@ step's expectation does not hold."""
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 import time
 
-from lab.errors import LabError
 from lab.guest_tools import ctl_args, hold, pagemap
 from lab.scenario import byo
 from lab.scenario.context import (
@@ -24,6 +21,7 @@ from lab.scenario.context import (
     ScenarioRun,
     execute,
     executor,
+    expect_refusal,
     new_seed,
 )
 from lab.scenario.oracles import check_mapping, physical_pfns, token
@@ -44,26 +42,6 @@ def run_command(run: ScenarioRun, st: RunStep) -> Evidence:
     return ev
 
 
-def _refusal(run: ScenarioRun, st: MapStep, args: list[str]) -> Evidence:
-    """A map step that expects an errno: the mapping must fail, at the given stage."""
-    res = run.run("multimap-ctl " + shlex.join(args))
-    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("{")), None)
-    if line is None:
-        raise LabError(f"multimap-ctl printed no JSON (exit {res.status}): {res.stderr[-500:]}")
-    report = json.loads(line)
-    if (
-        report.get("ok")
-        or report.get("errno") != st.errno
-        or (st.stage and report.get("stage") != st.stage)
-    ):
-        raise StepFailed(
-            f"expected {st.errno}{' at ' + st.stage if st.stage else ''}, got "
-            f"{report.get('errno') or 'success'} at {report.get('stage', '-')}",
-            {"report": report},
-        )
-    return {"report": report}
-
-
 @executor("map")
 def map_buffer(run: ScenarioRun, st: MapStep) -> Evidence:
     if st.foreign:
@@ -81,7 +59,7 @@ def map_buffer(run: ScenarioRun, st: MapStep) -> Evidence:
         seed=seed,
     )
     if st.errno is not None:
-        return _refusal(run, st, args)
+        return expect_refusal(run, st, "multimap-ctl", args)
     if st.name in run.held:
         raise StepFailed(f"mapping {st.name!r} already exists: release it first")
     held = hold(run.vm, args, timeout=run.remaining(120))
