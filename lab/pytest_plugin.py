@@ -14,7 +14,9 @@ pytest-xdist (``pytest -n N``): every worker is its own process with its own VM 
 per arch it has run a scenario on); VM work folders, QMP sockets and guest RAM files are
 per VM (``lab/vm.py``), forwarded and gdb ports are reserved across processes
 (``lab/netutil.py``), the shared caches build under file locks, and each item writes only its
-own ``NAME-ARCH`` folder, so workers never share a path.  ``--keep-vm`` needs a serial run.
+own ``NAME-ARCH`` folder, so workers never share a path.  Scenario items are handed out in
+units of one arch and one boot setting, so a worker reuses its VM (``lab/xdist_scopes.py``).
+``--keep-vm`` needs a serial run.
 pytest-split (``--splits N --group K``) partitions the items by ``.test_durations``;
 ``remaplab run --shard K/N`` makes the same partition of the same item ids (``lab/shard.py``)."""
 
@@ -135,6 +137,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         kept += pool.kept
     if kept:
         hold_kept(kept, HOLD_KEPT_S, print)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest -n N (--dist load or loadgroup): scenario items go to workers in units of one
+    arch and one boot setting, so each worker's VM is reused (lab/xdist_scopes.py)."""
+    if config.getoption("dist", None) not in ("load", "loadgroup"):
+        return None
+    from lab.xdist_scopes import ScenarioScheduling
+
+    return ScenarioScheduling(config, log)
 
 
 def distributed(config: pytest.Config) -> bool:

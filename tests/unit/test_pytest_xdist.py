@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 SCENARIO = "name: {name}\ndescription: d\narches: [arm64]\nsteps:\n  - run: {{command: 'true'}}\n"
 NAMES = [f"s{i}" for i in range(6)]
@@ -46,3 +47,30 @@ def test_keep_vm_is_refused_under_xdist(tmp_path: Path) -> None:
     assert res.returncode == 4, res.stdout + res.stderr
     assert "--keep-vm" in res.stderr and "without -n" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+class FakeConfig:
+    def __init__(self, root: Path) -> None:
+        self.rootpath = root
+
+    def getini(self, name: str) -> list[Path]:
+        return []
+
+
+def test_work_units_are_one_arch_and_boot_setting(tmp_path: Path) -> None:
+    from lab.xdist_scopes import scenario_scopes
+
+    (tmp_path / "scenarios").mkdir()
+    for name in ("a", "b", "c"):
+        text = SCENARIO.format(name=name).replace("arches: [arm64]\n", "")
+        if name == "c":
+            text += "boot: {memory: 2G}\n"
+        (tmp_path / "scenarios" / f"{name}.yaml").write_text(text)
+    ids = [f"scenarios/{n}.yaml::{n}[{a}]" for n in "abc" for a in ("x86_64", "arm64")]
+    config: Any = FakeConfig(tmp_path)
+    scopes = scenario_scopes(config, [*ids, "tests/unit/test_x.py::test_y[1]"], workers=2)
+    assert set(scopes) == set(ids)  # not the other test
+    x86 = {n: scopes[f"scenarios/{n}.yaml::{n}[x86_64]"] for n in "abc"}
+    assert x86["a"] == x86["b"] != x86["c"]
+    assert x86["a"] != scopes["scenarios/a.yaml::a[arm64]"]
+    assert len(set(scenario_scopes(config, ids, workers=6).values())) == 6  # split to feed all
