@@ -75,7 +75,11 @@ def cmd_soak(args: argparse.Namespace, command: list[str]) -> int:
     if args.runs < 1:
         raise LabError(f"--runs must be at least 1, not {args.runs}")
     out = args.out or Path("results") / time.strftime("soak-%Y%m%d-%H%M%S")
-    summary = soak(args.runs, command, out, args.run_timeout, print)
+
+    def say(line: str) -> None:
+        print(line, flush=True)  # each run's figures as it ends, even into a pipe or a file
+
+    summary = soak(args.runs, command, out, args.run_timeout, say)
     return 0 if summary.flaky_runs == 0 else 1
 
 
