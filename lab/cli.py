@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         print(f"remaplab: {exc}", file=sys.stderr)
         return EXIT_LAB
+    except PermissionError as exc:  # e.g. a cache folder left behind by a run as root
+        print(f"remaplab: {exc} (not writable or readable by this user)", file=sys.stderr)
+        return EXIT_LAB
     except BrokenPipeError:  # stdout closed early (`remaplab run --list | head`)
         sys.stderr.close()
         return 0

@@ -28,11 +28,24 @@ def cache_dir() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME")
         path = (Path(xdg) if xdg else Path.home() / ".cache") / "remaplab"
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _writable(path)
 
 
 def run_dir() -> Path:
     """Per-run scratch space (sockets, console logs) under the cache."""
     path = cache_dir() / "run"
     path.mkdir(parents=True, exist_ok=True)
+    return _writable(path)
+
+
+def _writable(path: Path) -> Path:
+    """path, or a LabError when this user cannot write it (e.g. made by an earlier run as
+    root): the cache is per user."""
+    if not os.access(path, os.W_OK | os.X_OK):
+        from lab.errors import LabError
+
+        raise LabError(
+            f"{path} is not writable by this user (made by a run as another user, e.g. root?): "
+            f"give it back (`sudo chown -R $(id -un) {path}`) or set REMAPLAB_CACHE"
+        )
     return path
