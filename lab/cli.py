@@ -4,7 +4,11 @@ Exit statuses: a guest command's own status passes through; 121 when the guest's
 under a command or a shell (the guest died, or a kernel report was complete on the console while
 the command still ran); 124 when a guest command timed out; 125 when remaplab itself failed (bad
 input, boot failure, host problem); 2 for usage errors.  121 is used by no shell convention (126
-and 127 are the shell's, 128+N a signal's) and, like 124, `git bisect run` counts it as bad."""
+and 127 are the shell's, 128+N a signal's) and, like 124, `git bisect run` counts it as bad.
+
+`remaplab reproduce` exits 0 when the reproducer crashed the kernel at least once (with a crash
+matching --title), 1 when it did not, 125 on a lab error; `remaplab bisect` 0 when it named the
+culprit, 1 when only skipped commits were left, 125 on a lab error."""
 
 from __future__ import annotations
 
@@ -27,13 +31,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from lab.commands import report, scenarios, tools, vm
+    from lab.commands import report, reproduce, scenarios, tools, vm
 
     parser = Parser(prog="remaplab", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     vm.register(sub)
     scenarios.register(sub)
     tools.register(sub, Parser)
+    reproduce.register(sub)
     report.register(sub)  # report merge|durations, soak
     return parser
 

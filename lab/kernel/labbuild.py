@@ -23,6 +23,7 @@ from lab.cache import Entry, hash_strings
 from lab.errors import LabError
 from lab.kernel.base import Kernel
 from lab.kernel.byo import path_kernel
+from lab.kernel.userconfig import not_surviving, report_dropped, user_fragments
 from lab.linux_source import linux_source
 from lab.log import Log, stderr_log
 from lab.paths import DATA, cache_dir
@@ -136,10 +137,14 @@ def _compiler(profile: Profile) -> str:
     return out.stdout.splitlines()[0]
 
 
-def _make(profile: Profile, src: Path, out: Path, *targets: str) -> list[str]:
+def _make(
+    profile: Profile, src: Path, out: Path, *targets: str, ccache: str | None = None
+) -> list[str]:
     argv = ["make", "-C", str(src), f"O={out}", f"ARCH={profile.kernel_arch}"]
     if profile.cross_compile:
         argv.append(f"CROSS_COMPILE={profile.cross_compile}")
+    if ccache:
+        argv.append(f"CC={ccache} {profile.cross_compile}gcc")
     return [*argv, *targets]
 
 
@@ -166,6 +171,60 @@ def _run(argv: list[str], logfile: Path, what: str, timeout: float) -> None:
         raise LabError(f"{what} failed (log {logfile}):\n" + "\n".join(tail))
 
 
+def configure(
+    profile: Profile,
+    src: Source,
+    out: Path,
+    files: list[Path],
+    logfile: Path,
+    user_config: Path | None = None,
+    ccache: str | None = None,
+) -> list[str]:
+    """Write out/.config: tinyconfig + the fragments, or the user's config + the fragments;
+    olddefconfig.  A fragment option the source cannot give is a LabError; returns the user's
+    options that did not survive (userconfig.not_surviving)."""
+    if user_config is None:
+        _run(_make(profile, src.tree, out, "tinyconfig", ccache=ccache), logfile, "tinyconfig", 600)
+    else:
+        shutil.copy(user_config, out / ".config")
+    merge = [
+        str(src.tree / "scripts/kconfig/merge_config.sh"),
+        "-m",
+        "-O",
+        str(out),
+        str(out / ".config"),
+        *map(str, files),
+    ]
+    _run(merge, logfile, "merge_config.sh", 600)
+    make_old = _make(profile, src.tree, out, "olddefconfig", ccache=ccache)
+    _run(make_old, logfile, "make olddefconfig", 600)
+    final = (out / ".config").read_text()
+    bad = config_mismatches(final, wanted_options(files))
+    if bad:
+        raise LabError(f"{src.identity} cannot give the lab config: " + ", ".join(bad[:12]))
+    if user_config is None:
+        return []
+    return not_surviving(user_config.read_text(), final, wanted_options(files))
+
+
+def compile_kernel(
+    profile: Profile,
+    tree: Path,
+    out: Path,
+    jobs: int,
+    logfile: Path,
+    what: str,
+    ccache: str | None = None,
+) -> Path:
+    """make all in out (incremental when out holds an earlier build); the image's path."""
+    argv = _make(profile, tree, out, f"-j{jobs}", "all", ccache=ccache)
+    _run(argv, logfile, what, BUILD_TIMEOUT_S)
+    image = image_path(profile, out)
+    if not image.exists():
+        raise LabError(f"the kernel build made no {image.relative_to(out)} (log {logfile})")
+    return image
+
+
 def image_path(profile: Profile, build: Path) -> Path:
     """What the build hands on as its image: bzImage on x86 (path_kernel boots the tree's
     vmlinux through PVH instead, unless the kernel has KASAN), Image on arm64."""
@@ -180,13 +239,18 @@ def lab_kernel(
     source: Path | None = None,
     jobs: int | None = None,
     log: Log = stderr_log,
+    user_config: Path | None = None,
 ) -> Kernel:
-    """Build (once) and return the lab kernel for profile.arch."""
-    files = fragments(profile, kind)
+    """Build (once) and return the lab kernel for profile.arch: the lab's config (profile
+    kind), or with user_config the user's .config plus what the lab needs to boot (the options
+    of it that did not survive are logged, from the cache too)."""
+    files = fragments(profile, kind) if user_config is None else user_fragments(profile)
+    what = f"{kind} profile" if user_config is None else f"config {user_config.name}"
+    user_bytes = [user_config.read_bytes()] if user_config is not None else []
     src = tree_source(source) if source is not None else debian_source(log)
     compiler = _compiler(profile)
-    key = f"{profile.arch}-{kind}-" + hash_strings(
-        [BUILDER_VERSION, src.key, compiler, *(f.read_bytes() for f in files)]
+    key = f"{profile.arch}-{kind if user_config is None else 'user'}-" + hash_strings(
+        [BUILDER_VERSION, src.key, compiler, *(f.read_bytes() for f in files), *user_bytes]
     )
     jobs = jobs or os.cpu_count() or 1
 
@@ -196,40 +260,23 @@ def lab_kernel(
         logfile = cache_dir() / "kernel-build" / f".{key}.log"  # kept when the build fails
         logfile.write_text("")
         start = time.monotonic()
-        log(f"building the {kind} kernel for {profile.arch} from {src.identity} ({jobs} jobs)")
-        _run(_make(profile, src.tree, out, "tinyconfig"), logfile, "make tinyconfig", 600)
-        merge = [
-            str(src.tree / "scripts/kconfig/merge_config.sh"),
-            "-m",
-            "-O",
-            str(out),
-            str(out / ".config"),
-            *map(str, files),
-        ]
-        _run(merge, logfile, "merge_config.sh", 600)
-        _run(_make(profile, src.tree, out, "olddefconfig"), logfile, "make olddefconfig", 600)
-        bad = config_mismatches((out / ".config").read_text(), wanted_options(files))
-        if bad:
-            raise LabError(f"{src.identity} cannot give the lab config: " + ", ".join(bad[:12]))
-        _run(
-            _make(profile, src.tree, out, f"-j{jobs}", "all"),
-            logfile,
-            f"building the {kind} kernel",
-            BUILD_TIMEOUT_S,
-        )
-        image = image_path(profile, out)
-        if not image.exists():
-            raise LabError(f"the kernel build made no {image.relative_to(out)} (log {logfile})")
+        log(f"building the {what} kernel for {profile.arch} from {src.identity} ({jobs} jobs)")
+        dropped = configure(profile, src, out, files, logfile, user_config)
+        (tmp / "dropped.txt").write_text("".join(f"{line}\n" for line in dropped))
+        image = compile_kernel(profile, src.tree, out, jobs, logfile, f"building the {what} kernel")
         (tmp / "identity").write_text(
-            f"lab kernel ({kind} profile) from {src.identity}; {compiler}; "
+            f"lab kernel ({what}) from {src.identity}; {compiler}; "
             f"built in {time.monotonic() - start:.0f} s\n"
         )
         for junk in out.rglob("*.o"):  # objects are not needed for modules; keeps the cache lean
             junk.unlink()
         shutil.copy(logfile, tmp / "build.log")
-        return ["identity", f"build/{image.relative_to(out)}", "build/.config"]
+        return ["identity", "dropped.txt", f"build/{image.relative_to(out)}", "build/.config"]
 
     root = Entry("kernel-build", key).ensure(build, log)
+    dropped_file = root / "dropped.txt"
+    if user_config is not None and dropped_file.exists():
+        report_dropped(dropped_file.read_text().splitlines(), user_config, log)
     kernel = path_kernel(profile, image_path(profile, root / "build"), root / "build", log)
     identity = (root / "identity").read_text().split(";")[0].strip()
     return dataclasses.replace(kernel, identity=identity, key=f"lab-{key}")

@@ -16,8 +16,8 @@ def resolve_kernel(arch: str, spec: KernelSpec | None = None, log: Log = stderr_
     Debian's linux-source or spec.source), or the Debian kernel."""
     spec = spec or KernelSpec()
     profile = get_profile(arch)
-    if spec.lab is not None or spec.source is not None:
-        return lab_kernel(profile, spec.lab or "lab", spec.source, log=log)
+    if spec.lab is not None or spec.source is not None or spec.config is not None:
+        return lab_kernel(profile, spec.lab or "lab", spec.source, log=log, user_config=spec.config)
     if spec.image is not None:
         return path_kernel(profile, spec.image, spec.kdir, log)
     return debian_kernel(profile, log)

@@ -1,0 +1,98 @@
+"""The repro bundle of a ``remaplab reproduce`` run: the reproducer (source and binary), the
+kernel's identity (kernel.json with the KernelSpec) and config, every crashing run's console
+log and decoded reports, runs.json, and repro.sh, which reruns the same command."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+from lab.kernel import Kernel, KernelSpec
+from lab.reproduce.outcome import CRASH, RunRecord, Summary
+
+
+def kernel_args(spec: KernelSpec, bundle: Path) -> list[str]:
+    """The kernel options that choose spec again (a --config is copied into the bundle)."""
+    args: list[str] = []
+    if spec.image is not None:
+        args += ["--kernel", str(spec.image.resolve())]
+    if spec.kdir is not None:
+        args += ["--kdir", str(spec.kdir.resolve())]
+    if spec.lab is not None:
+        args += ["--lab-kernel", spec.lab]
+    if spec.source is not None:
+        args += ["--source", str(spec.source.resolve())]
+    if spec.config is not None:
+        shutil.copy(spec.config, bundle / "user.config")
+        args += ["--config", "user.config"]
+    return args
+
+
+def _decoded(records: list[RunRecord], kernel: Kernel) -> dict[int, list[str]]:
+    from lab.symbolize import decode_reports
+
+    out: dict[int, list[str]] = {}
+    for r in records:
+        if not r.reports:
+            continue
+        try:
+            out[r.index] = [str(d["decoded"]) for d in decode_reports(r.reports, kernel)]
+        except (LabError, OSError):
+            out[r.index] = [rep.text for rep in r.reports]
+    return out
+
+
+def write_bundle(
+    bundle: Path,
+    source: Path,
+    binary: Path,
+    spec: KernelSpec,
+    kernel: Kernel,
+    options: list[str],
+    records: list[RunRecord],
+    summary: Summary,
+) -> Path:
+    """Fill bundle (created); options: the reproduce options besides --repro and the kernel's
+    (--arch, --runs, ...), as argv words."""
+    bundle.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, bundle / "repro.c")
+    shutil.copy(binary, bundle / "repro")
+    (bundle / "repro").chmod(0o755)
+    info: dict[str, Any] = {
+        "identity": kernel.identity,
+        "release": kernel.release,
+        "image": str(kernel.image),
+        "kdir": str(kernel.kdir) if kernel.kdir else None,
+        "key": kernel.key,
+        "spec": spec.as_dict(),
+    }
+    (bundle / "kernel.json").write_text(json.dumps(info, indent=1) + "\n")
+    if kernel.kdir is not None and (kernel.kdir / ".config").is_file():
+        with contextlib.suppress(OSError):
+            shutil.copy(kernel.kdir / ".config", bundle / "kernel.config")
+    decoded = _decoded(records, kernel)
+    for r in records:
+        if r.outcome == CRASH:
+            (bundle / f"run-{r.index}-console.log").write_text(r.console)
+            text = "\n\n".join(decoded.get(r.index, r.titles))
+            (bundle / f"run-{r.index}-reports.txt").write_text(text + "\n")
+    (bundle / "runs.json").write_text(
+        json.dumps({"summary": summary.lines(), "runs": [r.as_dict() for r in records]}, indent=1)
+        + "\n"
+    )
+    argv = ["--repro", "repro.c", *kernel_args(spec, bundle), *options]
+    script = (
+        "#!/bin/sh\n"
+        "# Rerun this reproduction (same reproducer, kernel and options); extra options "
+        "are appended.\n"
+        'cd "$(dirname "$0")" || exit 125\n'
+        f'exec "${{REMAPLAB:-remaplab}}" reproduce {shlex.join(argv)} "$@"\n'
+    )
+    (bundle / "repro.sh").write_text(script)
+    (bundle / "repro.sh").chmod(0o755)
+    return bundle

@@ -1,0 +1,139 @@
+"""remaplab bisect on real histories: a module's (cheap: a local repository of five commits, the
+third of which breaks the module; also a flaky variant found with --runs) and a kernel's (a local
+repository of Debian's linux-source-6.1 with four commits, one of which adds a WARN that a
+prctl option reaches; the build directory is reused between steps)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REMAPLAB = [sys.executable, "-m", "lab.cli"]
+GOOD_INIT = '\tpr_info("bisectmod: loaded\\n");\n\treturn 0;\n'
+BUGGY_INIT = '\tWARN(1, "bisectmod: broken\\n");\n' + GOOD_INIT
+FLAKY_INIT = '\tWARN(get_random_u32() & 1, "bisectmod: broken\\n");\n' + GOOD_INIT
+SOURCE = """// SPDX-License-Identifier: GPL-2.0
+#include <linux/module.h>
+#include <linux/random.h>
+/* revision: {rev} */
+static int __init bisectmod_init(void)
+{{
+{init}}}
+
+static void __exit bisectmod_exit(void)
+{{
+}}
+
+module_init(bisectmod_init);
+module_exit(bisectmod_exit);
+MODULE_LICENSE("GPL");
+"""
+SCENARIO = """name: bisectmod
+description: load the module under bisection, then run a command
+arches: [x86_64]
+modules:
+  - source: ../repo/mod
+steps:
+  - run: {command: "true"}
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def module_history(tmp: Path, buggy: str) -> tuple[Path, list[str]]:
+    """Five commits; the third one puts `buggy` into the module's init."""
+    repo = tmp / "repo"
+    (repo / "mod").mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "mod/Kbuild").write_text("obj-m += bisectmod.o\n")
+    commits = []
+    for rev in range(1, 6):
+        init = buggy if rev >= 3 else GOOD_INIT
+        (repo / "mod/bisectmod.c").write_text(SOURCE.format(rev=rev, init=init))
+        _git(repo, "add", "mod")
+        what = "break the init" if rev == 3 else f"revision {rev}"
+        _git(repo, "commit", "-q", "-m", f"bisectmod: {what}")
+        commits.append(_git(repo, "rev-parse", "HEAD"))
+    (tmp / "scen").mkdir()
+    (tmp / "scen/bisectmod.yaml").write_text(SCENARIO)
+    return repo, commits
+
+
+def _bisect(tmp: Path, repo: Path, good: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [*REMAPLAB, "bisect", str(tmp / "scen/bisectmod.yaml"), "--repo", str(repo)]
+    argv += ["--good", good, "--bad", "main", "--out", str(tmp / "log"), "--json", *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+
+
+def _checkout_state(repo: Path) -> tuple[str, str, str, str]:
+    files = (repo / "mod/bisectmod.c").read_text()
+    return (
+        _git(repo, "rev-parse", "HEAD"),
+        _git(repo, "status", "--porcelain"),
+        _git(repo, "branch", "--show-current"),
+        files,
+    )
+
+
+def test_module_bisect_names_the_commit_that_broke_it(tmp_path: Path) -> None:
+    repo, commits = module_history(tmp_path, BUGGY_INIT)
+    before = _checkout_state(repo)
+    res = _bisect(tmp_path, repo, commits[0])
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert data["culprit"] == commits[2]
+    assert data["subject"] == "bisectmod: break the init"
+    assert "WARNING" in data["signature"] and "bisectmod" in data["signature"]
+    verdicts = {s["commit"]: s["verdict"] for s in data["steps"]}
+    assert verdicts[commits[4]] == "bad" and verdicts[commits[0]] == "good"
+    assert len(data["steps"]) >= 3
+    assert (tmp_path / "log/bisect.log").read_text().count("first bad commit") == 1
+    # The user's checkout, branch and working files never moved; the bisect state is gone
+    # (the worktree is kept under the cache for the next bisection, detached, at the bad commit)
+    assert _checkout_state(repo) == before
+    worktrees = _git(repo, "worktree", "list", "--porcelain")
+    assert worktrees.count("worktree ") == 2 and "remaplab/bisect" in worktrees
+    assert "refs/bisect" not in _git(repo, "for-each-ref")
+    assert not (repo / ".git/BISECT_LOG").exists()
+
+
+def test_flaky_module_bug_is_found_with_runs(tmp_path: Path) -> None:
+    """The WARN fires with probability 1/2; 6 runs per commit miss it with p = 1/64 each."""
+    repo, commits = module_history(tmp_path, FLAKY_INIT)
+    res = _bisect(tmp_path, repo, commits[0], "--runs", "6")
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert data["culprit"] == commits[2]
+    bad_runs = [s["runs"] for s in data["steps"] if s["verdict"] == "bad"]
+    assert bad_runs and all(len(r) == 6 for r in bad_runs)
+
+
+def test_bisect_refuses_a_bad_commit_that_does_not_fail(tmp_path: Path) -> None:
+    repo, commits = module_history(tmp_path, BUGGY_INIT)
+    argv = [*REMAPLAB, "bisect", str(tmp_path / "scen/bisectmod.yaml"), "--repo", str(repo)]
+    argv += ["--good", commits[0], "--bad", commits[1], "--out", str(tmp_path / "log")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
+    assert res.returncode == 125, res.stderr[-2000:]
+    assert "does not show a failure" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("args", [["--good", "nosuchrev"], ["--runs", "0"]])
+def test_bisect_user_errors_are_one_line(tmp_path: Path, args: list[str]) -> None:
+    repo, commits = module_history(tmp_path, BUGGY_INIT)
+    argv = [*REMAPLAB, "bisect", str(tmp_path / "scen/bisectmod.yaml"), "--repo", str(repo)]
+    argv += ["--bad", "main", *(args if "--good" in args else ["--good", commits[0], *args])]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 125
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
