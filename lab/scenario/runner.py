@@ -81,7 +81,8 @@ def _before(run: ScenarioRun, pool: VMPool, arch: str) -> Figures:
     """Load multimap and take the health baseline, in one round trip (each costs ~60 ms under
     TCG); the last healthy scenario's closing figures on this VM serve as the baseline."""
     s = run.s
-    load = load_command(s.module.params) if s.module.load else "true"
+    # Without multimap, a copy left loaded by a failed scenario goes first (clean start).
+    load = load_command(s.module.params) if s.module.load else "rmmod multimap 2>/dev/null; true"
     with step("module-load", load=s.module.load, params=s.module.params):
         cached = pool.baselines.pop(arch, None)
         if cached is not None and cached.vm is run.vm:

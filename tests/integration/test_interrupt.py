@@ -74,3 +74,55 @@ def test_signal_mid_suite(tmp_path: Path, signum: int, status: int) -> None:
     outcomes = [r["outcome"] for r in report["results"]]
     assert "interrupted" in outcomes, outcomes
     assert "Traceback" not in err
+
+
+def _newest_running_step(folder: Path, since: float) -> bool:
+    return any(
+        log.stat().st_mtime >= since and '"scenario-step"' in log.read_text()
+        for log in folder.glob("*/steps.jsonl")
+    )
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_pytest_suite(tmp_path: Path, signum: int, status: int) -> None:
+    """The same under pytest: VMs down at once, junit.xml written, 130 / 143."""
+    junit = tmp_path / "junit.xml"
+    results = REPO / "results" / "pytest"
+    started = time.time()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "scenarios",
+            "--arch",
+            "x86_64",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+            "-q",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_reset_sigint,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not _newest_running_step(results, started):
+            assert proc.poll() is None, "pytest ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no scenario step started within 600 s"
+            time.sleep(0.2)  # polling files another process writes; bounded by the deadline
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == status, out[-3000:]
+    assert took < STOP_BOUND_S + 3.0, f"took {took:.1f} s to stop"  # + pytest's own teardown
+    assert not _qemus(proc.pid), "a QEMU outlived pytest"
+    assert junit.is_file() and "<testsuite" in junit.read_text()

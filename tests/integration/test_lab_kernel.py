@@ -24,7 +24,15 @@ from lab.symbolize import has_debug_info
 pytestmark = pytest.mark.integration
 LIBRARY = {item.scenario.name: item for item in load_dir(REPO / "scenarios")}
 # Scenarios that need what only the lab kernel has: these must run, not be skipped.
-NEEDS_LAB_KERNEL = ("contig-source-cma", "cma-exhaustion", "bug-reserved", "bug-reserved-twin")
+NEEDS_LAB_KERNEL = (
+    "contig-source-cma",
+    "cma-exhaustion",
+    "bug-reserved",
+    "bug-reserved-twin",
+    "fix-walk-thp-debug-vm",
+    "fix-cma-vmsplice",
+    "fix-cma-longterm-pin",
+)
 
 
 @pytest.fixture(scope="module")
