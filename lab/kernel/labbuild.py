@@ -263,6 +263,9 @@ def lab_kernel(
         log(f"building the {what} kernel for {profile.arch} from {src.identity} ({jobs} jobs)")
         dropped = configure(profile, src, out, files, logfile, user_config)
         (tmp / "dropped.txt").write_text("".join(f"{line}\n" for line in dropped))
+        if user_config is not None:  # said now, before the long build
+            report_dropped(dropped, user_config, log)
+            reported.append(True)
         image = compile_kernel(profile, src.tree, out, jobs, logfile, f"building the {what} kernel")
         (tmp / "identity").write_text(
             f"lab kernel ({what}) from {src.identity}; {compiler}; "
@@ -273,9 +276,10 @@ def lab_kernel(
         shutil.copy(logfile, tmp / "build.log")
         return ["identity", "dropped.txt", f"build/{image.relative_to(out)}", "build/.config"]
 
+    reported: list[bool] = []
     root = Entry("kernel-build", key).ensure(build, log)
     dropped_file = root / "dropped.txt"
-    if user_config is not None and dropped_file.exists():
+    if user_config is not None and not reported and dropped_file.exists():
         report_dropped(dropped_file.read_text().splitlines(), user_config, log)
     kernel = path_kernel(profile, image_path(profile, root / "build"), root / "build", log)
     identity = (root / "identity").read_text().split(";")[0].strip()

@@ -137,3 +137,50 @@ def test_bisect_user_errors_are_one_line(tmp_path: Path, args: list[str]) -> Non
     res = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 125
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+REPRO = Path(__file__).resolve().parents[1] / "data/repro"
+
+
+@pytest.fixture(scope="module")
+def kernel_repo() -> tuple[Path, list[str]]:
+    from tests.integration.kernel_history import kernel_history
+
+    return kernel_history()
+
+
+def _kernel_bisect(
+    tmp: Path, repo: Path, commits: list[str], repro: str, *extra: str
+) -> dict[str, object]:
+    argv = [*REMAPLAB, "bisect", str(REPRO / repro), "--repo", str(repo), "--good", commits[0]]
+    argv += ["--bad", commits[-1], "--out", str(tmp / "log"), "--json", *extra]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=5400, check=False)
+    assert res.returncode == 0, res.stderr[-4000:]
+    data: dict[str, object] = json.loads(res.stdout)
+    # the figures the README quotes: each step's kernel build time
+    builds = [(s["role"], s["build_seconds"]) for s in data["steps"]]  # type: ignore[attr-defined]
+    print(f"{repro}: kernel builds per step (s): {builds}; total {data['seconds']} s")
+    return data
+
+
+def test_kernel_bisect_names_the_commit_that_injected_the_warn(
+    tmp_path: Path, kernel_repo: tuple[Path, list[str]]
+) -> None:
+    repo, commits = kernel_repo
+    before = _git(repo, "rev-parse", "HEAD"), _git(repo, "status", "--porcelain")
+    data = _kernel_bisect(tmp_path, repo, commits, "prctl-warn.c")
+    assert data["culprit"] == commits[2]
+    assert data["subject"] == "prctl: add the remaplab test options"
+    assert "WARNING" in str(data["signature"])
+    steps = data["steps"]
+    assert isinstance(steps, list) and len(steps) <= 5  # bad, good, at most 3 bisect steps
+    assert (_git(repo, "rev-parse", "HEAD"), _git(repo, "status", "--porcelain")) == before
+
+
+def test_flaky_kernel_bug_is_found_with_runs(
+    tmp_path: Path, kernel_repo: tuple[Path, list[str]]
+) -> None:
+    """The WARN fires in one call of two; 8 runs per commit miss it with p = 1/256."""
+    repo, commits = kernel_repo
+    data = _kernel_bisect(tmp_path, repo, commits, "prctl-flaky.c", "--runs", "8")
+    assert data["culprit"] == commits[2]

@@ -1,0 +1,120 @@
+"""remaplab reproduce in real guests: a reproducer that panics (sysrq c) on both arches over
+several VMs, one that never crashes (the clean guest is reused), one that never ends (timeout),
+--title filtering, the JSON and the bundle, exit statuses; and a user's config whose options do
+not all survive olddefconfig, reported as such (configure step on Debian's linux-source)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import ARCHES
+
+REMAPLAB = [sys.executable, "-m", "lab.cli"]
+REPRO = Path(__file__).resolve().parents[1] / "data/repro"
+PANIC = "kernel panic: sysrq triggered crash"
+
+
+def _reproduce(tmp: Path, repro: str, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [*REMAPLAB, "reproduce", "--repro", str(REPRO / repro), "--out", str(tmp / "b")]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=1800, check=False)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_panic_reproduces_on_every_run_over_two_vms(tmp_path: Path, arch: str) -> None:
+    res = _reproduce(
+        tmp_path, "sysrq-crash.c", "--arch", arch, "--runs", "3", "--vms", "2", "--json"
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert (data["runs"], data["crashed"], data["titles"]) == (3, 3, {PANIC: 3})
+    assert {d["vm"] for d in data["details"]} == {1, 2}  # both VMs ran
+    assert all(d["guest"] == "fresh" for d in data["details"])  # after a crash: a fresh VM
+    bundle = Path(data["bundle"])
+    for name in ("repro.c", "repro", "kernel.json", "repro.sh", "runs.json"):
+        assert (bundle / name).is_file(), name
+    for n in (1, 2, 3):
+        assert "sysrq triggered crash" in (bundle / f"run-{n}-console.log").read_text()
+        assert "sysrq" in (bundle / f"run-{n}-reports.txt").read_text()
+    assert json.loads((bundle / "kernel.json").read_text())["spec"]["lab_kernel"] is None
+    script = (bundle / "repro.sh").read_text()
+    assert f"--arch {arch} --runs 3 --vms 2" in script
+
+
+def test_no_crash_reuses_the_clean_guest_and_exits_1(tmp_path: Path) -> None:
+    res = _reproduce(tmp_path, "no-crash.c", "--runs", "2", "--vms", "1", "--json")
+    assert res.returncode == 1, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert (data["runs"], data["crashed"], data["titles"]) == (2, 0, {})
+    assert [d["guest"] for d in data["details"]] == ["fresh", "reused"]
+    assert [d["outcome"] for d in data["details"]] == ["no crash", "no crash"]
+    assert [d["status"] for d in data["details"]] == [0, 0]
+
+
+def test_title_filter_counts_only_matching_crashes(tmp_path: Path) -> None:
+    res = _reproduce(tmp_path, "sysrq-crash.c", "--title", "^WARNING", "--json")
+    assert res.returncode == 1, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert data["crashed"] == 0 and data["titles"] == {PANIC: 1}
+    res = _reproduce(tmp_path, "sysrq-crash.c", "--title", "sysrq")
+    assert res.returncode == 0
+    assert res.stdout.splitlines()[0] == f"reproduced 1/1: {PANIC}"
+
+
+def test_a_run_that_never_ends_is_no_crash_timed_out(tmp_path: Path) -> None:
+    res = _reproduce(tmp_path, "hang.c", "--timeout", "5", "--json")
+    assert res.returncode == 1, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert data["details"][0]["outcome"] == "no crash (timed out)"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--title", "("], "not a regular expression"),
+        (["--runs", "0"], "at least 1"),
+        (["--lab-kernel", "kasan", "--config", "/etc/hostname"], "exclude each other"),
+    ],
+)
+def test_user_errors_are_one_line_and_125(tmp_path: Path, args: list[str], said: str) -> None:
+    res = _reproduce(tmp_path, "no-crash.c", *args)
+    assert res.returncode == 125
+    assert said in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_compile_error_is_125(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.c"
+    bad.write_text("int main(void) { return nosuch; }\n")
+    argv = [*REMAPLAB, "reproduce", "--repro", str(bad)]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 125 and "nosuch" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_user_config_options_that_do_not_survive_are_named(tmp_path: Path) -> None:
+    """The configure step of a --config build on Debian's linux-source: KASAN_INLINE without
+    KASAN cannot survive olddefconfig, VIRTIO_NET off is overridden (the lab needs it)."""
+    from lab.kernel.labbuild import configure, debian_source
+    from lab.kernel.userconfig import report_dropped, user_fragments
+    from lab.profiles import get_profile
+
+    user = tmp_path / "user.config"
+    user.write_text(
+        "CONFIG_DEBUG_KERNEL=y\n# CONFIG_KASAN is not set\nCONFIG_KASAN_INLINE=y\n"
+        "# CONFIG_VIRTIO_NET is not set\nCONFIG_PRINTK=y\n"
+    )
+    profile = get_profile("x86_64")
+    out = tmp_path / "build"
+    out.mkdir()
+    files = user_fragments(profile)
+    dropped = configure(profile, debian_source(), out, files, tmp_path / "log", user)
+    said: list[str] = []
+    report_dropped(dropped, user, said.append)
+    text = "\n".join(said)
+    assert "2 option(s)" in said[0], text
+    assert "CONFIG_KASAN_INLINE=y -> absent" in text
+    assert "CONFIG_VIRTIO_NET=not set -> y: the lab needs it to boot" in text
+    assert "CONFIG_PRINTK" not in text and "CONFIG_DEBUG_KERNEL" not in text
