@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from lab.scenario.load import Loaded
     from lab.scenario.runner import Result, VMPool
 
+pytest_plugins = ["lab.pytest_signals"]  # SIGINT/SIGTERM: VMs down at once, 130/143
 INI_SCENARIOS = "remaplab_scenarios"
 SUFFIXES = (".yaml", ".yml")
 HOLD_KEPT_S = 3600.0
