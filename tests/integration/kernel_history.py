@@ -38,9 +38,10 @@ def _git(repo: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     argv = ["git", "-C", str(repo), "-c", "core.looseCompression=1", *args]
-    return subprocess.run(
-        argv, env=env, capture_output=True, text=True, check=True, timeout=1800
-    ).stdout.strip()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}{proc.stdout.strip()[-2000:]}")
+    return proc.stdout.strip()
 
 
 def _edit(sys_c: Path, step: int) -> None:
@@ -74,7 +75,7 @@ def kernel_history() -> tuple[Path, list[str]]:
         stderr_log(f"making a git history of {src.identity} (once)")
         shutil.copytree(src.tree, repo, symlinks=True)
         _git(repo, "init", "-q", "-b", "main")
-        _git(repo, "add", "-A")
+        _git(repo, "add", "-A", "-f")  # Debian's .gitignore ignores the top level
         _git(repo, "commit", "-q", "-m", f"import {src.identity}")
         commits = [_git(repo, "rev-parse", "HEAD")]
         for step, subject in enumerate(SUBJECTS, start=1):
