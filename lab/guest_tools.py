@@ -81,6 +81,16 @@ class Held:
             raise LabError(f"could not release multimap-ctl {self.pid}: {res.stderr}")
 
 
+class HoldFailed(LabError):
+    """The holder reported a failed call or check (and exited instead of holding)."""
+
+    def __init__(self, tool: str, report: dict[str, Any]) -> None:
+        self.report = report
+        failed = [a for a in report.get("actions", []) if not a.get("ok")]
+        what = f"failed actions {failed}" if failed else f"report {report}"
+        super().__init__(f"{tool} --hold failed: {what}")
+
+
 def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multimap-ctl") -> Held:
     """Start TOOL ARGS --hold (multimap-ctl, or remaplab-map for any device) in the background;
     return once its report is out."""
@@ -92,7 +102,7 @@ def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multim
     )
     report = _json(vm.run(cmd, timeout=timeout), f"{tool} --hold")
     if not report.get("ok"):
-        raise LabError(f"{tool} --hold failed: {report}")
+        raise HoldFailed(tool, report)
     return Held(vm, int(report["pid"]), report)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from lab.cc import compile_static
 from lab.errors import LabError
-from lab.guest_tools import hold, pagemap
+from lab.guest_tools import HoldFailed, hold, pagemap
 from lab.log import quiet
 from lab.scenario.context import (
     Evidence,
@@ -59,8 +59,8 @@ def map_device(run: ScenarioRun, st: MapStep) -> Evidence:
         raise StepFailed(f"mapping {st.name!r} already exists: release it first")
     try:
         held = hold(run.vm, args, timeout=run.remaining(120), tool="remaplab-map")
-    except LabError as exc:
-        raise StepFailed(f"mapping {st.device} failed: {exc}") from None
+    except HoldFailed as exc:
+        raise StepFailed(f"mapping {st.device} failed: {exc}", {"report": exc.report}) from None
     r = held.report
     mapping = HeldMapping(
         held,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 
-from lab.guest_tools import ctl_args, hold, pagemap
+from lab.guest_tools import HoldFailed, ctl_args, hold, pagemap
 from lab.scenario import byo
 from lab.scenario.context import (
     EXECUTORS,
@@ -62,7 +62,10 @@ def map_buffer(run: ScenarioRun, st: MapStep) -> Evidence:
         return expect_refusal(run, st, "multimap-ctl", args)
     if st.name in run.held:
         raise StepFailed(f"mapping {st.name!r} already exists: release it first")
-    held = hold(run.vm, args, timeout=run.remaining(120))
+    try:
+        held = hold(run.vm, args, timeout=run.remaining(120))
+    except HoldFailed as exc:  # a check or a lifecycle action failed: the step's finding
+        raise StepFailed(str(exc), {"report": exc.report}) from None
     failed = [a for a in held.report.get("actions", []) if not a["ok"]]
     run.held[st.name] = HeldMapping.of_multimap(held, st, seed)
     if failed:
