@@ -31,6 +31,10 @@ class QemuSpec:
     gdb_port: int | None = None
     ram_file: Path | None = None  # guest RAM in a shared file the host can read
     shares: tuple[Path, ...] = ()  # host folders mounted read-write at the same guest path
+    qmp_client: bool = False  # QEMU connects to a QMP server listening on qmp_socket
+    incoming: str | None = (
+        None  # -incoming URI ("defer"): start from a saved state (lab/snapshot.py)
+    )
 
 
 def share_params(shares: tuple[Path, ...]) -> list[str]:
@@ -86,7 +90,8 @@ def build_argv(spec: QemuSpec) -> list[str]:
             "memory-backend=ram0",
         ]
     if spec.qmp_socket is not None:
-        argv += ["-qmp", f"unix:{spec.qmp_socket},server=on,wait=off"]
+        server = "" if spec.qmp_client else ",server=on,wait=off"
+        argv += ["-qmp", f"unix:{spec.qmp_socket}{server}"]
     if spec.ssh_port is not None:
         # restrict=on: the guest reaches nothing outside; the forward binds loopback only.
         argv += [
@@ -106,6 +111,8 @@ def build_argv(spec: QemuSpec) -> list[str]:
     if spec.gdb_port is not None:
         argv += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}"]
     argv += list(spec.qemu_args)
+    if spec.incoming is not None:
+        argv += ["-incoming", spec.incoming]
     return argv
 
 

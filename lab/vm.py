@@ -149,7 +149,7 @@ class VM:
         accel_mod.record_verdict(choice.probe_key, True, "booted")
         self.accel, self.accel_reason = "kvm", "KVM probe booted the guest"
 
-    def _spec(self, accel: str, port: int) -> QemuSpec:
+    def spec(self, accel: str, port: int) -> QemuSpec:
         return QemuSpec(
             profile=self.profile,
             image=self.kernel.image,
@@ -182,23 +182,8 @@ class VM:
         attempts_silent = 0
         for attempt in range(PORT_ATTEMPTS + SILENT_RETRIES):
             port = free_loopback_port()
-            spec = self._spec(accel, port)
-            self.argv = build_argv(spec)
-            (self.workdir / "qemu-argv.txt").write_text(render(self.argv) + "\n")
-            with contextlib.suppress(FileNotFoundError):
-                (self.workdir / "qmp.sock").unlink()
-            if self.options.shared_ram and self.ram_fd is None:
-                # Opened before QEMU and unlinked once it runs: nothing leaks if we die.
-                self.ram_fd = os.open(self.ram_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-            self.child = pexpect.spawn(
-                self.argv[0],
-                self.argv[1:],
-                timeout=None,
-                preexec_fn=reaper.make_preexec(os.getpid(), str(self.qemu_stderr)),
-                dimensions=(50, 250),
-            )
-            reaper.register(self.child)
-            self.console = Console(self.child, self.console_log)
+            self.spawn(build_argv(self.spec(accel, port)))
+            assert self.console is not None
             try:
                 self._wait_ready(timeout - (time.monotonic() - start))
                 self.ram_file.unlink(missing_ok=True)
@@ -231,6 +216,30 @@ class VM:
                     f"(console log: {self.console_log})",
                     self.workdir,
                 ) from None
+        self.connect_ssh(port)
+        self.boot_seconds = time.monotonic() - start
+
+    def spawn(self, argv: list[str]) -> None:
+        """Start QEMU with argv under pexpect: console streamed to its log, reaped with us."""
+        self.argv = argv
+        (self.workdir / "qemu-argv.txt").write_text(render(argv) + "\n")
+        with contextlib.suppress(FileNotFoundError):
+            (self.workdir / "qmp.sock").unlink()
+        if self.options.shared_ram and self.ram_fd is None:
+            # Opened before QEMU and unlinked once it runs: nothing leaks if we die.
+            self.ram_fd = os.open(self.ram_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.child = pexpect.spawn(
+            argv[0],
+            argv[1:],
+            timeout=None,
+            preexec_fn=reaper.make_preexec(os.getpid(), str(self.qemu_stderr)),
+            dimensions=(50, 250),
+        )
+        reaper.register(self.child)
+        self.console = Console(self.child, self.console_log)
+
+    def connect_ssh(self, port: int) -> None:
+        """SSH to the guest's forwarded port (BootError when it does not answer in time)."""
         self.ssh = GuestSSH(port, self.initramfs.keys)
         try:
             with step("ssh-connect", port=port):
@@ -242,7 +251,6 @@ class VM:
                 f"(console log: {self.console_log})",
                 self.workdir,
             ) from None
-        self.boot_seconds = time.monotonic() - start
 
     def _wait_ready(self, timeout: float) -> None:
         """The readiness line within timeout; SilentConsole if the console says nothing at all
@@ -329,6 +337,14 @@ class VM:
         self._kill()
         if not self.options.keep_workdir and not self.failed and self.options.workdir is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """Kill QEMU at once (no clean shutdown) and keep the folder: the VM can start again."""
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
+        self._kill()
+        self.console = None
 
     def _kill(self) -> None:
         if self.qmp is not None:

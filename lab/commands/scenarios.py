@@ -51,6 +51,7 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
             args.jobs,
             only,
             meta,
+            fresh=args.fresh,
         )
     except Interrupted as exc:
         stderr_log(f"{exc}: {len(exc.results)} results recorded in {out}")
@@ -146,6 +147,11 @@ def register(sub: Any) -> None:
     run.add_argument("--out", type=Path, help="results folder (default results/run-TIMESTAMP)")
     run.add_argument("--scenarios", type=Path, help="scenario folder (default scenarios/)")
     run.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="every scenario on a pristine VM restored from a snapshot (saved after one boot)",
+    )
     run.add_argument(
         "-j", "--jobs", type=int, default=1, help="VMs per arch running scenarios (default 1)"
     )

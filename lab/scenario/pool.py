@@ -1,5 +1,10 @@
-"""The VM pool: at most one live VM per arch, reused while the boot settings match, rebooted
-after a crash or a timeout; VMs kept after a failure (--keep) and how to reach them."""
+"""The VM pool: at most one live VM per arch, reused while the boot settings match, replaced
+after a crash or a timeout; VMs kept after a failure (--keep) and how to reach them.
+
+Snapshots (lab/snapshot.py): with ``fresh`` every scenario gets a VM restored from its boot
+configuration's snapshot (saved after the first boot); without it the VM that replaces a
+crashed, timed-out or kept one is restored (and the snapshot saved when that boot had none).
+A failed restore boots instead, and the VM's boot notes say so."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from lab import snapshot
 from lab.kernel import Kernel, KernelSpec
 from lab.log import Log, quiet
 from lab.rootfs import Initramfs
@@ -60,11 +66,16 @@ class VMPool:
         log: Log = quiet,
         accel: str = "auto",
         keep: bool = False,
+        fresh: bool = False,
+        snapshots: bool = True,
     ) -> None:
         self.kernel = kernel or KernelSpec()
         self.log = log
         self.accel = accel
         self.keep = keep
+        self.fresh = fresh  # every scenario on a VM restored from the snapshot
+        self.snapshots = snapshots or fresh  # replace a failed VM by a restored one
+        self._replace: set[str] = set()  # arches whose VM was dropped after a failure
         self._prepared: dict[str, Prepared] = {}
         self._vms: dict[str, Pooled] = {}
         self.kept: list[VM] = []
@@ -80,21 +91,37 @@ class VMPool:
     def warm(self, arch: str, boot: Boot) -> bool:
         """Whether get() would reuse a running VM."""
         current = self._vms.get(arch)
-        return bool(current and current.key == BootKey.of(arch, boot) and current.vm.alive)
+        return bool(
+            not self.fresh
+            and current
+            and current.key == BootKey.of(arch, boot)
+            and current.vm.alive
+        )
 
     def get(self, arch: str, boot: Boot) -> VM:
         key = BootKey.of(arch, boot)
         current = self._vms.get(arch)
-        if current and current.key == key and current.vm.alive:
+        if self.warm(arch, boot) and current is not None:
             return current.vm
-        self.discard(arch)
+        if current is not None and not current.vm.alive:
+            self._replace.add(arch)  # died under the last scenario
+        self._drop(arch)
         ready = self.prepared(arch)
         options = VMOptions(
             arch=arch, accel=self.accel, memory=boot.memory, smp=boot.smp, append=boot.append
         )
         vm = VM(ready.kernel, ready.initramfs, options, self.log)
-        with step("vm-start", arch=arch, memory=boot.memory, smp=boot.smp):
-            vm.start()
+        restore = self.fresh or (self.snapshots and arch in self._replace)
+        self._replace.discard(arch)
+        with step("vm-start", arch=arch, memory=boot.memory, smp=boot.smp, restore=restore):
+            try:
+                if restore:
+                    snapshot.start(vm)
+                else:
+                    vm.start()
+            except BaseException:
+                vm.stop()
+                raise
         self._vms[arch] = Pooled(key, vm)
         return vm
 
@@ -106,18 +133,26 @@ class VMPool:
         """Keep the arch's VM (a failure to look at) out of reuse; it outlives close()."""
         current = self._vms.pop(arch, None)
         if current:
+            self._replace.add(arch)
             self.kept.append(current.vm)
             self.log(f"kept the {arch} VM after a failure: {how_to_reach(current.vm)}")
 
     def discard(self, arch: str) -> None:
+        """Stop the arch's VM after a failure (crash, timeout, lost connection, boot error): the
+        next scenario gets a restored one when a snapshot exists."""
+        if self._drop(arch):
+            self._replace.add(arch)
+
+    def _drop(self, arch: str) -> bool:
         current = self._vms.pop(arch, None)
         if current:
             current.vm.stop()
+        return current is not None
 
     def close(self) -> None:
         """Stop every VM but the kept ones."""
         for arch in list(self._vms):
-            self.discard(arch)
+            self._drop(arch)
 
 
 def how_to_reach(vm: VM) -> str:

@@ -80,6 +80,7 @@ class Suite:
     tasks: dict[str, TaskID] = field(default_factory=dict)
     running: dict[str, tuple[str, Loaded]] = field(default_factory=dict)  # worker -> scenario
     only: Collection[tuple[str, str]] | None = None  # (scenario, arch) pairs: a shard's
+    fresh: bool = False  # every scenario on a VM restored from its snapshot (run --fresh)
 
     def plan(self, arches: list[str]) -> None:
         for arch in arches:
@@ -117,7 +118,9 @@ class Suite:
 
     def worker(self, arch: str) -> None:
         task = self.tasks[arch]
-        pool = VMPool(self.kernel, self.log, self.accel, keep=self.kept is not None)
+        pool = VMPool(
+            self.kernel, self.log, self.accel, keep=self.kept is not None, fresh=self.fresh
+        )
         try:
             while not self.stop.is_set():
                 try:
@@ -205,6 +208,7 @@ def run_suite(
     jobs: int = 1,
     only: Collection[tuple[str, str]] | None = None,
     extra_meta: dict[str, object] | None = None,
+    fresh: bool = False,
 ) -> list[Result]:
     """Run every scenario on every arch with jobs VMs per arch; with kept (--keep), VMs kept
     after failures go there (and the scenarios run one at a time in this thread: a kept VM
@@ -222,7 +226,7 @@ def run_suite(
     )
     interrupted: Interrupted | None = None
     with Progress(*columns, console=console, transient=False) as progress:
-        suite = Suite(loaded, out_dir, log, kernel, accel, kept, progress, only=only)
+        suite = Suite(loaded, out_dir, log, kernel, accel, kept, progress, only=only, fresh=fresh)
         suite.plan(arches)
         reaper.install()  # SIGTERM/SIGHUP -> SystemExit in this (the main) thread
         try:
