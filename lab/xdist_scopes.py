@@ -5,9 +5,11 @@ A worker's VM pool reuses one VM per arch while the boot settings match, so the 
 are cut into work units of one arch and one boot setting (``BootKey``), in chunks of at most
 ceil(items / workers): each unit boots one VM and reuses it, the biggest units start first, and
 with more workers than (arch, boot setting) pairs the big units are split so every worker gets
-work.  Other tests keep xdist's loadgroup units (one per test, or its ``xdist_group``).  Node ids
-are not renamed (unlike ``xdist_group`` marks): reports and ``.test_durations`` keep the ids of
-a serial run."""
+work.  Any other test goes with the rest of its file (xdist's ``loadfile``: a module's
+module-scoped fixtures, such as a booted VM, are set up in one worker only), or with its
+``xdist_group`` when xdist renamed its node id ``ID@GROUP``.  (pytest 9 keeps node ids where
+xdist 3.8 cannot rename them, so ``xdist_group`` marks alone group nothing there.)  Scenario
+node ids are not renamed: reports and ``.test_durations`` keep the ids of a serial run."""
 
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def scenario_scopes(config: pytest.Config, nodeids: list[str], workers: int) -> 
 
 
 class ScenarioScheduling(LoadGroupScheduling):  # type: ignore[misc]
-    """loadgroup, with scenario items grouped by arch and boot settings (module docstring)."""
+    """Scenario items by arch and boot settings, other tests by file (module docstring)."""
 
     def __init__(self, config: pytest.Config, log: Any = None) -> None:
         super().__init__(config, log)
@@ -64,4 +66,8 @@ class ScenarioScheduling(LoadGroupScheduling):  # type: ignore[misc]
                 self.config, list(self.collection or []), len(self.nodes)
             )
         scope = self._scopes.get(nodeid)
-        return scope if scope is not None else str(super()._split_scope(nodeid))
+        if scope is not None:
+            return scope
+        if nodeid.rfind("@") > nodeid.rfind("]"):  # xdist_group, renamed by xdist
+            return str(super()._split_scope(nodeid))
+        return nodeid.split("::", 1)[0]  # its file

@@ -21,8 +21,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
-            # Under pytest -n (--dist loadgroup, the default in pyproject.toml) a module's tests
-            # run in one worker, in order: its module-scoped VMs boot once, never twice.
+            # Under pytest -n a module's tests run in one worker, in order: its module-scoped
+            # VMs boot once.  The plugin's scheduler does it (lab/xdist_scopes.py: a test goes
+            # with its file); the mark says the same to xdist's own --dist loadgroup.
             item.add_marker(pytest.mark.xdist_group(f"integration-{item.path.stem}"))
 
 

@@ -74,3 +74,22 @@ def test_work_units_are_one_arch_and_boot_setting(tmp_path: Path) -> None:
     assert x86["a"] == x86["b"] != x86["c"]
     assert x86["a"] != scopes["scenarios/a.yaml::a[arm64]"]
     assert len(set(scenario_scopes(config, ids, workers=6).values())) == 6  # split to feed all
+
+
+def test_a_module_stays_in_one_worker(tmp_path: Path) -> None:
+    """Its module-scoped fixtures (a booted VM in tests/integration) are set up once: pytest 9
+    keeps xdist 3.8 from renaming node ids, so xdist_group marks alone would not do it."""
+    root = project(tmp_path)
+    for mod in ("one", "two"):
+        (root / f"test_{mod}.py").write_text(
+            "import pytest\n\n@pytest.mark.parametrize('i', range(4))\ndef test_x(i):\n    pass\n"
+        )
+    res = pytest_run(root, "-n", "2", "-v", "--arch", "x86_64")
+    assert res.returncode == 0, res.stdout + res.stderr
+    workers: dict[str, set[str]] = {}
+    for line in res.stdout.splitlines():
+        if line.startswith("[gw") and "test_x[" in line:
+            module = line.split()[-1].split("::")[0]
+            workers.setdefault(module, set()).add(line.split()[0])
+    assert set(workers) == {"test_one.py", "test_two.py"}, res.stdout
+    assert all(len(w) == 1 for w in workers.values()), workers
