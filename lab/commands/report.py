@@ -29,8 +29,12 @@ def cmd_merge(args: argparse.Namespace, _command: list[str]) -> int:
     table = summary_table(merged.results, merged.arches, merged.wall_s)
     table.title = f"remaplab: {len(merged.results)} runs merged from {len(args.folders)} reports"
     console.print(table)
-    for dup in merged.duplicates:
-        stderr_log(f"in more than one report (kept the one that did not pass, if any): {dup}")
+    if merged.duplicates:
+        shown = "; ".join(merged.duplicates[:5]) + ("; ..." if len(merged.duplicates) > 5 else "")
+        stderr_log(
+            f"{len(merged.duplicates)} results in more than one report (kept the one that did "
+            f"not pass, if any; all in report.json's duplicates): {shown}"
+        )
     bad = [r for r in merged.results if not r.ok]
     for r in bad:
         print(f"{r.outcome.value}: {r.scenario} [{r.arch}]: {r.message}", file=sys.stderr)
