@@ -8,9 +8,10 @@ import pytest
 from lab.build import build_module, build_tools
 from lab.checkpatch import run_checkpatch
 from lab.kernel import resolve_kernel
+from lab.profiles import arches
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+@pytest.mark.parametrize("arch", arches())
 def test_module_builds_w1_clean(arch: str) -> None:
     kernel = resolve_kernel(arch)
     mod = build_module(kernel)  # raises on any warning
@@ -19,7 +20,7 @@ def test_module_builds_w1_clean(arch: str) -> None:
     assert b"vermagic=" + kernel.release.encode() in info
     assert "warning" not in mod.log.read_text().lower()
     tools = build_tools(arch)
-    assert set(tools) == {"multimap-ctl", "pagemap-dump", "multimap-fuzz"}
+    assert set(tools) == {"multimap-ctl", "pagemap-dump", "multimap-fuzz", "remaplab-map"}
 
 
 def test_checkpatch_strict_clean() -> None:
