@@ -11,9 +11,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lab.cache import Entry
-from lab.kernel.labbuild import debian_source
+from filelock import FileLock
+
+from lab.kernel.labbuild import Source, debian_source
 from lab.log import stderr_log
+from lab.paths import cache_dir
 
 VERSION = "1"
 ANCHOR = "\tcase PR_SET_VMA:\n\t\terror = prctl_set_vma(arg2, arg3, arg4, arg5);\n\t\tbreak;\n"
@@ -67,26 +69,40 @@ def _edit(sys_c: Path, step: int) -> None:
 
 
 def kernel_history() -> tuple[Path, list[str]]:
-    """(the repository, its five commits: base, then SUBJECTS in order)."""
+    """(the repository, its five commits: base, then SUBJECTS in order).  Not a cache Entry:
+    a git repository changes under its own feet (worktrees, packs), which an Entry's manifest
+    would call corruption; made in a temporary folder and renamed into place, under a lock."""
     src = debian_source(stderr_log)
-
-    def build(tmp: Path) -> list[str]:
-        repo = tmp / "linux"
-        stderr_log(f"making a git history of {src.identity} (once)")
-        shutil.copytree(src.tree, repo, symlinks=True)
-        _git(repo, "init", "-q", "-b", "main")
-        _git(repo, "add", "-A", "-f")  # Debian's .gitignore ignores the top level
-        _git(repo, "commit", "-q", "-m", f"import {src.identity}")
-        commits = [_git(repo, "rev-parse", "HEAD")]
-        for step, subject in enumerate(SUBJECTS, start=1):
-            _edit(repo / "kernel/sys.c", step)
-            _git(repo, "commit", "-q", "-a", "-m", subject)
-            commits.append(_git(repo, "rev-parse", "HEAD"))
-        (tmp / "commits.json").write_text(json.dumps(commits))
-        return ["commits.json"]
-
-    root = Entry("test-data", f"kernel-history-{VERSION}-{src.key}").ensure(build, stderr_log)
+    root = cache_dir() / "test-data" / f"kernel-history-{VERSION}-{src.key}"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock", timeout=3600):
+        if not (root / "commits.json").is_file():
+            tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            try:
+                _make(src, tmp)
+                shutil.rmtree(root, ignore_errors=True)
+                os.replace(tmp, root)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
     return root / "linux", json.loads((root / "commits.json").read_text())
+
+
+def _make(src: Source, tmp: Path) -> None:
+    repo = tmp / "linux"
+    stderr_log(f"making a git history of {src.identity} (once)")
+    shutil.copytree(src.tree, repo, symlinks=True)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "gc.auto", "0")
+    _git(repo, "add", "-A", "-f")  # Debian's .gitignore ignores the top level
+    _git(repo, "commit", "-q", "-m", f"import {src.identity}")
+    commits = [_git(repo, "rev-parse", "HEAD")]
+    for step, subject in enumerate(SUBJECTS, start=1):
+        _edit(repo / "kernel/sys.c", step)
+        _git(repo, "commit", "-q", "-a", "-m", subject)
+        commits.append(_git(repo, "rev-parse", "HEAD"))
+    (tmp / "commits.json").write_text(json.dumps(commits))
 
 
 if __name__ == "__main__":
