@@ -95,6 +95,8 @@ def cmd_bisect(args: argparse.Namespace, _command: list[str]) -> int:
     if not args.test.is_file():
         raise LabError(f"{args.test}: no such test (a scenario .yaml or a C reproducer .c)")
     repo = git.toplevel(args.repo)
+    for rev in (args.good, args.bad):  # a bad revision is refused before any log folder
+        git.resolve(repo, rev)
     out = args.out or Path("results") / time.strftime("bisect-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     test = Test(

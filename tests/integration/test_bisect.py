@@ -134,9 +134,12 @@ def test_bisect_user_errors_are_one_line(tmp_path: Path, args: list[str]) -> Non
     repo, commits = module_history(tmp_path, BUGGY_INIT)
     argv = [*REMAPLAB, "bisect", str(tmp_path / "scen/bisectmod.yaml"), "--repo", str(repo)]
     argv += ["--bad", "main", *(args if "--good" in args else ["--good", commits[0], *args])]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    res = subprocess.run(
+        argv, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
+    )
     assert res.returncode == 125
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (tmp_path / "results").exists()  # refused before any log folder
 
 
 REPRO = Path(__file__).resolve().parents[1] / "data/repro"
