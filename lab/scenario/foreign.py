@@ -99,9 +99,12 @@ def _shape_checks(expect: CheckStep, pfns: list[int], seen: str) -> list[Disagre
 
 
 def _pagemap_checks(
-    expect: CheckStep, dump: dict[str, Any], walk: list[int | None] | None
+    expect: CheckStep, dump: dict[str, Any], walk: list[int | None] | None, hole: int | None
 ) -> list[Disagreement]:
-    present = [bool(p["present"]) for p in dump["pages"]]
+    pages = [p for i, p in enumerate(dump["pages"]) if i != hole]  # munmap-part's hole: none
+    if walk is not None and hole is not None:
+        walk = [k for i, k in enumerate(walk) if i != hole]
+    present = [bool(p["present"]) for p in pages]
     if expect.pagemap == "hole" and any(present):
         return [Disagreement("pagemap", f"expected holes (VM_PFNMAP), {sum(present)} present")]
     if expect.pagemap == "visible":
@@ -109,7 +112,7 @@ def _pagemap_checks(
             return [
                 Disagreement("pagemap", f"expected present pages, {present.count(False)} holes")
             ]
-        pm = [p.get("pfn") for p in dump["pages"]]
+        pm = [p.get("pfn") for p in pages]
         if walk is not None and pm != walk:
             rows = [
                 f"  {i:4d}  {_fmt(k):>14}  {_fmt(p):>14}"
@@ -161,5 +164,5 @@ def check_foreign(
     if dump is not None:
         evidence["pagemap_present"] = sum(bool(p["present"]) for p in dump["pages"])
         evidence["vmflags"] = (dump.get("vma") or {}).get("vmflags")
-        problems += _pagemap_checks(expect, dump, w.walk)
+        problems += _pagemap_checks(expect, dump, w.walk, w.hole)
     return problems, evidence

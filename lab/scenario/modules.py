@@ -84,11 +84,16 @@ def load_all(run: ScenarioRun, prepared: list[Prepared]) -> None:
 def unload_all(run: ScenarioRun, prepared: list[Prepared]) -> None:
     """rmmod in reverse order; a module that will not go is a finding (still in use?)."""
     for p in reversed(prepared):
-        # A guest kernel module goes with the dependencies modprobe brought in.
+        # A guest kernel module goes with the dependencies modprobe brought in (a built-in one
+        # has no initstate and stays).
         tool = "rmmod" if p.kos else "modprobe -r"
         for name in reversed(p.names):
+            q = shlex.quote(name)
+            command = f"{tool} {q} 2>&1"
+            if not p.kos:
+                command = f"[ ! -e /sys/module/{q}/initstate ] || {command}"
             with step("module-unload", module=name):
-                res = run.run(f"{tool} {shlex.quote(name)} 2>&1")
+                res = run.run(command)
             if not res.ok:
                 raise ModuleProblem(
                     f"{tool} {name} after the steps failed: {res.stdout.strip()}\n"

@@ -141,7 +141,7 @@ class RunStep(Strict):
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60
 
 
-DeviceAction = Literal["fork", "munmap-part", "mremap-move", "close"]
+DeviceAction = Literal["fork", "munmap-part", "mremap-move", "close", "mprotect-write"]
 MULTIMAP_ONLY = ("backing", "mapping", "pages", "private_write")
 
 

@@ -4,7 +4,8 @@
  *
  * Opens PATH, mmaps LENGTH bytes at OFFSET (shared, or private), writes the
  * lab's witness tokens through the mapping (remaplab.h), runs lifecycle
- * actions in the order given (fork, munmap-part, mremap-move, close), checks
+ * actions in the order given (fork, munmap-part, mremap-move, close,
+ * mprotect-write: read-only and writable again), checks
  * after each that every page still holds its token, and prints one JSON
  * object.  With --hold it then waits for SIGTERM/SIGINT/SIGUSR1, so the host
  * can inspect the mapping.
@@ -61,7 +62,8 @@ static void usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, "remaplab-map: ");
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\nusage: remaplab-map --device PATH --length BYTES [--offset BYTES]\n"
-		"  [--private] [--seed N] [--do fork|munmap-part|mremap-move|close]... [--hold]\n");
+		"  [--private] [--seed N] [--do fork|munmap-part|mremap-move|close|mprotect-write]...\n"
+		"  [--hold]\n");
 	exit(2);
 }
 
@@ -91,7 +93,8 @@ static unsigned long long number(const char *text, const char *what, unsigned lo
 static int known_action(const char *a)
 {
 	return !strcmp(a, "fork") || !strcmp(a, "munmap-part") ||
-	       !strcmp(a, "mremap-move") || !strcmp(a, "close");
+	       !strcmp(a, "mremap-move") || !strcmp(a, "close") ||
+	       !strcmp(a, "mprotect-write");
 }
 
 static void parse(int argc, char **argv, struct opts *o)
@@ -229,6 +232,47 @@ static unsigned char *do_mremap_move(const struct opts *o, unsigned char *addr, 
 	return p;
 }
 
+/* mprotect every mapped piece (both sides of a munmap-part hole). */
+static int protect(unsigned char *addr, uint64_t n, int prot)
+{
+	uint64_t first = hole == UINT64_MAX ? n : hole;
+
+	if (first && mprotect(addr, first * page_size, prot))
+		return -1;
+	if (first + 1 < n &&
+	    mprotect(addr + (first + 1) * page_size, (n - first - 1) * page_size, prot))
+		return -1;
+	return 0;
+}
+
+/* Read-only, then writable again: the tokens survive and a new write lands. */
+static void do_mprotect_write(const struct opts *o, unsigned char *addr, uint64_t n)
+{
+	const char *a = "mprotect-write";
+	uint64_t i;
+	int ok;
+
+	if (protect(addr, n, PROT_READ)) {
+		action_result(a, 0, "mprotect read-only", errno);
+		return;
+	}
+	ok = verify(o, addr, n);
+	if (protect(addr, n, PROT_READ | PROT_WRITE)) {
+		action_result(a, 0, "write permission refused after read-only", errno);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		volatile uint64_t *p = (volatile uint64_t *)(addr + i * page_size);
+
+		if (i == hole)
+			continue;
+		p[0] = remaplab_token(o->seed, i);
+		p[page_size / 8 - 1] = ~remaplab_token(o->seed, i);
+	}
+	action_result(a, ok && verify(o, addr, n),
+		      "read-only then writable again; tokens intact and rewritten", 0);
+}
+
 static unsigned char *run_actions(const struct opts *o, int *fd, unsigned char *addr, uint64_t n)
 {
 	int i;
@@ -243,6 +287,8 @@ static unsigned char *run_actions(const struct opts *o, int *fd, unsigned char *
 			do_munmap_part(o, addr, n);
 		} else if (!strcmp(a, "mremap-move")) {
 			addr = do_mremap_move(o, addr, n);
+		} else if (!strcmp(a, "mprotect-write")) {
+			do_mprotect_write(o, addr, n);
 		} else {	/* close */
 			int ok = !close(*fd);
 

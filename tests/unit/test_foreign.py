@@ -82,3 +82,15 @@ def test_pagemap_holes_and_visible_pages() -> None:
 def test_repeated_pages_lists_only_repeats() -> None:
     assert repeated_pages([1, 2, 3, None, None]) == []
     assert repeated_pages([1, 2, 1]) == ["  pfn 0x1: pages 0, 2"]
+
+
+def test_pagemap_visible_ignores_the_munmap_part_hole() -> None:
+    dump = {
+        "pages": [
+            {"present": True, "pfn": 5},
+            {"present": False, "pfn": None},
+            {"present": True, "pfn": 9},
+        ]
+    }
+    w = Witnesses([5, None, 9], [5, None, 9], hole=1)
+    assert check_foreign(CheckStep(pagemap="visible"), w, dump)[0] == []
