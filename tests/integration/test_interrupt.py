@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,16 +25,25 @@ def _reset_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _wait_for_a_running_step(out: Path, proc: subprocess.Popen[str], limit: float) -> None:
-    """Until some scenario's step log shows a step in progress (bounded)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "remaplab run ended before it could be interrupted"
-        for log in out.glob("*/steps.jsonl"):
-            if '"scenario-step"' in log.read_text():
-                return
-        time.sleep(0.2)  # polling a file another process writes; bounded by limit
-    pytest.fail(f"no scenario step started within {limit:.0f} s")
+def _interrupt_when(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], signum: int
+) -> tuple[str, float]:
+    """Once ready() (a scenario step is running: bounded, 600 s), send signum; the process's
+    stderr (or merged output) and how long it took to end after the signal."""
+    try:
+        deadline = time.monotonic() + 600
+        while not ready():
+            assert proc.poll() is None, "it ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no scenario step started within 600 s"
+            time.sleep(0.2)  # polling files another process writes; bounded by the deadline
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+        return (err or out or ""), time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _qemus(pid: int) -> list[str]:
@@ -55,16 +65,7 @@ def test_signal_mid_suite(tmp_path: Path, signum: int, status: int) -> None:
         preexec_fn=_reset_sigint,
         env={**os.environ, "COLUMNS": "200"},
     )
-    try:
-        _wait_for_a_running_step(out, proc, 600)
-        sent = time.monotonic()
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=60)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    err, took = _interrupt_when(proc, lambda: _newest_running_step(out, 0.0), signum)
     assert proc.returncode == status, err[-3000:]
     assert took < STOP_BOUND_S + 2.0, f"took {took:.1f} s to stop"  # + interpreter exit
     assert not _qemus(proc.pid), "a QEMU outlived remaplab"
@@ -108,20 +109,7 @@ def test_signal_mid_pytest_suite(tmp_path: Path, signum: int, status: int) -> No
         text=True,
         preexec_fn=_reset_sigint,
     )
-    try:
-        deadline = time.monotonic() + 600
-        while not _newest_running_step(results, started):
-            assert proc.poll() is None, "pytest ended before it could be interrupted"
-            assert time.monotonic() < deadline, "no scenario step started within 600 s"
-            time.sleep(0.2)  # polling files another process writes; bounded by the deadline
-        sent = time.monotonic()
-        proc.send_signal(signum)
-        out, _ = proc.communicate(timeout=60)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    out, took = _interrupt_when(proc, lambda: _newest_running_step(results, started), signum)
     assert proc.returncode == status, out[-3000:]
     assert took < STOP_BOUND_S + 3.0, f"took {took:.1f} s to stop"  # + pytest's own teardown
     assert not _qemus(proc.pid), "a QEMU outlived pytest"
