@@ -71,12 +71,14 @@ def _kbuild_key(
     return profile, f"{kernel.arch}-" + hash_strings([kernel.key, source_key, compiler, *flags])
 
 
-def _make_modules(kernel: Kernel, profile: Profile, work: Path, flags: tuple[str, ...]) -> str:
-    """Kbuild's `make modules` of the folder work against kernel's build tree (cross for
-    arm64); its output."""
+def _make_modules(
+    kernel: Kernel, profile: Profile, work: Path, flags: tuple[str, ...], name: str
+) -> str:
+    """Kbuild's `make modules` of the folder work (a copy of module `name`) against kernel's
+    build tree (cross for arm64); its output."""
     assert kernel.kdir is not None
     argv = ["make", "-C", str(kernel.kdir), f"M={work}", *flags, *kbuild_args(profile), "modules"]
-    return _run(argv, None, f"module build of {work.name} for {kernel.arch}")
+    return _run(argv, None, f"module build of {name} for {kernel.arch}")
 
 
 MULTIMAP_FLAGS = ("W=1",)
@@ -89,7 +91,7 @@ def build_module(kernel: Kernel, log: Log = stderr_log) -> ModuleBuild:
         log(f"building multimap for {kernel.arch} against {kernel.identity} (W=1)")
         src = tmp / "src"
         shutil.copytree(MODULE_SRC, src, ignore=shutil.ignore_patterns("*.o", "*.ko", ".*"))
-        out = _make_modules(kernel, profile, src, MULTIMAP_FLAGS)
+        out = _make_modules(kernel, profile, src, MULTIMAP_FLAGS, "multimap")
         (tmp / "build.log").write_text(out)
         warnings = [ln for ln in out.splitlines() if WARNING.search(ln) and "BTF" not in ln]
         if warnings:
@@ -192,7 +194,8 @@ def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> t
     it is not the lab's code)."""
     if not src.is_dir() or not ((src / "Kbuild").is_file() or (src / "Makefile").is_file()):
         raise BuildFailure(f"{src}: not a module folder (no Kbuild or Makefile)")
-    profile, key = _kbuild_key(kernel, str(src), _source_key(src), BYO_FLAGS, BuildFailure)
+    flags_key = (*BYO_FLAGS, "debug-prefix-map")
+    profile, key = _kbuild_key(kernel, str(src), _source_key(src), flags_key, BuildFailure)
 
     def build(tmp: Path) -> list[str]:
         log(f"building {src} for {kernel.arch} against {kernel.identity} (W=1)")
@@ -200,11 +203,15 @@ def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> t
         shutil.copytree(
             src, work, ignore=lambda _d, names: [n for n in names if BUILD_PRODUCTS.search(n)]
         )
+        # Debug info and messages name the user's own files, not this temporary copy.
+        prefix_map = f"-fdebug-prefix-map={work}={src}"
+        flags = (*BYO_FLAGS[:-1], f"{BYO_FLAGS[-1]} {prefix_map}")
         try:
-            out = _make_modules(kernel, profile, work, BYO_FLAGS)
+            out = _make_modules(kernel, profile, work, flags, str(src))
         except LabError as exc:
-            raise BuildFailure(f"{src} does not build for {kernel.arch}: {exc}") from None
-        (tmp / "build.log").write_text(out)
+            text = str(exc).replace(str(work), str(src))
+            raise BuildFailure(f"{src} does not build for {kernel.arch}: {text}") from None
+        (tmp / "build.log").write_text(out.replace(str(work), str(src)))
         order = work / "modules.order"
         names = (
             [

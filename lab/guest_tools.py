@@ -88,7 +88,16 @@ class HoldFailed(LabError):
         self.report = report
         failed = [a for a in report.get("actions", []) if not a.get("ok")]
         what = f"failed actions {failed}" if failed else f"report {report}"
-        super().__init__(f"{tool} --hold failed: {what}")
+        super().__init__(f"{tool} --hold failed: {faults(report)}{what}")
+
+
+def faults(report: dict[str, Any]) -> str:
+    """The pages a holder's access faulted on, as a sentence (or nothing)."""
+    pages = report.get("faulted") or []
+    if not pages:
+        return ""
+    signal = report.get("fault_signal", "a fault")
+    return f"pages {pages} fault on access ({signal}: not mapped, or mapped to nothing); "
 
 
 def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multimap-ctl") -> Held:

@@ -25,14 +25,16 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     loaded = select(load_dir(directory), args.names)  # every file validated before any boot
     if not loaded:
         raise LabError(f"no scenario files (*.yaml) in {directory}")
+    arches = chosen_arches(args)  # an unknown --arch is refused, --list included
     if args.list:
         for item in loaded:
             s = item.scenario
-            print(f"{s.name:40s} {','.join(s.arches):14s} {s.description}")
+            if set(s.arches) & set(arches):
+                description = " ".join(s.description.split())
+                print(f"{s.name:40s} {','.join(s.arches):14s} {description}")
         return 0
     if args.jobs < 1:
         raise LabError(f"--jobs must be at least 1, not {args.jobs}")
-    arches = chosen_arches(args)
     only, meta = _shard(args, loaded, arches)
     if only is not None and not only:
         stderr_log(f"shard {args.shard} has no scenario runs: nothing to do")

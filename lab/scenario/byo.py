@@ -5,10 +5,12 @@ foreign.py judges them)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shlex
+import signal
 import time
 import weakref
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from typing import Any
 
 from lab.cc import compile_static
 from lab.errors import LabError
-from lab.guest_tools import HoldFailed, hold, pagemap
+from lab.guest_tools import HoldFailed, faults, hold, pagemap
 from lab.log import quiet
 from lab.scenario.context import (
     Evidence,
@@ -78,7 +80,7 @@ def map_device(run: ScenarioRun, st: MapStep) -> Evidence:
     evidence = {"pid": held.pid, "addr": r["addr"], "device": st.device, "actions": r["actions"]}
     if not r.get("tokens_read_back"):
         # Data written to page i did not stay in page i: the witnesses say where it went.
-        what = f"what was written through {st.device} does not read back"
+        what = f"{faults(r)}what was written through {st.device} does not read back"
         try:
             check_foreign_mapping(run, CheckStep(of=st.name), mapping)
         except StepFailed as exc:
@@ -135,10 +137,22 @@ def _binary(run: ScenarioRun, st: ProgramStep) -> str:
     return guest
 
 
+def exit_text(status: str) -> str:
+    """A shell's $? as words: "exited with status 1", "was killed by SIGBUS"."""
+    try:
+        code = int(status)
+    except ValueError:
+        return f"ended ({status!r})"
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(code - 128).name}"
+    return f"exited with status {code}"
+
+
 def _judge(st: ProgramStep, status: int, out: str, err: str) -> Evidence:
     ev: Evidence = {"status": status, "stdout": out[-2000:], "stderr": err[-2000:]}
     if st.status is not None and status != st.status:
-        raise StepFailed(f"{st.source} exited with status {status}, expected {st.status}", ev)
+        raise StepFailed(f"{st.source} {exit_text(str(status))}, expected {st.status}", ev)
     if st.output is not None and not re.search(st.output, out):
         raise StepFailed(f"{st.source}'s output does not match /{st.output}/", ev)
     return ev
@@ -179,9 +193,11 @@ def _start_holding(run: ScenarioRun, st: ProgramStep, prog: str) -> Evidence:
     )
     res = run.run(script, st.timeout)
     if res.stdout.startswith(EXITED):
+        head, _, output = res.stdout.partition("\n")
         raise StepFailed(
-            f"{st.source} exited before it held {st.hold!r} (remaplab_hold was not reached)",
-            {"status_and_output": res.stdout[-3000:]},
+            f"{st.source} {exit_text(head.split()[-1])} before it held {st.hold!r} "
+            "(remaplab_hold was not reached)",
+            {"output": output[-3000:]},
         )
     report = json.loads(res.stdout.strip().splitlines()[0])
     if report.get("name") != st.hold:

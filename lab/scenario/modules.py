@@ -31,6 +31,15 @@ class Prepared:
     kos: tuple[Path, ...]  # built .ko files (a source folder); empty for a guest kernel module
 
     @property
+    def warnings(self) -> list[str]:
+        """The compiler's warnings (W=1) from the module's build log."""
+        if not self.kos:
+            return []
+        log = self.kos[0].parent.parent / "build.log"
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        return [ln.strip() for ln in text.splitlines() if "warning:" in ln]
+
+    @property
     def names(self) -> list[str]:
         """The kernel's names of these modules (what rmmod takes)."""
         if not self.kos:
@@ -48,6 +57,17 @@ def build_all(scenario: Scenario, base: Path, kernel: Kernel) -> list[Prepared]:
                 kos = build_external_module(kernel, (base / spec.source).resolve(), quiet)
         out.append(Prepared(spec, kos))
     return out
+
+
+def warning_notes(prepared: list[Prepared]) -> list[str]:
+    """One result note per module built with warnings (they do not fail a user's build)."""
+    notes = []
+    for p in prepared:
+        found = p.warnings
+        if found:
+            shown = "; ".join(found[:3]) + (" ..." if len(found) > 3 else "")
+            notes.append(f"{p.spec.source}: {len(found)} compiler warning(s) with W=1: {shown}")
+    return notes
 
 
 def symbol_files(prepared: list[Prepared]) -> dict[str, Path]:

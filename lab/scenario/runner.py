@@ -260,6 +260,7 @@ def _run(ctx: Context, result: Result) -> None:
         return
     try:
         ctx.modules = modules.build_all(s, ctx.loaded.folder, ctx.kernel)
+        result.notes += modules.warning_notes(ctx.modules)
     except BuildFailure as exc:
         result.outcome, result.message = Outcome.BUILD_FAILURE, str(exc)
         (ctx.log_dir / "build.log").write_text(str(exc) + "\n")

@@ -7,6 +7,8 @@ import queue
 import signal
 import threading
 import time
+import traceback
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from lab import reaper
 from lab.kernel import KernelSpec
@@ -111,10 +114,22 @@ class Suite:
         with self.lock:
             self.results.append(result)
         if not result.ok:
-            self.progress.console.print(
-                f"[{STYLE[result.outcome]}]{result.scenario} [{result.arch}]: "
-                f"{result.outcome.value}: {result.message}[/]"
-            )
+            # Messages quote compilers and make ("[path] Error 1"): text, never markup.
+            line = f"{result.scenario} [{result.arch}]: {result.outcome.value}: {result.message}"
+            self.progress.console.print(Text(line, style=STYLE[result.outcome]))
+
+    def run_one(self, item: Loaded, arch: str, pool: VMPool) -> Result:
+        """One scenario; a bug of the lab's own is that scenario's result, and the run goes on."""
+        try:
+            return run_scenario(item, arch, pool, self.out_dir)
+        except Exception as exc:  # the rest of the suite must still run
+            pool.discard(arch)
+            trace = "".join(traceback.format_exception(exc))
+            folder = self.out_dir / f"{item.scenario.name}-{arch}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "internal-error.txt").write_text(trace)
+            message = f"internal error: {type(exc).__name__}: {exc} (traceback: {folder})"
+            return Result(item.scenario.name, arch, Outcome.SETUP_ERROR, message=message)
 
     def worker(self, arch: str) -> None:
         task = self.tasks[arch]
@@ -132,7 +147,7 @@ class Suite:
                 pool.subscribers = (self.subscriber(task, name),)
                 me = threading.current_thread().name
                 self.running[me] = (arch, item)
-                self.record(run_scenario(item, arch, pool, self.out_dir))
+                self.record(self.run_one(item, arch, pool))
                 self.running.pop(me, None)
                 self.progress.advance(task)
         finally:
@@ -244,9 +259,12 @@ def run_suite(
     wall = time.monotonic() - start
     results = sorted(suite.results, key=lambda r: (r.scenario, r.arch))
     console.print(summary_table(results, arches, wall))
+    skipped = Counter(f"[{r.arch}] {r.message}" for r in results if r.outcome == Outcome.SKIPPED)
+    for reason, count in sorted(skipped.items()):
+        console.print(Text(f"skipped {count}x {reason}", style="yellow"))
     for r in results:  # never hidden: e.g. a boot retried after a silent console
         for note in r.notes:
-            console.print(f"[yellow]note[/]: {r.scenario} [{r.arch}]: {note}")
+            console.print(Text(f"note: {r.scenario} [{r.arch}]: {note}", style="yellow"))
     meta: dict[str, object] = {"arches": arches, "wall_s": wall, "jobs": jobs, **(extra_meta or {})}
     if interrupted is not None:
         meta["interrupted"] = str(interrupted)

@@ -73,3 +73,12 @@ def test_program_that_does_not_compile(arch: str, byo_pool: VMPool, tmp_path: Pa
     detail = result.steps[0].detail
     assert "badprog.c does not compile" in detail and "badprog.c:4" in detail
     assert "missing_variable" in detail
+
+
+def test_pages_that_fault_are_named(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
+    """A driver that maps fewer pages than asked (here: a file shorter than the mapping) makes
+    the holder's accesses fault; the step says which pages, and the holder survives to say it."""
+    result = run_scenario(load_file(DATA / "byo-errors/short-file.yaml"), arch, byo_pool, tmp_path)
+    assert result.outcome == Outcome.FAILED, result.render()
+    detail = result.steps[1].detail
+    assert "pages [4, 5, 6, 7] fault on access (SIGBUS" in detail, detail
