@@ -50,6 +50,39 @@ def cmd_kernel_build(args: argparse.Namespace, _command: list[str]) -> int:
     return 0
 
 
+ELF_ARCHES = {"x64": "x86_64", "AArch64": "arm64"}  # pyelftools' machine names
+
+
+def elf_arch(obj: Path) -> str:
+    """The lab arch an object file was built for (x86_64 when it cannot say)."""
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with obj.open("rb") as fh:
+            machine = ELFFile(fh).get_machine_arch()
+    except Exception:  # not an ELF file: the decoder says so later
+        return "x86_64"
+    return ELF_ARCHES.get(machine, "x86_64")
+
+
+def module_name(ko: Path) -> str:
+    """A .ko's module name as the kernel prints it in a stack ("[name]"): .modinfo's name=,
+    else the file name."""
+    from elftools.elf.elffile import ELFFile
+
+    fallback = ko.name.split(".", 1)[0].replace("-", "_")
+    try:
+        with ko.open("rb") as fh:
+            section = ELFFile(fh).get_section_by_name(".modinfo")
+            data = section.data() if section is not None else b""
+    except Exception:
+        return fallback
+    for field in data.split(b"\0"):
+        if field.startswith(b"name="):
+            return field[5:].decode(errors="replace")
+    return fallback
+
+
 # File types that are certainly not console logs (a core dump, a kernel image, an archive).
 BINARY_MAGIC = (
     (b"\x7fELF", "an ELF file"),
@@ -91,8 +124,9 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
         if args.vmlinux:
             objects[None] = args.vmlinux
         for ko in args.module:
-            objects[ko.name.split(".", 1)[0].replace("-", "_")] = ko
-        symbolizer = Symbolizer(objects, get_profile(args.arch).cross_compile)
+            objects[module_name(ko)] = ko
+        arch = args.arch or elf_arch(next(iter(objects.values())))
+        symbolizer = Symbolizer(objects, get_profile(arch).cross_compile)
         for item in items:
             item["decoded"], item["frames"] = symbolizer.decode(item["text"])
     if args.json:
@@ -151,7 +185,9 @@ def _register_triage(sub: Any) -> None:
         default=[],
         help="decode frames of this module (.ko with debug info); repeatable",
     )
-    triage.add_argument("--arch", default="x86_64", help="arch of the objects (binutils prefix)")
+    triage.add_argument(
+        "--arch", help="arch of the objects (binutils prefix; default: read from the ELF file)"
+    )
     triage.set_defaults(func=cmd_triage)
 
 
