@@ -198,7 +198,8 @@ def _run_workers(suite: Suite, arches: list[str], jobs: int) -> None:
 
 
 def summary_table(results: list[Result], arches: list[str], wall: float) -> Table:
-    table = Table(title=f"remaplab: {len(results)} runs in {wall:.1f} s")
+    runs = f"{len(results)} run{'' if len(results) == 1 else 's'}"
+    table = Table(title=f"remaplab: {runs} in {wall:.1f} s")
     table.add_column("scenario")
     for arch in arches:
         table.add_column(arch)
