@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.cache import Entry, hash_strings, hash_tree
-from lab.cc import INCLUDE
+from lab.cc import INCLUDE, compiler_version
 from lab.errors import LabError
 from lab.kernel import Kernel
 from lab.log import Log, stderr_log
@@ -29,15 +29,6 @@ class ModuleBuild:
     ko: Path
     log: Path
     depends: tuple[str, ...]
-
-
-def _compiler_version(cc: str) -> str:
-    try:
-        return subprocess.run(
-            [cc, "--version"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout.splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired) as exc:
-        raise LabError(f"{cc} not found: run `make deps`") from exc
 
 
 def _run(argv: list[str], cwd: Path | None, what: str) -> str:
@@ -67,7 +58,7 @@ def _kbuild_key(
     if kernel.kdir is None:
         raise error(f"cannot build {what} for {kernel.identity}: no kernel build tree (--kdir)")
     profile = get_profile(kernel.arch)
-    compiler = _compiler_version(f"{profile.cross_compile}gcc")
+    compiler = compiler_version(f"{profile.cross_compile}gcc")
     return profile, f"{kernel.arch}-" + hash_strings([kernel.key, source_key, compiler, *flags])
 
 
@@ -118,7 +109,7 @@ def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
             hash_tree(TOOLS_SRC),
             (MODULE_SRC / "uapi/multimap.h").read_text(),
             hash_tree(INCLUDE),
-            _compiler_version(cc),
+            compiler_version(cc),
         ]
     )
 

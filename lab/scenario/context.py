@@ -16,7 +16,6 @@ from typing import Any, Protocol, TypeVar
 
 from lab.errors import GuestTimeout, LabError
 from lab.guest_tools import Held
-from lab.kernel import Kernel
 from lab.scenario.health import load_command, module_args
 from lab.scenario.result import StepFailed
 from lab.scenario.schema import MapStep, ReleaseStep, Scenario
@@ -71,13 +70,10 @@ class HeldMapping:
 class ScenarioRun:
     """One scenario on one VM: the context every executor works in."""
 
-    def __init__(
-        self, scenario: Scenario, vm: VM, base: Path | None = None, kernel: Kernel | None = None
-    ) -> None:
+    def __init__(self, scenario: Scenario, vm: VM, base: Path | None = None) -> None:
         self.s = scenario
         self.vm = vm
         self.base = base or Path.cwd()  # the scenario file's folder: relative paths start here
-        self.kernel = kernel
         self.held: dict[str, HeldMapping] = {}
         self.deadline = time.monotonic() + scenario.timeout
 

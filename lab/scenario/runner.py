@@ -224,7 +224,7 @@ def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
     """The scenario on a ready VM: observe, decide, keep the evidence, recycle the VM."""
     assert vm.console is not None
     mark = vm.console.mark()
-    run = ScenarioRun(ctx.loaded.scenario, vm, ctx.loaded.folder, ctx.kernel)
+    run = ScenarioRun(ctx.loaded.scenario, vm, ctx.loaded.folder)
     observed = _observe(run, ctx.pool, ctx.arch, result, ctx.modules)
     assert ctx.kernel is not None
     symbols = modules.symbol_files(ctx.modules)

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from lab.combos import Backing, Mapping, Source
+from lab.physmem import parse_size
 from lab.profiles import arches as known_arches
 
 Action = Literal[
@@ -96,15 +97,11 @@ RelPath = Annotated[str, Field(min_length=1, max_length=4096)]  # relative to th
 ModName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 MAX_MAP_BYTES = MAX_PAGES * 4096
 SizeText = Annotated[str, Field(pattern=r"^[0-9]{1,13}[KMG]?$")]
-UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 def size_bytes(value: int | str) -> int:
     """A size as bytes: an int, or a string like "64K", "1M", "4096"."""
-    if isinstance(value, int):
-        return value
-    unit = UNITS.get(value[-1:], 1)
-    return int(value[:-1] if unit > 1 else value) * unit
+    return value if isinstance(value, int) else parse_size(value)
 
 
 class ModuleSpec(Strict):
