@@ -109,6 +109,24 @@ def boot_module_order(modules_dir: Path, names: tuple[str, ...]) -> list[str]:
     return order
 
 
+def boot_module_levels(modules_dir: Path, order: list[str]) -> list[list[str]]:
+    """order (boot_module_order's) in stages: a module's stage comes after the stages of every
+    module it needs, so the modules of one stage load at once (rootfs/rcS runs each stage's
+    insmods in parallel and waits for them: the guest has two CPUs)."""
+    deps: dict[str, list[str]] = {}
+    for line in (modules_dir / "modules.dep").read_text().splitlines():
+        if ":" in line:
+            mod, rest = line.split(":", 1)
+            deps[mod] = rest.split()
+    level: dict[str, int] = {}
+    for mod in order:  # dependencies first: every needed module already has its stage
+        level[mod] = 1 + max((level[d] for d in deps.get(mod, []) if d in level), default=-1)
+    stages: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for mod in order:
+        stages[level[mod]].append(mod)
+    return stages
+
+
 def module_name(path: str) -> str:
     base = path.rsplit("/", 1)[-1]
     return re.sub(r"\.ko(\.(xz|gz|zst))?$", "", base).replace("-", "_")
@@ -177,7 +195,9 @@ def _add_modules(
                 arc.file(f"{mods}/{meta}", data)
         for ko in boot_mods:
             arc.file(f"{mods}/{ko}", (kernel.modules_dir / ko).read_bytes())
-        arc.file("etc/remaplab/boot-modules", "".join(f"{ko}\n" for ko in boot_mods).encode())
+        stages = boot_module_levels(kernel.modules_dir, boot_mods)
+        listing = "".join(f"{n} {ko}\n" for n, stage in enumerate(stages) for ko in stage)
+        arc.file("etc/remaplab/boot-modules", listing.encode())
         arc.file("etc/remaplab/modules-share", b"modules\n")
     if kernel.modules_dir is None and extra_deps:
         arc.file(f"{mods}/modules.dep", extra_deps.encode())

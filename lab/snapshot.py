@@ -31,6 +31,7 @@ import os
 import shlex
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -314,22 +315,31 @@ def restore(vm: VM, state: Path, accel: str) -> None:
             if not ram.is_file():
                 raise SnapshotError(f"{ram}: the saved guest RAM is missing")
             vm.ram_fd = os.open(vm.ram_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-            load_ram(ram, vm.ram_fd)
-        record["ram_s"] = round(time.monotonic() - start, 3)
-        vm.spawn(build_argv(restore_spec(vm.spec(accel, port), sock)))
-        try:
-            qmp.accept(timeout=RESTORE_TIMEOUT_S)
-            record["qmp_s"] = round(time.monotonic() - start, 3)
-            for command, args in load_commands(state, vm.options.shared_ram):
-                qmp.cmd(command, **args)
-        except Exception as exc:  # QMP's own errors
-            raise SnapshotError(f"QEMU did not take the saved state: {exc}{_said(vm)}") from None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ram-load") as pool:
+            # The RAM file fills while QEMU starts (it maps the file; the guest runs only
+            # after migrate-incoming, which waits for the fill).
+            filled = pool.submit(load_ram, ram, vm.ram_fd) if vm.ram_fd is not None else None
+            vm.spawn(build_argv(restore_spec(vm.spec(accel, port), sock)))
+            try:
+                qmp.accept(timeout=RESTORE_TIMEOUT_S)
+                record["qmp_s"] = round(time.monotonic() - start, 3)
+                if filled is not None:
+                    filled.result(timeout=RESTORE_TIMEOUT_S)
+                record["ram_s"] = round(time.monotonic() - start, 3)
+                for command, args in load_commands(state, vm.options.shared_ram):
+                    qmp.cmd(command, **args)
+            except SnapshotError:
+                raise
+            except Exception as exc:  # QMP's own errors, a failed RAM fill
+                raise SnapshotError(
+                    f"QEMU did not take the saved state: {exc}{_said(vm)}"
+                ) from None
         _event(vm, qmp, {"RESUME"}, deadline, "QEMU to load the saved state")
         record["loaded_s"] = round(time.monotonic() - start, 3)
         vm.ram_file.unlink(missing_ok=True)
-        vm.connect_ssh(port)
+        # The repair (clock, module tree) is the connection's first command: one round trip.
+        fix = vm.connect_ssh(port, first=f"date -s @{int(time.time())} >/dev/null; {MOUNT}")
         record["ssh_s"] = round(time.monotonic() - start, 3)
-        fix = vm.run(f"date -s @{int(time.time())} >/dev/null; {MOUNT}", timeout=GUEST_TIMEOUT_S)
         if not fix.ok:
             raise SnapshotError(f"restored guest: mounting the module tree failed: {fix.stderr}")
         vm.boot_seconds = time.monotonic() - start

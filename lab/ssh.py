@@ -10,6 +10,7 @@ import re
 import secrets
 import select
 import shlex
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -109,6 +110,15 @@ def _result(
     )
 
 
+def _nodelay_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection with Nagle's algorithm off.  paramiko writes a packet in several small
+    sends; with Nagle on, each handshake round waits for the peer's delayed ACK (measured against
+    a native dropbear: 0.10 s per connect with Nagle, 0.017 s without)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class GuestSSH:
     def __init__(self, port: int, keys: LabKeys, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -126,8 +136,10 @@ class GuestSSH:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         return client
 
-    def connect(self, timeout: float) -> None:
-        """Connect and prove a channel works, retrying (bounded) while the server comes up."""
+    def connect(self, timeout: float, first: str = "true") -> CommandResult:
+        """Connect and prove a channel works by running first (its result is returned: a
+        failing command is not a failed connection), retrying (bounded) while the server comes
+        up.  A restored guest passes the command that repairs it, saving a round trip."""
         deadline = time.monotonic() + timeout
         pkey = paramiko.Ed25519Key.from_private_key_file(str(self.keys.client_key))
         last: Exception | None = None
@@ -137,6 +149,7 @@ class GuestSSH:
                 client.connect(
                     self.host,
                     port=self.port,
+                    sock=_nodelay_socket(self.host, self.port, CONNECT_ATTEMPT_TIMEOUT_S),
                     username="root",
                     pkey=pkey,
                     look_for_keys=False,
@@ -146,8 +159,7 @@ class GuestSSH:
                     auth_timeout=CONNECT_ATTEMPT_TIMEOUT_S,
                 )
                 self._client = client
-                self.run("true", timeout=max(1.0, deadline - time.monotonic()))
-                return
+                return self.run(first, timeout=max(1.0, deadline - time.monotonic()))
             except paramiko.BadHostKeyException as exc:
                 client.close()
                 raise LabError(

@@ -238,12 +238,13 @@ class VM:
         reaper.register(self.child)
         self.console = Console(self.child, self.console_log)
 
-    def connect_ssh(self, port: int) -> None:
-        """SSH to the guest's forwarded port (BootError when it does not answer in time)."""
+    def connect_ssh(self, port: int, first: str = "true") -> CommandResult:
+        """SSH to the guest's forwarded port and run first there (BootError when it does not
+        answer in time); returns first's result."""
         self.ssh = GuestSSH(port, self.initramfs.keys)
         try:
             with step("ssh-connect", port=port):
-                self.ssh.connect(self.options.ssh_timeout)
+                return self.ssh.connect(self.options.ssh_timeout, first)
         except GuestTimeout as exc:
             self.failed = True
             raise BootError(
