@@ -17,7 +17,7 @@ from typing import Any
 import pexpect
 
 from lab import accel as accel_mod
-from lab import reaper
+from lab import reaper, stall
 from lab.console import Console, ConsoleEOF
 from lab.errors import BootError, GuestTimeout, LabError
 from lab.kernel import Kernel
@@ -98,6 +98,7 @@ class VM:
         )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.failed = False
+        self.stalls: list[Path] = []  # QEMU's view of each silent boot (kept with the folder)
         shm = Path("/dev/shm")
         ram_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
         sweep_stale(ram_dir)
@@ -189,16 +190,17 @@ class VM:
                 self.ram_file.unlink(missing_ok=True)
                 break
             except SilentConsole as exc:
+                seen = self._capture_stall()
                 self._kill()
                 if attempts_silent < SILENT_RETRIES:
                     attempts_silent += 1
-                    self.boot_notes.append(f"boot retried: {exc}")
-                    self.log(f"{self.options.arch}: {exc}; retrying the boot once")
+                    self.boot_notes.append(f"boot retried: {exc} ({seen})")
+                    self.log(f"{self.options.arch}: {exc} ({seen}); retrying the boot once")
                     continue
                 self.failed = True
                 raise BootError(
-                    f"{self.options.arch} guest did not boot: {exc}, twice "
-                    f"(console log: {self.console_log}; QEMU stderr: {self.qemu_stderr})",
+                    f"{self.options.arch} guest did not boot: {exc}, twice ({seen}; "
+                    f"console log: {self.console_log}; QEMU stderr: {self.qemu_stderr})",
                     self.workdir,
                 ) from None
             except ConsoleEOF as exc:
@@ -218,6 +220,13 @@ class VM:
                 ) from None
         self.connect_ssh(port)
         self.boot_seconds = time.monotonic() - start
+
+    def _capture_stall(self) -> str:
+        """QEMU's view of the silent guest (run state, each vCPU's place), kept in the VM's
+        folder, which is then kept whatever happens next; returns the summary and the path."""
+        self.stalls.append(self.workdir / f"stall-{len(self.stalls) + 1}.txt")
+        seen = stall.capture_at(self.workdir / "qmp.sock", self.stalls[-1])
+        return f"{seen}; QEMU's view: {self.stalls[-1]}"
 
     def spawn(self, argv: list[str]) -> None:
         """Start QEMU with argv under pexpect: console streamed to its log, reaped with us."""
@@ -336,7 +345,8 @@ class VM:
             if self.console is not None:
                 self.console.wait_closed(QUIT_TIMEOUT_S)
         self._kill()
-        if not self.options.keep_workdir and not self.failed and self.options.workdir is None:
+        keep = self.options.keep_workdir or self.failed or self.stalls
+        if not keep and self.options.workdir is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def kill(self) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.rootfs import boot_module_order, module_name
+from lab.rootfs import boot_module_levels, boot_module_order, module_name
 
 DATA = Path(__file__).parent / "data"
 
@@ -55,3 +55,27 @@ def test_cycle_is_reported(tmp_path: Path) -> None:
 def test_module_name() -> None:
     assert module_name("kernel/drivers/net/virtio_net.ko") == "virtio_net"
     assert module_name("kernel/x/foo-bar.ko.xz") == "foo_bar"
+
+
+def test_boot_stages_follow_dependencies(moddir: Path) -> None:
+    order = boot_module_order(moddir, ("virtio_pci", "virtio_net", "9pnet_virtio", "9p"))
+    stages = boot_module_levels(moddir, order)
+    assert sorted(m for stage in stages for m in stage) == sorted(order)
+    stage_of = {module_name(m): n for n, stage in enumerate(stages) for m in stage}
+    deps = {
+        module_name(mod): [module_name(d) for d in needs.split()]
+        for mod, needs in (
+            line.split(":", 1) for line in (moddir / "modules.dep").read_text().splitlines()
+        )
+    }
+    for name, n in stage_of.items():
+        assert all(stage_of[d] < n for d in deps[name]), (name, deps[name], stage_of)
+    # Modules with nothing to wait for share the first stage; something needs each later one.
+    assert {"virtio_ring", "failover", "9pnet", "netfs"} <= {module_name(m) for m in stages[0]}
+    for n, stage in enumerate(stages[1:], 1):
+        for mod in stage:
+            assert any(stage_of[d] == n - 1 for d in deps[module_name(mod)]), mod
+
+
+def test_boot_stages_of_nothing(moddir: Path) -> None:
+    assert boot_module_levels(moddir, []) == []

@@ -1,0 +1,102 @@
+"""Where a silent guest's vCPUs are, from QEMU's `info registers -a` recorded on real guests
+(Debian 6.1 kernels under TCG, this lab's argv)."""
+
+from pathlib import Path
+
+from lab.stall import capture, summary, where
+
+DATA = Path(__file__).parent / "data" / "stall"
+
+
+def test_x86_in_firmware_one_cpu_halted() -> None:
+    # 0.25 s after QEMU started: the boot CPU in SeaBIOS, the other parked in HLT.
+    cpus = where((DATA / "x86_64-firmware.txt").read_text())
+    assert [(c.index, c.pc, c.place, c.halted) for c in cpus] == [
+        (0, 0xEC1F0, "firmware", False),
+        (1, 0xFD09A, "firmware", True),
+    ]
+
+
+def test_x86_in_the_kernel() -> None:
+    cpus = where((DATA / "x86_64-kernel.txt").read_text())
+    assert [(c.pc, c.place, c.halted) for c in cpus] == [
+        (0xFFFFFFFF81075B8F, "kernel", False),
+        (0xFFFFFFFF81A5A170, "kernel", False),
+    ]
+
+
+def test_arm64_early_and_secondary_not_started() -> None:
+    cpus = where((DATA / "arm64-early.txt").read_text())
+    assert [(c.pc, c.place.split(" (")[0], c.halted) for c in cpus] == [
+        (0x41867D54, "early boot", None),
+        (0, "not started", None),
+    ]
+
+
+def test_arm64_in_the_kernel() -> None:
+    cpus = where((DATA / "arm64-kernel.txt").read_text())
+    assert [(c.pc, c.place) for c in cpus] == [
+        (0xFFFFCCB1F24DA26C, "kernel"),
+        (0xFFFFCCB1F1EFF530, "kernel"),
+    ]
+
+
+def test_user_space_by_privilege_not_address() -> None:
+    text = (DATA / "x86_64-kernel.txt").read_text().replace("CPL=0", "CPL=3", 1)
+    arm = (DATA / "arm64-kernel.txt").read_text().replace("EL1h", "EL0t", 1)
+    assert where(text)[0].place == "user space"
+    assert where(arm)[0].place == "user space"
+
+
+def test_summary_line() -> None:
+    cpus = where((DATA / "x86_64-firmware.txt").read_text())
+    assert summary("running", cpus) == (
+        "QEMU running; vCPU0 running in the firmware at 0xec1f0; "
+        "vCPU1 halted in the firmware at 0xfd09a"
+    )
+    assert summary("prelaunch", []) == "QEMU prelaunch; no vCPU state"
+    assert where("garbage\nno cpus here\n") == []
+
+
+class _Qmp:
+    def __init__(self, registers: str, fail: bool = False) -> None:
+        self.registers, self.fail = registers, fail
+
+    def cmd(self, name: str, **args: object) -> object:
+        if self.fail:
+            raise ConnectionResetError("socket closed")
+        if name == "query-status":
+            return {"status": "running", "running": True}
+        assert args == {"command-line": "info registers -a"}
+        return self.registers
+
+
+def test_capture_writes_the_evidence(tmp_path: Path) -> None:
+    out = tmp_path / "stall-1.txt"
+    line = capture(_Qmp((DATA / "arm64-kernel.txt").read_text()), out)
+    assert line.startswith("QEMU running; vCPU0 in the kernel at 0xffffccb1f24da26c")
+    text = out.read_text()
+    assert text.startswith(line) and "PSTATE=400000c5" in text
+    line = capture(_Qmp("", fail=True), out)
+    assert line == "QEMU did not answer on QMP: socket closed"
+    assert out.read_text() == line + "\n"
+
+
+def test_capture_at_is_bounded_when_qemu_never_greets(tmp_path: Path) -> None:
+    import socket
+
+    from lab.stall import capture_at
+
+    path = tmp_path / "qmp.sock"
+    mute = socket.socket(socket.AF_UNIX)
+    mute.bind(str(path))
+    mute.listen(1)  # accepts at the kernel level, never says a word: a wedged main loop
+    try:
+        out = tmp_path / "stall.txt"
+        line = capture_at(path, out, timeout=0.5)
+        assert line == "QEMU did not answer on QMP within 0.5 s (main loop stuck?)"
+        assert out.read_text() == line + "\n"
+    finally:
+        mute.close()
+    missing = capture_at(tmp_path / "none.sock", tmp_path / "s2.txt", timeout=2.0)
+    assert missing.startswith("QEMU did not answer on QMP: ")
