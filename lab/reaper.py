@@ -21,10 +21,13 @@ _lock = threading.Lock()
 _installed = False
 
 
-def make_preexec(parent_pid: int, stderr_path: str | None = None) -> Any:
-    """preexec_fn for the QEMU child: die with the parent; if the parent is already gone, exit.
-    With stderr_path, the child's stderr goes to that file (QEMU's own messages, apart from the
-    serial console on stdout)."""
+def make_preexec(
+    parent_pid: int, stderr_path: str | None = None, death_signal: int = signal.SIGKILL
+) -> Any:
+    """preexec_fn for a child (QEMU; a `remaplab run` under soak gets SIGTERM, so it stops its
+    own VMs and writes its reports): death_signal when the parent dies; if the parent is already
+    gone, exit.  With stderr_path, the child's stderr goes to that file (QEMU's own messages,
+    apart from the serial console on stdout)."""
 
     def preexec() -> None:
         if stderr_path is not None:
@@ -32,7 +35,7 @@ def make_preexec(parent_pid: int, stderr_path: str | None = None) -> Any:
             os.dup2(fd, 2)
             os.close(fd)
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
         if os.getppid() != parent_pid:
             os._exit(1)
 

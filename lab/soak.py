@@ -7,6 +7,7 @@ which scenarios changed their verdict between runs (flaky) or never passed (fail
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import reaper
 from lab.scenario.report import read_results
 from lab.scenario.result import Result
 
@@ -55,19 +57,28 @@ class RunFigures:
 
 def run_once(index: int, folder: Path, run_args: list[str], timeout: float) -> RunFigures:
     """One `remaplab run --out folder RUN_ARGS` in a child process (its output in
-    folder/run.log), killed after timeout; SIGTERM to it on Ctrl-C, bounded, then re-raised."""
+    folder/run.log), killed after timeout; SIGTERM to it on Ctrl-C or SIGTERM (bounded, then
+    re-raised), and from the kernel if the soak dies."""
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "lab.cli", "run", "--out", str(folder), *run_args]
     start = time.monotonic()
     code: int | None
+    reaper.install()  # SIGTERM/SIGHUP of the soak: SystemExit, handled below like Ctrl-C
     with (folder / "run.log").open("wb") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            # a soak killed outright (SIGKILL) still takes its run down, reports written
+            preexec_fn=reaper.make_preexec(os.getpid(), death_signal=signal.SIGTERM),
+        )
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             _stop(proc)
             code = None
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             _stop(proc)
             raise
     figures = RunFigures(index, folder, time.monotonic() - start, code)

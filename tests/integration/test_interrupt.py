@@ -114,3 +114,43 @@ def test_signal_mid_pytest_suite(tmp_path: Path, signum: int, status: int) -> No
     assert took < STOP_BOUND_S + 3.0, f"took {took:.1f} s to stop"  # + pytest's own teardown
     assert not _qemus(proc.pid), "a QEMU outlived pytest"
     assert junit.is_file() and "<testsuite" in junit.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    res = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in res.stdout.split()]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_signal_mid_soak(tmp_path: Path, signum: int) -> None:
+    """A soak stopped mid-run, by SIGTERM or killed outright, takes its run down with it: the
+    run records the interrupted scenario, writes its reports, and no QEMU outlives it."""
+    out = tmp_path / "soak"
+    soak = ["soak", "--runs", "2", "--out", str(out), "--", "--arch", "x86_64"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", *soak],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_reset_sigint,
+    )
+    runs: list[int] = []
+
+    def running() -> bool:
+        runs[:] = _children(proc.pid)
+        return bool(runs) and _newest_running_step(out / "run-01", 0.0)
+
+    said, _took = _interrupt_when(proc, running, signum)
+    assert len(runs) == 1, runs
+    deadline = time.monotonic() + STOP_BOUND_S + 25.0  # the run's grace, reports, its exit
+    while Path(f"/proc/{runs[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # not our child: polled, bounded by the deadline
+    assert not Path(f"/proc/{runs[0]}").exists(), "the run outlived the soak"
+    assert not _qemus(runs[0]), "a QEMU outlived the soak"
+    if signum == signal.SIGTERM:
+        assert proc.returncode == 143, said[-3000:]
+        assert "Traceback" not in said
+    report = json.loads((out / "run-01" / "report.json").read_text())
+    assert "interrupted" in [r["outcome"] for r in report["results"]]
+    assert not (out / "run-02").exists()
