@@ -7,6 +7,7 @@ never comes.  Parsing is pure (``where``); ``capture`` asks a running QEMU over 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -86,6 +87,24 @@ def summary(status: str, cpus: list[VCpu]) -> str:
     if len(parts) == 1:
         parts.append("no vCPU state")
     return "; ".join(parts)
+
+
+def process(pid: int, proc: Path = Path("/proc")) -> str:
+    """What the host says of the child: its program, state and kernel wait channel, e.g.
+    'qemu-system-x86_64, state S, waiting in do_sys_poll' - a child still running Python never
+    became QEMU (stuck between fork and exec); state T is a stopped one."""
+    base = proc / str(pid)
+    try:
+        exe = Path(os.readlink(base / "exe")).name
+        stat = (base / "stat").read_text()
+    except OSError as exc:
+        return f"process {pid}: gone ({exc.strerror})"
+    state = stat.rsplit(")", 1)[-1].split()[0]  # the field after "(comm)"
+    wchan = ""
+    with contextlib.suppress(OSError):
+        wchan = (base / "wchan").read_text().strip()
+    waiting = f", waiting in {wchan}" if wchan and wchan != "0" else ""
+    return f"process {pid}: {exe}, state {state}{waiting}"
 
 
 def capture_at(socket_path: Path, out: Path, timeout: float = QMP_TIMEOUT_S) -> str:

@@ -226,7 +226,10 @@ class VM:
         folder, which is then kept whatever happens next; returns the summary and the path."""
         self.stalls.append(self.workdir / f"stall-{len(self.stalls) + 1}.txt")
         seen = stall.capture_at(self.workdir / "qmp.sock", self.stalls[-1])
-        return f"{seen}; QEMU's view: {self.stalls[-1]}"
+        host = stall.process(self.child.pid) if self.child is not None else "no process"
+        with self.stalls[-1].open("a") as out:
+            out.write(f"\nhost: {host}\n")
+        return f"{seen}; {host}; QEMU's view: {self.stalls[-1]}"
 
     def spawn(self, argv: list[str]) -> None:
         """Start QEMU with argv under pexpect: console streamed to its log, reaped with us."""

@@ -100,3 +100,31 @@ def test_capture_at_is_bounded_when_qemu_never_greets(tmp_path: Path) -> None:
         mute.close()
     missing = capture_at(tmp_path / "none.sock", tmp_path / "s2.txt", timeout=2.0)
     assert missing.startswith("QEMU did not answer on QMP: ")
+
+
+def test_process_names_program_state_and_wait(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from lab.stall import process
+
+    # A real child stopped by SIGSTOP (the state a QEMU in the background of a terminal is in).
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        os.kill(child.pid, 19)  # SIGSTOP
+        deadline = 50
+        while "state T" not in (said := process(child.pid)) and deadline:
+            deadline -= 1
+            os.sched_yield()
+        assert said.startswith(f"process {child.pid}: sleep, state T"), said
+    finally:
+        child.kill()
+        child.wait()
+    assert process(child.pid) == f"process {child.pid}: gone (No such file or directory)"
+    # A recorded /proc entry of a child that never exec'd QEMU: still python, sleeping on a lock.
+    fake = tmp_path / "123"
+    fake.mkdir()
+    os.symlink("/usr/bin/python3.11", fake / "exe")
+    (fake / "stat").write_text("123 (python3) S 1 123 123 0 -1 4194560 0 0 0 0\n")
+    (fake / "wchan").write_text("futex_wait_queue")
+    assert process(123, tmp_path) == "process 123: python3.11, state S, waiting in futex_wait_queue"
