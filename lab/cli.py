@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 
 from lab.errors import GuestTimeout, LabError
 
 EXIT_KERNEL_CRASH = 121
 EXIT_TIMEOUT = 124
 EXIT_LAB = 125
+DISTRIBUTION = "remaplab"  # [project] name in pyproject.toml
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,10 +32,19 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def version() -> str:
+    """The installed distribution's version ('unknown' in a checkout that was never installed)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> Parser:
     from lab.commands import report, reproduce, scenarios, tools, vm
 
     parser = Parser(prog="remaplab", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"remaplab {version()}")
     sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     vm.register(sub)
     scenarios.register(sub)
