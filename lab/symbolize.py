@@ -2,6 +2,11 @@
 scripts/decode_stacktrace.sh does it: the symbol's address from ``nm``, plus the frame's offset
 (minus one for return addresses, so the line is the call's), through ``addr2line -fip``.
 
+A module (.ko) is a relocatable object: every section starts at 0 and a symbol's value counts
+from the start of its own section, so its symbols come from the ELF symbol table with their
+sections and addr2line is told the section (``-j .exit.text``).  Without it an address in
+.init.text, .exit.text or .text.unlikely would be read as one in .text (another function's line).
+
 Objects: the kernel's vmlinux when it carries debug info (the lab-built kernel does) and any
 module built with it (multimap always is).  Frames of objects we do not have stay as they are.
 """
@@ -14,6 +19,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from lab.build import build_module
 from lab.crash import Report
@@ -47,6 +57,15 @@ class Frame:
     size: int
     module: str | None  # None: vmlinux
     is_pc: bool
+
+
+@dataclass(frozen=True)
+class Symbol:
+    value: int
+    size: int
+    # A relocatable object's section: the value counts from its start.  None: an absolute
+    # address (vmlinux).
+    section: str | None = None
 
 
 def parse_frames(text: str) -> list[Frame]:
@@ -88,26 +107,31 @@ class Symbolizer:
         self.roots = tuple((f"{r.resolve()}/", "") for r in roots)
         self.nm = f"{cross_compile}nm"
         self.addr2line = f"{cross_compile}addr2line"
-        self._symbols: dict[str | None, dict[str, list[tuple[int, int]]]] = {}
+        self._symbols: dict[str | None, dict[str, list[Symbol]]] = {}
 
-    def symbols(self, module: str | None) -> dict[str, list[tuple[int, int]]]:
+    def symbols(self, module: str | None) -> dict[str, list[Symbol]]:
         if module not in self._symbols:
-            table: dict[str, list[tuple[int, int]]] = {}
-            proc = subprocess.run(
-                [self.nm, "-S", "--defined-only", str(self.objects[module])],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            for line in proc.stdout.splitlines():
-                parts = line.split()
-                if len(parts) == 4 and parts[2] in "tTwW":
-                    table.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
+            obj = self.objects[module]
+            table = relocatable_code_symbols(obj)
+            if table is None:  # vmlinux (or not ELF: nm finds nothing)
+                table = {}
+                proc = subprocess.run(
+                    [self.nm, "-S", "--defined-only", str(obj)],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                for line in proc.stdout.splitlines():
+                    parts = line.split()
+                    if len(parts) == 4 and parts[2] in "tTwW":
+                        sym = Symbol(int(parts[0], 16), int(parts[1], 16))
+                        table.setdefault(parts[3], []).append(sym)
             self._symbols[module] = table
         return self._symbols[module]
 
-    def address(self, frame: Frame) -> int | None:
+    def address(self, frame: Frame) -> tuple[str | None, int] | None:
+        """(section, address): the section for addr2line -j (None: vmlinux, absolute)."""
         table = self.symbols(frame.module)
         candidates = table.get(frame.func)
         if not candidates:  # kallsyms may drop a compiler suffix (.part.0, .isra.0, .cold)
@@ -116,13 +140,17 @@ class Symbolizer:
             )
         if not candidates:
             return None
-        base = next((a for a, size in candidates if size == frame.size), candidates[0][0])
-        return base + frame.offset - (0 if frame.is_pc else 1)
+        sym = next((c for c in candidates if c.size == frame.size), candidates[0])
+        return sym.section, sym.value + frame.offset - (0 if frame.is_pc else 1)
 
-    def locate(self, module: str | None, addresses: list[int]) -> dict[int, str]:
-        """address -> 'file:line' (innermost), with ' (inlined by ...)' chain when inlined."""
+    def locate(
+        self, module: str | None, addresses: list[int], section: str | None = None
+    ) -> dict[int, str]:
+        """address -> 'file:line' (innermost), with ' (inlined by ...)' chain when inlined.
+        section: the addresses count from that section's start (a relocatable object's)."""
         proc = subprocess.run(
             [self.addr2line, "-e", str(self.objects[module]), "-f", "-i", "-p", "-a"]
+            + (["-j", section] if section else [])
             + [hex(a) for a in addresses],
             capture_output=True,
             text=True,
@@ -152,13 +180,14 @@ class Symbolizer:
         frames = [f for f in parse_frames(text) if f.module in self.objects]
         lines = text.splitlines()
         decoded: list[dict[str, str]] = []
-        by_module: dict[str | None, list[tuple[Frame, int]]] = {}
+        by_object: dict[tuple[str | None, str | None], list[tuple[Frame, int]]] = {}
         for frame in frames:
-            addr = self.address(frame)
-            if addr is not None:
-                by_module.setdefault(frame.module, []).append((frame, addr))
-        for module, items in by_module.items():
-            places = self.locate(module, sorted({a for _f, a in items}))
+            found = self.address(frame)
+            if found is not None:
+                section, addr = found
+                by_object.setdefault((frame.module, section), []).append((frame, addr))
+        for (module, section), items in by_object.items():
+            places = self.locate(module, sorted({a for _f, a in items}), section)
             for frame, addr in items:
                 place = places.get(addr)
                 if not place:
@@ -174,6 +203,32 @@ class Symbolizer:
                 )
         decoded.sort(key=lambda d: int(d["line"]))
         return "\n".join(lines), decoded
+
+
+def relocatable_code_symbols(obj: Path) -> dict[str, list[Symbol]] | None:
+    """name -> symbols in executable sections (nm's t/T/w/W), each with its section, of a
+    relocatable ELF object (a .ko); None for any other file (vmlinux, not ELF)."""
+    try:
+        with obj.open("rb") as fh:
+            elf = ELFFile(fh)
+            if elf["e_type"] != "ET_REL":
+                return None
+            table: dict[str, list[Symbol]] = {}
+            symtab = elf.get_section_by_name(".symtab")
+            symbols = symtab.iter_symbols() if isinstance(symtab, SymbolTableSection) else ()
+            for sym in symbols:
+                shndx = sym["st_shndx"]  # an int, or SHN_UNDEF, SHN_ABS, SHN_COMMON
+                if not sym.name or not isinstance(shndx, int):
+                    continue
+                if sym["st_info"]["type"] in ("STT_SECTION", "STT_FILE"):
+                    continue
+                section = elf.get_section(shndx)
+                if section["sh_flags"] & SH_FLAGS.SHF_EXECINSTR:
+                    symbol = Symbol(sym["st_value"], sym["st_size"], section.name)
+                    table.setdefault(sym.name, []).append(symbol)
+            return table
+    except ELFError:
+        return None
 
 
 def _place(addr2line_line: str, roots: tuple[tuple[str, str], ...] = ()) -> str | None:
