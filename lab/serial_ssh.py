@@ -1,13 +1,14 @@
-"""An SSH server that is already running when a snapshot is restored.
+"""An SSH connection that is already half made when a snapshot is restored.
 
 A restored TCG guest translates every code path anew, and a fresh SSH connection walks many:
-slirp, TCP, dropbear's accept and fork, the new process.  So the saved guest carries an SSH
-server that has done all that already: before the save, ``dropbear -i`` (one session on stdin
-and stdout) is started on a virtio-serial port (``nc -f PORT -e``) and has sent its greeting
-(identification line and KEXINIT).  The host reads that greeting, keeps it with the snapshot,
-and stays connected while the state is saved.  A restored QEMU's serial socket is connected
-before the state loads (so the guest never sees the host go away) and paramiko talks to that
-dropbear through it, reading the kept greeting first: only the key exchange is left to do.
+slirp, TCP, dropbear's accept and fork, the new process.  So the saved guest carries one that
+has done all that already: before the save, nc joins a virtio-serial port to a new connection
+to the guest's own dropbear (over loopback, inside the guest), whose forked child has sent its
+greeting (identification line and KEXINIT).  The host reads that greeting, keeps it with the
+snapshot, and stays connected while the state is saved.  A restored QEMU's port socket is
+connected before the state loads (so the guest never sees the host go away) and paramiko
+talks to that dropbear child through it, reading the kept greeting first: only the key
+exchange is left to do.
 
 virtio-serial state migrates with the guest; slirp's TCP connections would not.  Guests
 without the port's driver (a kernel without virtio_console) keep the SSH connection over TCP.
