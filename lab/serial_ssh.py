@@ -20,6 +20,7 @@ import contextlib
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -189,7 +190,11 @@ def restored_port(vm: VM, greeting: bytes | None) -> socket.socket | None:
 
 
 def connect_restored(
-    vm: VM, port: int, first: str, greeting: bytes | None, sock: socket.socket | None
+    vm: VM,
+    port: int,
+    first: Callable[[], str],
+    greeting: bytes | None,
+    sock: socket.socket | None,
 ) -> tuple[CommandResult, str]:
     """SSH into a just-restored guest and run first: through the saved port's dropbear when
     there is one, else (or if that fails) over TCP.  Returns first's result and the way in."""

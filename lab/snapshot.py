@@ -31,7 +31,7 @@ import os
 import shlex
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from lab.cache import Entry, entries, hash_strings, verify_manifest
 from lab.errors import LabError
 from lab.netutil import free_loopback_port
 from lab.qemu import QemuSpec, build_argv
+from lab.ram_image import load_ram, save_ram
 from lab.steplog import step
 from lab.vm import VM
 
@@ -58,7 +59,6 @@ RESTORE_TIMEOUT_S = 30.0
 GUEST_TIMEOUT_S = 20.0
 EVENT_SLICE_S = 0.5  # how often a wait for a QMP event looks whether QEMU still runs
 MAX_BANDWIDTH = 1 << 40  # bytes/s: no throttling of a migration to a local file
-CHUNK = 1 << 16  # RAM is saved in chunks this size; all-zero chunks stay holes
 # Shared file-backed RAM is not in the stream (capability x-ignore-shared): QEMU maps the
 # instance's RAM file, which the lab fills from the saved image first (a sparse copy: much
 # faster than QEMU loading every page into a fresh shmem file, where each zero page it checks
@@ -114,59 +114,6 @@ def load_commands(state: Path, shared_ram: bool) -> list[tuple[str, dict[str, An
         ("migrate-set-capabilities", {"capabilities": caps}),
         ("migrate-incoming", {"uri": f"exec:cat {shlex.quote(str(state))}"}),
     ]
-
-
-def save_ram(fd: int, target: Path) -> int:
-    """Copy guest RAM (the shared file fd) into target, sparse: holes and all-zero chunks stay
-    holes.  Returns the bytes written."""
-    size = os.fstat(fd).st_size
-    zero = bytes(CHUNK)
-    written = 0
-    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.ftruncate(out, size)
-        for start, end in _extents(fd, size):
-            for off in range(start - start % CHUNK, end, CHUNK):
-                chunk = os.pread(fd, CHUNK, off)
-                if chunk != zero[: len(chunk)]:
-                    os.pwrite(out, chunk, off)
-                    written += len(chunk)
-    finally:
-        os.close(out)
-    return written
-
-
-def load_ram(source: Path, fd: int) -> None:
-    """Fill the (new, empty) RAM file fd from a saved image: its data extents only."""
-    src = os.open(source, os.O_RDONLY)
-    try:
-        size = os.fstat(src).st_size
-        os.ftruncate(fd, size)
-        for start, end in _extents(src, size):
-            os.lseek(fd, start, os.SEEK_SET)
-            off = start
-            while off < end:
-                sent = os.sendfile(fd, src, off, end - off)
-                if sent == 0:
-                    raise SnapshotError(f"{source} ended early at {off}")
-                off += sent
-    finally:
-        os.close(src)
-
-
-def _extents(fd: int, size: int) -> list[tuple[int, int]]:
-    """The data extents of a (sparse) file: (start, end) pairs."""
-    found: list[tuple[int, int]] = []
-    off = 0
-    while off < size:
-        try:
-            start = os.lseek(fd, off, os.SEEK_DATA)
-        except OSError:  # ENXIO: no data after off
-            break
-        end = os.lseek(fd, start, os.SEEK_HOLE)
-        found.append((start, end))
-        off = end
-    return found
 
 
 @functools.cache
@@ -339,7 +286,7 @@ def restore(vm: VM, state: Path, accel: str) -> None:
                 qmp.accept(timeout=RESTORE_TIMEOUT_S)
                 record["qmp_s"] = round(time.monotonic() - start, 3)
                 if filled is not None:
-                    filled.result(timeout=RESTORE_TIMEOUT_S)
+                    _filled(filled, ram)
                 record["ram_s"] = round(time.monotonic() - start, 3)
                 # Connected before the state loads: the guest never sees its host leave.
                 serial = serial_ssh.restored_port(vm, greeting)
@@ -354,8 +301,11 @@ def restore(vm: VM, state: Path, accel: str) -> None:
         _event(vm, qmp, {"RESUME"}, deadline, "QEMU to load the saved state")
         record["loaded_s"] = round(time.monotonic() - start, 3)
         vm.ram_file.unlink(missing_ok=True)
+
         # The repair (clock, module tree) is the connection's first command: one round trip.
-        repair = f"date -s @{int(time.time())} >/dev/null; {MOUNT}"
+        def repair() -> str:  # the clock as of the attempt that runs it
+            return f"date -s @{int(time.time())} >/dev/null; {MOUNT}"
+
         fix, record["ssh_over"] = serial_ssh.connect_restored(vm, port, repair, greeting, serial)
         record["ssh_s"] = round(time.monotonic() - start, 3)
         if not fix.ok:
@@ -363,6 +313,17 @@ def restore(vm: VM, state: Path, accel: str) -> None:
         vm.boot_seconds = time.monotonic() - start
         record["boot_seconds"] = round(vm.boot_seconds, 3)
     vm.accel, vm.accel_reason = accel, f"restored from a {accel} snapshot"
+
+
+def _filled(fill: Future[None], ram: Path) -> None:
+    try:
+        fill.result(timeout=RESTORE_TIMEOUT_S)
+    except TimeoutError:
+        raise SnapshotError(
+            f"filling the RAM file from {ram} took over {RESTORE_TIMEOUT_S:g} s"
+        ) from None
+    except OSError as exc:  # e.g. ENOSPC on /dev/shm
+        raise SnapshotError(f"could not fill the RAM file from {ram}: {exc}") from None
 
 
 def start(vm: VM, save_missing: bool = True) -> None:

@@ -72,6 +72,9 @@ def run_once(index: int, folder: Path, run_args: list[str], timeout: float) -> R
             stderr=log,
             # a soak killed outright (SIGKILL) still takes its run down, reports written
             preexec_fn=reaper.make_preexec(os.getpid(), death_signal=signal.SIGTERM),
+            # its own session: a signal to the soak's process group (a terminal's Ctrl-C,
+            # `timeout`, a CI cancel) reaches the run once, from the soak, not twice
+            start_new_session=True,
         )
         try:
             code = proc.wait(timeout)

@@ -137,10 +137,13 @@ class GuestSSH:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         return client
 
-    def connect(self, timeout: float, first: str = "true", stream: Any = None) -> CommandResult:
+    def connect(
+        self, timeout: float, first: str | Callable[[], str] = "true", stream: Any = None
+    ) -> CommandResult:
         """Connect and prove a channel works by running first (its result is returned: a
         failing command is not a failed connection), retrying (bounded) while the server comes
-        up.  A restored guest passes the command that repairs it, saving a round trip.  stream:
+        up.  A restored guest passes the command that repairs it (a function making it, when it
+        carries the time), saving a round trip.  stream:
         a connected socket-like object to the server instead of TCP to the forwarded port (one
         attempt: lab/serial_ssh.py)."""
         deadline = time.monotonic() + timeout
@@ -163,7 +166,8 @@ class GuestSSH:
                     auth_timeout=CONNECT_ATTEMPT_TIMEOUT_S,
                 )
                 self._client = client
-                return self.run(first, timeout=max(1.0, deadline - time.monotonic()))
+                command = first() if callable(first) else first  # made per attempt (a clock)
+                return self.run(command, timeout=max(1.0, deadline - time.monotonic()))
             except paramiko.BadHostKeyException as exc:
                 client.close()
                 raise LabError(

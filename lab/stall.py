@@ -29,7 +29,7 @@ FIRMWARE_END = 1 << 20  # x86 real-mode firmware (SeaBIOS, option ROMs) runs bel
 class VCpu:
     index: int
     pc: int
-    place: str  # "kernel", "user space", "firmware", "early boot (MMU off)", "reset vector", ...
+    place: str  # "in the kernel", "in user space", "at the reset vector", "not started", ...
     halted: bool | None  # x86 says whether the vCPU sits in HLT; arm64 does not
 
 
@@ -58,32 +58,33 @@ def where(registers: str) -> list[VCpu]:
 
 def _x86_place(pc: int, cpl: int) -> str:
     if cpl == 3:
-        return "user space"
+        return "in user space"
     if pc >= KERNEL_HALF:
-        return "kernel"
+        return "in the kernel"
     if pc == 0xFFF0:
-        return "reset vector"
-    if pc < FIRMWARE_END:
-        return "firmware"
-    return "early boot (paging off or identity-mapped)"
+        return "at the reset vector"
+    if pc < FIRMWARE_END:  # SeaBIOS, option ROMs, a bzImage's real-mode setup
+        return "in the firmware or real-mode setup"
+    return "in early boot (paging off or identity-mapped)"
 
 
 def _arm_place(pc: int, el: int) -> str:
     if el == 0:
-        return "user space"
+        return "in user space"
     if pc >= KERNEL_HALF:
-        return "kernel"
+        return "in the kernel"
     if pc == 0:
         return "not started (a secondary CPU before PSCI CPU_ON sits at PC 0)"
-    return "early boot (MMU off)"
+    return "in early boot (MMU off)"
 
 
 def summary(status: str, cpus: list[VCpu]) -> str:
-    """One line: 'QEMU running; vCPU0 halted in the kernel at 0xffffffff81e0a3b5; ...'."""
+    """One line: 'QEMU running; vCPU0 halted in the kernel, pc 0xffffffff81e0a3b5; ...'
+    (halted or running: x86 only, arm64's registers do not say)."""
     parts = [f"QEMU {status}"]
     for cpu in cpus:
         state = {True: "halted ", False: "running ", None: ""}[cpu.halted]
-        parts.append(f"vCPU{cpu.index} {state}in the {cpu.place} at {cpu.pc:#x}")
+        parts.append(f"vCPU{cpu.index} {state}{cpu.place}, pc {cpu.pc:#x}")
     if len(parts) == 1:
         parts.append("no vCPU state")
     return "; ".join(parts)
@@ -108,45 +109,42 @@ def process(pid: int, proc: Path = Path("/proc")) -> str:
 
 
 def capture_at(socket_path: Path, out: Path, timeout: float = QMP_TIMEOUT_S) -> str:
-    """capture() through a new QMP connection to socket_path, bounded by timeout: a QEMU whose
-    main loop is wedged never greets, and the caller kills it next (which ends the wait)."""
-    from qemu.qmp.legacy import QEMUMonitorProtocol
-
-    said: list[str] = []
+    """capture() through a new QMP connection to socket_path, bounded by timeout (a QEMU whose
+    main loop is wedged never greets; the caller kills it next, which ends the thread); writes
+    out from this thread only, so a late answer cannot overwrite it.  Returns the summary."""
+    said: list[tuple[str, str]] = []
 
     def ask() -> None:
-        qmp = QEMUMonitorProtocol(str(socket_path))
+        qmp = None
         try:
+            from qemu.qmp.legacy import QEMUMonitorProtocol
+
+            qmp = QEMUMonitorProtocol(str(socket_path))
             qmp.connect()
             qmp.settimeout(timeout)
-            said.append(capture(qmp, out))
+            said.append(capture(qmp))
         except Exception as exc:  # no socket (QEMU never got that far), a refused connection
-            said.append(f"QEMU did not answer on QMP: {exc}")
+            said.append((f"QEMU did not answer on QMP: {exc}", ""))
         finally:
-            with contextlib.suppress(Exception):
-                qmp.close()
+            if qmp is not None:
+                with contextlib.suppress(Exception):
+                    qmp.close()
 
     asker = threading.Thread(target=ask, name="stall-capture", daemon=True)
     asker.start()
     asker.join(timeout)
-    if not said:
-        said.append(f"QEMU did not answer on QMP within {timeout:g} s (main loop stuck?)")
-    if not out.exists():
-        out.write_text(said[0] + "\n")
-    return said[0]
+    line, text = said[0] if said else (f"QEMU did not answer on QMP within {timeout:g} s", "")
+    out.write_text(f"{line}\n{text}")
+    return line
 
 
-def capture(qmp: Any, out: Path) -> str:
-    """Ask QEMU (a connected QMP client) for its run state and every vCPU's registers; write
-    them to out; return the one-line summary.  A QEMU that does not answer says so."""
+def capture(qmp: Any) -> tuple[str, str]:
+    """Ask QEMU (a connected QMP client) for its run state and every vCPU's registers: the
+    one-line summary and the full text.  A QEMU that does not answer says so."""
     try:
         status = qmp.cmd("query-status")
         registers = qmp.cmd("human-monitor-command", **{"command-line": "info registers -a"})
     except Exception as exc:  # QMP's own errors, a dead socket
-        line = f"QEMU did not answer on QMP: {exc}"
-        out.write_text(line + "\n")
-        return line
-    state = str(status.get("status", "?"))
-    line = summary(state, where(str(registers)))
-    out.write_text(f"{line}\n\nquery-status: {status}\n\ninfo registers -a:\n{registers}")
-    return line
+        return f"QEMU did not answer on QMP: {exc}", ""
+    line = summary(str(status.get("status", "?")), where(str(registers)))
+    return line, f"\nquery-status: {status}\n\ninfo registers -a:\n{registers}"

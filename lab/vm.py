@@ -9,6 +9,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -251,7 +252,9 @@ class VM:
         reaper.register(self.child)
         self.console = Console(self.child, self.console_log)
 
-    def connect_ssh(self, port: int, first: str = "true", stream: Any = None) -> CommandResult:
+    def connect_ssh(
+        self, port: int, first: str | Callable[[], str] = "true", stream: Any = None
+    ) -> CommandResult:
         """SSH to the guest's forwarded port (or over stream: lab/serial_ssh.py) and run first
         there (BootError when it does not answer in time); returns first's result."""
         self.ssh = GuestSSH(port, self.initramfs.keys)

@@ -59,8 +59,8 @@ def test_a_silent_console_is_retried_once_then_reported(tmp_path: Path) -> None:
     vm.stop()
     # Before each kill, QEMU's own view: not started, both vCPUs at the x86 reset vector (the
     # second one halted, as an application processor waits for its start-up IPI).
-    seen = "QEMU prelaunch; vCPU0 running in the reset vector at 0xfff0; "
-    seen += "vCPU1 halted in the reset vector at 0xfff0"
+    seen = "QEMU prelaunch; vCPU0 running at the reset vector, pc 0xfff0; "
+    seen += "vCPU1 halted at the reset vector, pc 0xfff0"
     workdir = exc.value.workdir
     assert isinstance(workdir, Path)
     # and the host's: the child is QEMU (it did exec), its PID named.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lab import snapshot
+from lab import ram_image, snapshot
 from lab.profiles import get_profile
 from lab.qemu import QemuSpec, build_argv
 from lab.scenario import pool as pool_mod
@@ -109,23 +109,23 @@ def test_load_commands_skip_shared_ram_and_quote_the_path() -> None:
 
 
 def test_ram_image_round_trip_is_sparse(tmp_path: Path) -> None:
-    size = 64 * snapshot.CHUNK
+    size = 64 * ram_image.CHUNK
     ram = tmp_path / "guest.ram"
     fd = os.open(ram, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         os.ftruncate(fd, size)
-        os.pwrite(fd, b"\x01" * 100, 3 * snapshot.CHUNK + 7)
-        os.pwrite(fd, bytes(snapshot.CHUNK), 10 * snapshot.CHUNK)  # written zeros: a hole
+        os.pwrite(fd, b"\x01" * 100, 3 * ram_image.CHUNK + 7)
+        os.pwrite(fd, bytes(ram_image.CHUNK), 10 * ram_image.CHUNK)  # written zeros: a hole
         os.pwrite(fd, b"end", size - 3)
         image = tmp_path / "ram"
-        assert snapshot.save_ram(fd, image) == 2 * snapshot.CHUNK
+        assert ram_image.save_ram(fd, image) == 2 * ram_image.CHUNK
     finally:
         os.close(fd)
     assert image.stat().st_size == size
     assert image.stat().st_blocks * 512 < size // 4
     new = os.open(tmp_path / "new.ram", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        snapshot.load_ram(image, new)
+        ram_image.load_ram(image, new)
     finally:
         os.close(new)
     assert (tmp_path / "new.ram").read_bytes() == ram.read_bytes()
