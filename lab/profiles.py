@@ -29,7 +29,6 @@ class Profile:
     ram_low_limit: int
     net_device: str
     fs_device: str
-    serial_device: str
     extra_args: tuple[str, ...]
     boot_modules: tuple[str, ...]
     cmdline: tuple[str, ...]

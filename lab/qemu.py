@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.profiles import Profile
-from lab.serial_ssh import PORT_NAME as SSH_PORT_NAME
 
 # Always on the kernel command line: a panic ends QEMU at once (with -no-reboot) instead of hanging.
 # panic=-1 with -no-reboot: a panic ends QEMU at once.  cryptomgr.notests: the crypto self-tests
@@ -36,7 +35,6 @@ class QemuSpec:
     incoming: str | None = (
         None  # -incoming URI ("defer"): start from a saved state (lab/snapshot.py)
     )
-    ssh_serial: Path | None = None  # socket of the virtio-serial SSH port (lab/serial_ssh.py)
 
 
 def share_params(shares: tuple[Path, ...]) -> list[str]:
@@ -110,28 +108,12 @@ def build_argv(spec: QemuSpec) -> list[str]:
             f"{p.fs_device},fsdev=modules,mount_tag=modules",
         ]
     argv += share_args(p.fs_device, spec.shares)
-    argv += serial_args(p.serial_device, spec.ssh_serial)
     if spec.gdb_port is not None:
         argv += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}"]
     argv += list(spec.qemu_args)
     if spec.incoming is not None:
         argv += ["-incoming", spec.incoming]
     return argv
-
-
-def serial_args(serial_device: str, socket: Path | None) -> list[str]:
-    """The virtio-serial port a restored snapshot's first SSH session uses (lab/serial_ssh.py),
-    its host end a local socket QEMU listens on."""
-    if socket is None:
-        return []
-    return [
-        "-device",
-        f"{serial_device},id=vser0",
-        "-chardev",
-        f"socket,id=sshser,path={socket},server=on,wait=off",
-        "-device",
-        f"virtserialport,bus=vser0.0,chardev=sshser,name={SSH_PORT_NAME}",
-    ]
 
 
 def share_args(fs_device: str, shares: tuple[Path, ...]) -> list[str]:

@@ -39,7 +39,6 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from lab import accel as accel_mod
-from lab import serial_ssh
 from lab.cache import Entry, entries, hash_strings, verify_manifest
 from lab.errors import LabError
 from lab.netutil import free_loopback_port
@@ -50,9 +49,8 @@ from lab.vm import VM
 
 KIND = "snapshot"
 STATE = "state"  # the migration stream: device state (and RAM when it is not a shared file)
-GREETING = "ssh-greeting"  # what the saved guest's serial-port dropbear said (lab/serial_ssh.py)
 RAM = "ram"  # guest RAM, sparse, when it is a shared file (migrated with x-ignore-shared)
-FORMAT = "4"  # bump when what a snapshot holds changes (e.g. the save/restore commands)
+FORMAT = "3"  # bump when what a snapshot holds changes (e.g. the save/restore commands)
 KEEP = 6  # snapshot entries kept (~110 MB on disk each for a 1 GiB guest)
 SAVE_TIMEOUT_S = 120.0
 RESTORE_TIMEOUT_S = 30.0
@@ -88,14 +86,12 @@ def normalized(spec: QemuSpec) -> QemuSpec:
         ssh_port=0 if spec.ssh_port is not None else None,
         ram_file=Path("/guest.ram") if spec.ram_file is not None else None,
         incoming=None,
-        ssh_serial=Path("/ssh-serial.sock") if spec.ssh_serial is not None else None,
     )
 
 
 def snapshot_key(spec: QemuSpec, kernel_key: str, initramfs_key: str, qemu_version: str) -> str:
     argv = build_argv(normalized(spec))
-    parts = [FORMAT, serial_ssh.GUEST_START, kernel_key, initramfs_key, qemu_version]
-    digest = hash_strings([*parts, *argv])
+    digest = hash_strings([FORMAT, kernel_key, initramfs_key, qemu_version, *argv])
     return f"{spec.profile.uname_m}-{digest}"
 
 
@@ -177,25 +173,17 @@ def _said(vm: VM) -> str:
 
 
 def _migrate(vm: VM, target: Path) -> None:
-    """Save vm's running guest into the folder target and let it run on.  The saved guest
-    carries an SSH server already greeting on its virtio-serial port when it can."""
-    serial = serial_ssh.start_in_guest(vm, GUEST_TIMEOUT_S)  # needs the module tree
-    if isinstance(serial, str):
-        vm.log(f"{vm.options.arch}: snapshot without the serial SSH port: {serial}")
+    """Save vm's running guest into the folder target and let it run on."""
     unmount = vm.run(UNMOUNT, timeout=GUEST_TIMEOUT_S)
     if not unmount.ok:
         raise SnapshotError(f"could not unmount the module tree: {unmount.stderr.strip()}")
     try:
         _migrate_qmp(vm, vm.connect_qmp(), target)
-        if not isinstance(serial, str):
-            (target / GREETING).write_bytes(serial[1])
     except SnapshotError:
         raise
     except Exception as exc:  # QMP's own errors (ExecuteError, ConnectError, ...)
         raise SnapshotError(f"migration to a file failed: {exc}") from None
     finally:  # the guest runs on as it was, whatever happened
-        if not isinstance(serial, str):
-            serial[0].close()  # the live guest's port dropbear ends (EOF)
         remount = vm.run(f"date -s @{int(time.time())} >/dev/null; {MOUNT}", GUEST_TIMEOUT_S)
     if not remount.ok:
         raise SnapshotError(f"could not mount the module tree again: {remount.stderr.strip()}")
@@ -270,9 +258,6 @@ def restore(vm: VM, state: Path, accel: str) -> None:
         vm.qmp = qmp  # VM.stop() quits through it
         qmp.settimeout(10.0)
         ram = state.parent / RAM
-        greeting = (
-            (state.parent / GREETING).read_bytes() if (state.parent / GREETING).is_file() else None
-        )
         if vm.options.shared_ram:
             if not ram.is_file():
                 raise SnapshotError(f"{ram}: the saved guest RAM is missing")
@@ -288,8 +273,6 @@ def restore(vm: VM, state: Path, accel: str) -> None:
                 if filled is not None:
                     _filled(filled, ram)
                 record["ram_s"] = round(time.monotonic() - start, 3)
-                # Connected before the state loads: the guest never sees its host leave.
-                serial = serial_ssh.restored_port(vm, greeting)
                 for command, args in load_commands(state, vm.options.shared_ram):
                     qmp.cmd(command, **args)
             except SnapshotError:
@@ -306,7 +289,7 @@ def restore(vm: VM, state: Path, accel: str) -> None:
         def repair() -> str:  # the clock as of the attempt that runs it
             return f"date -s @{int(time.time())} >/dev/null; {MOUNT}"
 
-        fix, record["ssh_over"] = serial_ssh.connect_restored(vm, port, repair, greeting, serial)
+        fix = vm.connect_ssh(port, first=repair)
         record["ssh_s"] = round(time.monotonic() - start, 3)
         if not fix.ok:
             raise SnapshotError(f"restored guest: mounting the module tree failed: {fix.stderr}")

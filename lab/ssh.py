@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import paramiko
 
@@ -137,26 +136,21 @@ class GuestSSH:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         return client
 
-    def connect(
-        self, timeout: float, first: str | Callable[[], str] = "true", stream: Any = None
-    ) -> CommandResult:
+    def connect(self, timeout: float, first: str | Callable[[], str] = "true") -> CommandResult:
         """Connect and prove a channel works by running first (its result is returned: a
         failing command is not a failed connection), retrying (bounded) while the server comes
         up.  A restored guest passes the command that repairs it (a function making it, when it
-        carries the time), saving a round trip.  stream:
-        a connected socket-like object to the server instead of TCP to the forwarded port (one
-        attempt: lab/serial_ssh.py)."""
+        carries the time), saving a round trip."""
         deadline = time.monotonic() + timeout
         pkey = paramiko.Ed25519Key.from_private_key_file(str(self.keys.client_key))
         last: Exception | None = None
         while time.monotonic() < deadline:
             client = self._new_client()
             try:
-                sock = stream or _nodelay_socket(self.host, self.port, CONNECT_ATTEMPT_TIMEOUT_S)
                 client.connect(
                     self.host,
                     port=self.port,
-                    sock=sock,
+                    sock=_nodelay_socket(self.host, self.port, CONNECT_ATTEMPT_TIMEOUT_S),
                     username="root",
                     pkey=pkey,
                     look_for_keys=False,
@@ -178,8 +172,6 @@ class GuestSSH:
                 last = exc
                 client.close()
                 self._client = None
-                if stream is not None:
-                    break  # a stream is used once
                 time.sleep(RETRY_PAUSE_S)  # bounded retry pause, not synchronisation
         raise GuestTimeout(
             f"timed out after {timeout:.0f} s connecting to the guest's SSH server on "

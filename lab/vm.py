@@ -172,7 +172,6 @@ class VM:
             gdb_port=self.options.gdb_port,
             ram_file=self.ram_file if self.options.shared_ram else None,
             shares=self.options.shares,
-            ssh_serial=self.workdir / "ssh-serial.sock",
         )
 
     def _boot(self, accel: str, timeout: float) -> None:
@@ -252,15 +251,13 @@ class VM:
         reaper.register(self.child)
         self.console = Console(self.child, self.console_log)
 
-    def connect_ssh(
-        self, port: int, first: str | Callable[[], str] = "true", stream: Any = None
-    ) -> CommandResult:
-        """SSH to the guest's forwarded port (or over stream: lab/serial_ssh.py) and run first
-        there (BootError when it does not answer in time); returns first's result."""
+    def connect_ssh(self, port: int, first: str | Callable[[], str] = "true") -> CommandResult:
+        """SSH to the guest's forwarded port and run first there (BootError when it does not
+        answer in time); returns first's result."""
         self.ssh = GuestSSH(port, self.initramfs.keys)
         try:
-            with step("ssh-connect", port=port, over="stream" if stream else "tcp"):
-                return self.ssh.connect(self.options.ssh_timeout, first, stream)
+            with step("ssh-connect", port=port):
+                return self.ssh.connect(self.options.ssh_timeout, first)
         except GuestTimeout as exc:
             self.failed = True
             raise BootError(

@@ -16,8 +16,6 @@ from lab import snapshot
 from lab.scenario.load import Loaded, load_file, load_text
 from lab.scenario.runner import Outcome, VMPool, run_scenario
 from lab.session import prepare
-from lab.ssh import GuestSSH
-from lab.steplog import StepLog, recording
 from lab.vm import VM, VMOptions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,39 +58,6 @@ def test_restored_guest_answers_with_modules_and_clock(arch: str) -> None:
         assert abs(int(clock) - time.time()) < 60  # set from the host after the restore
         assert int(entries) > 0  # the module tree is mounted again
         assert loaded == "1"
-    finally:
-        vm.stop()
-
-
-def test_first_ssh_after_a_restore_goes_through_the_saved_port(arch: str, tmp_path: Path) -> None:
-    """The snapshot keeps a dropbear already greeting on the virtio-serial port: a restore's
-    first SSH connection goes through it (no TCP accept, no fork in the cold guest); new
-    connections over TCP still work."""
-    kernel, initramfs = prepare(arch)
-    first = VM(kernel, initramfs, VMOptions(arch=arch))
-    try:
-        snapshot.start(first)
-    finally:
-        first.stop()
-    vm = VM(kernel, initramfs, VMOptions(arch=arch))
-    log = tmp_path / "steps.jsonl"
-    try:
-        with recording(StepLog(log)):
-            snapshot.start(vm, save_missing=False)
-        state = snapshot.find(snapshot.key_for(vm, vm.accel))
-        assert state is not None
-        greeting = (state.parent / snapshot.GREETING).read_bytes()
-        assert greeting.startswith(b"SSH-2.0-dropbear_")
-        ends = [json.loads(line) for line in log.read_text().splitlines()]
-        done = [e for e in ends if e["step"] == "restore" and e["event"] == "end"]
-        assert done and done[0]["fields"]["ssh_over"] == "serial", done
-        assert vm.run("echo hi; grep -c . /proc/modules >/dev/null").stdout == "hi\n"
-        assert vm.ssh is not None
-        again = GuestSSH(vm.ssh.port, initramfs.keys)
-        try:
-            assert again.connect(30.0, "uname -m").ok
-        finally:
-            again.close()
     finally:
         vm.stop()
 

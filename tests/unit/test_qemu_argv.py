@@ -74,15 +74,3 @@ def test_extra_args_memory_smp_gdb() -> None:
     assert opt(argv, "-smp") == ["4"]
     assert argv[-2:] == ["-d", "guest_errors"]
     assert opt(argv, "-gdb") == ["tcp:127.0.0.1:1234"]
-
-
-def test_ssh_serial_port_is_a_named_virtio_port_on_a_local_socket() -> None:
-    for arch in ("x86_64", "arm64"):
-        argv = build_argv(spec(arch, ssh_serial=Path("/run/vm/ssh-serial.sock")))
-        devices = opt(argv, "-device")
-        assert "virtio-serial-pci,id=vser0" in devices
-        assert "virtserialport,bus=vser0.0,chardev=sshser,name=remaplab.ssh" in devices
-        assert "socket,id=sshser,path=/run/vm/ssh-serial.sock,server=on,wait=off" in opt(
-            argv, "-chardev"
-        )
-        assert "-chardev" not in build_argv(spec(arch))

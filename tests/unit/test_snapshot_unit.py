@@ -28,7 +28,6 @@ def spec(arch: str = "x86_64", **kw: Any) -> QemuSpec:
         modules_share=Path("/k/modules/kernel"),
         name="remaplab-x86_64-123-vm-1",
         ram_file=Path("/dev/shm/remaplab-123-vm-1.ram"),
-        ssh_serial=Path("/run/vm-1/ssh-serial.sock"),
     )
     base.update(kw)
     return QemuSpec(**base)
@@ -48,7 +47,6 @@ def test_key_ignores_per_instance_parts() -> None:
         ssh_port=41234,
         name="remaplab-x86_64-999-vm-2",
         ram_file=Path("/dev/shm/remaplab-999-vm-2.ram"),
-        ssh_serial=Path("/run/vm-2/ssh-serial.sock"),
     )
     assert key(spec()) == key(other)
     assert key(spec()) == key(snapshot.restore_spec(other, Path("/run/in.sock")))
@@ -66,7 +64,6 @@ def test_key_ignores_per_instance_parts() -> None:
         {"qemu_args": ("-icount", "shift=0")},
         {"ram_file": None},
         {"modules_share": None},
-        {"ssh_serial": None},
     ],
 )
 def test_key_covers_what_makes_the_guest(change: dict[str, Any]) -> None:
