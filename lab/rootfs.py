@@ -80,17 +80,21 @@ def userland(profile: Profile, log: Log = stderr_log) -> Path:
     return Entry("userland", key).ensure(build, log) / "root"
 
 
+def module_deps(modules_dir: Path) -> dict[str, list[str]]:
+    """modules.dep as path -> the paths it needs (depmod lists them all, transitively)."""
+    deps: dict[str, list[str]] = {}
+    for line in (modules_dir / "modules.dep").read_text().splitlines():
+        if ":" in line:
+            mod, rest = line.split(":", 1)
+            deps[mod] = rest.split()
+    return deps
+
+
 def boot_module_order(modules_dir: Path, names: tuple[str, ...]) -> list[str]:
     """Relative .ko paths for names and their dependencies, dependencies first.
     Names that are built in (or absent from modules.dep) are skipped."""
-    deps: dict[str, list[str]] = {}
-    by_name: dict[str, str] = {}
-    for line in (modules_dir / "modules.dep").read_text().splitlines():
-        if ":" not in line:
-            continue
-        mod, rest = line.split(":", 1)
-        deps[mod] = rest.split()
-        by_name[module_name(mod)] = mod
+    deps = module_deps(modules_dir)
+    by_name = {module_name(mod): mod for mod in deps}
     order: list[str] = []
 
     def visit(mod: str, stack: tuple[str, ...]) -> None:
@@ -113,11 +117,7 @@ def boot_module_levels(modules_dir: Path, order: list[str]) -> list[list[str]]:
     """order (boot_module_order's) in stages: a module's stage comes after the stages of every
     module it needs, so the modules of one stage load at once (rootfs/rcS runs each stage's
     insmods in parallel and waits for them: the guest has two CPUs)."""
-    deps: dict[str, list[str]] = {}
-    for line in (modules_dir / "modules.dep").read_text().splitlines():
-        if ":" in line:
-            mod, rest = line.split(":", 1)
-            deps[mod] = rest.split()
+    deps = module_deps(modules_dir)
     level: dict[str, int] = {}
     for mod in order:  # dependencies first: every needed module already has its stage
         level[mod] = 1 + max((level[d] for d in deps.get(mod, []) if d in level), default=-1)
@@ -136,9 +136,7 @@ def _extra_module_lines(kernel: Kernel, extras: tuple[Extra, ...]) -> str:
     """modules.dep lines for modules added to the initramfs, so `modprobe NAME` finds them."""
     by_name: dict[str, str] = {}
     if kernel.modules_dir is not None and (kernel.modules_dir / "modules.dep").exists():
-        for line in (kernel.modules_dir / "modules.dep").read_text().splitlines():
-            mod = line.split(":", 1)[0]
-            by_name[module_name(mod)] = mod
+        by_name = {module_name(mod): mod for mod in module_deps(kernel.modules_dir)}
     lines = []
     prefix = "lib/modules/{release}/"
     for extra in extras:

@@ -72,6 +72,12 @@ MOUNT = (
 )
 
 
+def repair_command() -> str:
+    """What a guest that was saved (or restored) needs before use: the clock set from the host,
+    as of now, and the module tree mounted again."""
+    return f"date -s @{int(time.time())} >/dev/null; {MOUNT}"
+
+
 class SnapshotError(LabError):
     """A snapshot could not be saved or restored (the caller boots instead, and says so)."""
 
@@ -184,7 +190,7 @@ def _migrate(vm: VM, target: Path) -> None:
     except Exception as exc:  # QMP's own errors (ExecuteError, ConnectError, ...)
         raise SnapshotError(f"migration to a file failed: {exc}") from None
     finally:  # the guest runs on as it was, whatever happened
-        remount = vm.run(f"date -s @{int(time.time())} >/dev/null; {MOUNT}", GUEST_TIMEOUT_S)
+        remount = vm.run(repair_command(), GUEST_TIMEOUT_S)
     if not remount.ok:
         raise SnapshotError(f"could not mount the module tree again: {remount.stderr.strip()}")
 
@@ -277,7 +283,7 @@ def restore(vm: VM, state: Path, accel: str) -> None:
                     qmp.cmd(command, **args)
             except SnapshotError:
                 raise
-            except Exception as exc:  # QMP's own errors, a failed RAM fill
+            except Exception as exc:  # QMP's own errors
                 raise SnapshotError(
                     f"QEMU did not take the saved state: {exc}{_said(vm)}"
                 ) from None
@@ -285,11 +291,8 @@ def restore(vm: VM, state: Path, accel: str) -> None:
         record["loaded_s"] = round(time.monotonic() - start, 3)
         vm.ram_file.unlink(missing_ok=True)
 
-        # The repair (clock, module tree) is the connection's first command: one round trip.
-        def repair() -> str:  # the clock as of the attempt that runs it
-            return f"date -s @{int(time.time())} >/dev/null; {MOUNT}"
-
-        fix = vm.connect_ssh(port, first=repair)
+        # The repair is the connection's first command (one round trip), made per attempt.
+        fix = vm.connect_ssh(port, first=repair_command)
         record["ssh_s"] = round(time.monotonic() - start, 3)
         if not fix.ok:
             raise SnapshotError(f"restored guest: mounting the module tree failed: {fix.stderr}")
