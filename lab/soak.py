@@ -115,8 +115,25 @@ def describe(run: RunFigures, total: int) -> list[str]:
         lines.append(f"  {r.outcome.value}: {r.scenario} [{r.arch}]: {r.message}")
         lines.append(f"    {where}")
     if not run.results:
-        lines.append(f"  no report.json: see {run.folder / 'run.log'}")
+        said = _last_line(run.folder / "run.log")
+        lines.append(
+            f"  no report.json: see {run.folder / 'run.log'}" + (f": {said}" if said else "")
+        )
     return lines
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def could_not_start(run: RunFigures) -> bool:
+    """The run ended at once on a bad argument (2) or a lab error (125) with no result: every
+    further run would end the same way."""
+    return not run.results and run.exit_code in (2, 125)
 
 
 @dataclass
@@ -183,6 +200,9 @@ def soak(runs: int, run_args: list[str], out: Path, timeout: float, say: Print) 
             summary.runs.append(run_once(i, folder, run_args, timeout))
             for line in describe(summary.runs[-1], runs):
                 say(line)
+            if could_not_start(summary.runs[-1]) and i < runs:
+                say(f"soak stopped: run {i} could not start, the next {runs - i} would not either")
+                break
     finally:
         if summary.runs:
             for line in summary.lines():

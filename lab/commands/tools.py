@@ -60,7 +60,7 @@ def elf_arch(obj: Path) -> str:
     try:
         with obj.open("rb") as fh:
             machine = ELFFile(fh).get_machine_arch()
-    except Exception:  # not an ELF file: the decoder says so later
+    except Exception:  # not an ELF file: cmd_triage refused it already
         return "x86_64"
     return ELF_ARCHES.get(machine, "x86_64")
 
@@ -121,6 +121,9 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
         for obj in [*([args.vmlinux] if args.vmlinux else []), *args.module]:
             if not obj.is_file():
                 raise LabError(f"{obj}: no such object file")
+            with obj.open("rb") as fh:
+                if fh.read(4) != b"\x7fELF":
+                    raise LabError(f"{obj}: not an ELF object (want a .ko or vmlinux)")
         if args.vmlinux:
             objects[None] = args.vmlinux
         for ko in args.module:

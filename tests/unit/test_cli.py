@@ -105,6 +105,16 @@ def test_triage_bad_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     binary.write_bytes(b"\x7fELF\x00\x00\x01")
     code, err = run(["triage", str(binary)], capsys)
     assert code == EXIT_LAB and "binary data" in err
+    # --module / --vmlinux must name ELF objects, not the log (a swapped argument).
+    log = tmp_path / "console.log"
+    log.write_text("[    1.0] hello\n")
+    code, err = run(["triage", "--module", str(log), str(log)], capsys)
+    assert (
+        code == EXIT_LAB
+        and err.strip() == f"remaplab: {log}: not an ELF object (want a .ko or vmlinux)"
+    )
+    code, err = run(["triage", "--vmlinux", str(tmp_path), str(log)], capsys)
+    assert code == EXIT_LAB and "no such object file" in err
 
 
 def test_triage_reads_consoles_with_nul_bytes(

@@ -70,9 +70,15 @@ def test_run_once_of_a_broken_run(tmp_path: Path) -> None:
 
 def test_soak_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "soak"
-    argv = ["soak", "--runs", "2", "--out", str(out), "--", "--scenarios", str(tmp_path / "x")]
+    argv = ["soak", "--runs", "3", "--out", str(out), "--", "--scenarios", str(tmp_path / "x")]
     assert main(argv) == 1
     printed = capsys.readouterr().out
-    assert "run 2/2:" in printed and "flake rate: 2/2 runs" in printed
-    assert (out / "soak.json").is_file() and (out / "run-02" / "run.log").is_file()
+    # A run that cannot start (a bad argument: exit 125, no result) says why and ends the soak.
+    assert "run 1/3: " in printed and "run 2/3" not in printed
+    assert f"no report.json: see {out / 'run-01' / 'run.log'}: remaplab: " in printed
+    assert "not a folder" in printed
+    assert "soak stopped: run 1 could not start, the next 2 would not either" in printed
+    assert "flake rate: 1/1 runs" in printed
+    assert (out / "soak.json").is_file() and (out / "run-01" / "run.log").is_file()
+    assert not (out / "run-02").exists()
     assert main(["soak", "--runs", "0"]) == 125
