@@ -130,10 +130,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    pools = config.stash.get(POOLS, {})
+    if not pools:
+        return  # no scenario ran: nothing to stop, and no need to import the runner
     from lab.scenario.runner import hold_kept
 
     kept = []
-    for pool in config.stash.get(POOLS, {}).values():
+    for pool in pools.values():
         pool.close()
         kept += pool.kept
     if kept:
