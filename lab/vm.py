@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,13 +23,13 @@ from lab.errors import BootError, GuestTimeout, LabError
 from lab.kernel import Kernel
 from lab.log import Log, stderr_log
 from lab.netutil import free_loopback_port
-from lab.paths import run_dir
 from lab.physmem import GuestRAM, parse_size, sweep_stale
 from lab.profiles import get_profile
 from lab.qemu import QemuSpec, build_argv, render
 from lab.rootfs import Initramfs
 from lab.ssh import CommandResult, GuestSSH
 from lab.steplog import step
+from lab.workdirs import new_workdir
 
 READY = re.compile(r"remaplab: ready (\S+)")
 PANIC = re.compile(r"Kernel panic - not syncing:[^\n]*")
@@ -94,9 +93,7 @@ class VM:
         self.boot_notes: list[str] = []  # e.g. "boot retried: no console output in 30 s"
         self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
-        self.workdir = options.workdir or Path(
-            tempfile.mkdtemp(prefix=f"vm-{options.arch}-", dir=run_dir())
-        )
+        self.workdir = options.workdir or new_workdir(options.arch)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.failed = False
         self.stalls: list[Path] = []  # QEMU's view of each silent boot (kept with the folder)
