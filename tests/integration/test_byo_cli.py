@@ -205,5 +205,7 @@ def test_shell_starts_in_the_share_and_reports_the_guest_dying(tmp_path: Path) -
         child.close(force=True)
     assert child.exitstatus == EXIT_KERNEL_CRASH, out
     assert "kernel crash under the shell: [PANIC]" in out
-    (log,) = CONSOLE_LOG.findall(out)
+    logs = set(CONSOLE_LOG.findall(out))
+    assert len(logs) == 1, out
+    (log,) = logs
     assert "sysrq triggered crash" in Path(log).read_text()
