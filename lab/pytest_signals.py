@@ -1,6 +1,7 @@
 """Ctrl-C and SIGTERM under pytest, as under `remaplab run`: every QEMU is killed at once (the
 running scenario ends there, reported by pytest as interrupted), pytest still writes its reports
-(--junitxml), and the exit status is 130 for SIGINT, 143 for SIGTERM.
+(--junitxml), and the exit status is 130 for SIGINT, 143 for SIGTERM.  A stop slower than
+SLOW_STOP_S leaves every thread's stack in results/pytest/slow-stop-PID.txt and names it.
 
 A plugin of its own (registered by lab.pytest_plugin), so that the signal policy is one place."""
 
@@ -14,14 +15,16 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 import pytest
 
 from lab import reaper
 
+if TYPE_CHECKING:
+    from _pytest._code.code import TracebackEntry
+
 _KEY = pytest.StashKey[int]()  # the signal that interrupted the session
-_STACKS = pytest.StashKey[Path]()  # where the threads' stacks go if the stop is slow
 SLOW_STOP_S = 5.0  # the VMs are gone at once; pytest itself should be done by then
 
 
@@ -36,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_KEY] = signum
         reaper.kill_all()  # the VMs go now, not after the test's teardown
         if first:
-            _watch_the_stop(config)
+            _watch_the_stop(stacks_path(config))
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,35 +49,30 @@ def pytest_configure(config: pytest.Config) -> None:
             signal.signal(sig, on_signal)
 
 
-def _watch_the_stop(config: pytest.Config) -> None:
-    """If pytest is still stopping after SLOW_STOP_S, every thread's stack goes to a file (by
-    faulthandler's own thread: it works even when Python code cannot run)."""
-    path = stacks_path(config)
+def _watch_the_stop(path: Path) -> None:
+    """If pytest is still stopping after SLOW_STOP_S, every thread's stack goes to path (by
+    faulthandler's own thread: it works even when Python code cannot run).  Process-wide: the
+    faulthandler_timeout ini option, were it set, would cancel it after the interrupted test."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         out = path.open("w")
-        config.stash[_STACKS] = path
-        faulthandler.dump_traceback_later(SLOW_STOP_S, file=out)
         atexit.register(_stopped, path, out)
+        faulthandler.dump_traceback_later(SLOW_STOP_S, file=out)
 
 
 def _stopped(path: Path, out: IO[str]) -> None:
-    """At exit (after pytest and its threads are done): no dump wanted any more."""
+    """At exit, after pytest and the joins of its threads (CPython joins them before atexit):
+    no dump wanted any more; the file goes when empty and is named when not."""
     faulthandler.cancel_dump_traceback_later()
     out.close()
     with contextlib.suppress(OSError):
         if path.stat().st_size == 0:
             path.unlink()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    path = config.stash.get(_STACKS, None)
-    if path is not None and path.is_file() and path.stat().st_size > 0:
-        print(
-            f"remaplab: pytest took over {SLOW_STOP_S:.0f} s to stop; its threads: {path}",
-            file=sys.stderr,
-        )
+        else:
+            print(
+                f"remaplab: pytest took over {SLOW_STOP_S:g} s to stop; its threads: {path}",
+                file=sys.stderr,
+            )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -86,7 +84,7 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
     excinfo.traceback = excinfo.traceback.filter(has_line)
 
 
-def has_line(entry: Any) -> bool:
+def has_line(entry: TracebackEntry) -> bool:
     """Whether a pytest traceback entry has a line number (its `lineno` fails when not)."""
     try:
         return isinstance(entry.lineno, int)

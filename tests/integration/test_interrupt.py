@@ -115,7 +115,6 @@ def test_signal_mid_pytest_suite(tmp_path: Path, signum: int, status: int) -> No
     where = stacks.read_text() if stacks.is_file() else "(no stacks: it stopped within 5 s)"
     # + pytest's own teardown
     assert took < STOP_BOUND_S + 3.0, f"took {took:.1f} s to stop:\n{out[-3000:]}\n{where}"
-    assert not stacks.exists(), "a stop within the bound leaves no stacks file"
     assert not _qemus(proc.pid), "a QEMU outlived pytest"
     assert junit.is_file() and "<testsuite" in junit.read_text()
 

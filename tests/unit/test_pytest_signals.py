@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,10 @@ def test_an_interrupt_at_an_instruction_without_a_line_is_still_reported() -> No
 
 
 SLOW_PROJECT = {
-    "conftest.py": "import lab.pytest_signals\n\nlab.pytest_signals.SLOW_STOP_S = 1.0\n",
+    "conftest.py": "import lab.pytest_signals\n\nlab.pytest_signals.SLOW_STOP_S = STOP_AFTER\n",
     "test_slow.py": """
 import pathlib
+import threading
 import time
 
 import pytest
@@ -63,18 +65,38 @@ def slow_teardown():
 def test_wait(slow_teardown):
     pathlib.Path("started").touch()
     time.sleep(60)
+
+
+def test_thread(slow_teardown):
+    # A thread that keeps the interpreter from exiting (joined after pytest is done)
+    threading.Thread(target=time.sleep, args=(THREAD_S,), name="lingering").start()
+    pathlib.Path("started").touch()
+    time.sleep(60)
 """,
 }
 
 
+@dataclass(frozen=True)
+class Stopped:
+    returncode: int
+    stdout: str
+    took: float  # from the signal to the end of its output
+
+
 def _interrupted(
-    tmp_path: Path, teardown_s: float
-) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """A pytest run of SLOW_PROJECT interrupted (SIGINT) inside its test; its stacks file."""
+    tmp_path: Path, test: str, teardown_s: float = 0.0, thread_s: float = 0.0, slow_s: float = 2.0
+) -> tuple[Stopped, Path]:
+    """A pytest run of one SLOW_PROJECT test interrupted (SIGINT) inside it; its stacks file."""
     for name, text in SLOW_PROJECT.items():
-        (tmp_path / name).write_text(text.replace("TEARDOWN_S", str(teardown_s)))
+        for name_, value in (
+            ("TEARDOWN_S", teardown_s),
+            ("THREAD_S", thread_s),
+            ("STOP_AFTER", slow_s),
+        ):
+            text = text.replace(name_, str(value))
+        (tmp_path / name).write_text(text)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_slow.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"test_slow.py::{test}"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -86,20 +108,29 @@ def _interrupted(
         assert proc.poll() is None and time.monotonic() < deadline, "the test did not start"
         time.sleep(0.05)  # polling a file the child writes; bounded by the deadline
     proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
     out, _ = proc.communicate(timeout=30)
-    done = subprocess.CompletedProcess(proc.args, proc.returncode, out)
+    done = Stopped(proc.returncode, out, time.monotonic() - sent)
     return done, tmp_path / "results" / "pytest" / f"slow-stop-{proc.pid}.txt"
 
 
 def test_a_slow_stop_leaves_every_threads_stack(tmp_path: Path) -> None:
-    done, stacks = _interrupted(tmp_path, teardown_s=2.5)
+    done, stacks = _interrupted(tmp_path, "test_wait", teardown_s=3.5)
     assert done.returncode == 130, done.stdout
-    assert f"pytest took over 1 s to stop; its threads: {stacks}" in done.stdout
+    assert f"pytest took over 2 s to stop; its threads: {stacks}" in done.stdout
     assert "in slow_teardown" in stacks.read_text()  # where it was stuck
 
 
-def test_a_prompt_stop_leaves_no_stacks_file(tmp_path: Path) -> None:
-    done, stacks = _interrupted(tmp_path, teardown_s=0.0)
+def test_a_stop_held_after_pytest_by_a_thread_is_named_too(tmp_path: Path) -> None:
+    done, stacks = _interrupted(tmp_path, "test_thread", thread_s=3.5)
     assert done.returncode == 130, done.stdout
-    assert not stacks.exists()
+    assert f"pytest took over 2 s to stop; its threads: {stacks}" in done.stdout
+    assert "_shutdown" in stacks.read_text()  # the interpreter joining the lingering thread
+
+
+def test_a_prompt_stop_leaves_no_stacks_file(tmp_path: Path) -> None:
+    done, stacks = _interrupted(tmp_path, "test_wait", slow_s=30.0)
+    assert done.returncode == 130, done.stdout
+    assert done.took < 30.0
+    assert not stacks.exists()  # made at the signal, removed at exit: it stayed empty
     assert "took over" not in done.stdout
