@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,8 @@ def probe_key(profile: Profile, guest_key: str) -> str:
 
 
 def _verdict_path(key: str) -> Path:
-    return cache_dir() / "probes" / f"kvm-{key}.json"
+    # v2: a failed probe's console log is kept beside its verdict (v1 named the VM's folder)
+    return cache_dir() / "probes" / f"kvm-v2-{key}.json"
 
 
 def cached_verdict(key: str) -> tuple[bool, str] | None:
@@ -77,12 +79,19 @@ def cached_verdict(key: str) -> tuple[bool, str] | None:
         return None
 
 
-def record_verdict(key: str, ok: bool, reason: str) -> None:
+def record_verdict(key: str, ok: bool, reason: str, console: Path | None = None) -> str:
+    """Store the probe's verdict; a failed probe's console log is kept beside it (the VM's
+    own folder goes with the VM), and the reason, returned, names that copy."""
     path = _verdict_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if console is not None and console.is_file():
+        kept = path.with_suffix(".console.log")
+        shutil.copyfile(console, kept)
+        reason = reason.replace(str(console), str(kept))
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"ok": ok, "reason": reason}))
     os.replace(tmp, path)
+    return reason
 
 
 def choose(requested: str, profile: Profile, guest_key: str) -> AccelChoice:

@@ -17,7 +17,7 @@ from typing import Any
 import pexpect
 
 from lab import accel as accel_mod
-from lab import reaper, stall
+from lab import reaper, stall, workdirs
 from lab.console import Console, ConsoleEOF
 from lab.errors import BootError, GuestTimeout, LabError
 from lab.kernel import Kernel
@@ -29,7 +29,6 @@ from lab.qemu import QemuSpec, build_argv, render
 from lab.rootfs import Initramfs
 from lab.ssh import CommandResult, GuestSSH
 from lab.steplog import step
-from lab.workdirs import new_workdir
 
 READY = re.compile(r"remaplab: ready (\S+)")
 PANIC = re.compile(r"Kernel panic - not syncing:[^\n]*")
@@ -93,7 +92,11 @@ class VM:
         self.boot_notes: list[str] = []  # e.g. "boot retried: no console output in 30 s"
         self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
-        self.workdir = options.workdir or new_workdir(options.arch)
+        self._owner: int | None = None  # the lock that keeps a running VM's folder from pruning
+        if options.workdir is None:
+            self.workdir, self._owner = workdirs.new_workdir(options.arch)
+        else:
+            self.workdir = options.workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.failed = False
         self.stalls: list[Path] = []  # QEMU's view of each silent boot (kept with the folder)
@@ -140,9 +143,11 @@ class VM:
             self._boot("kvm", min(self.options.boot_timeout, accel_mod.KVM_PROBE_TIMEOUT_S))
         except (BootError, GuestTimeout) as exc:
             self._kill()
-            accel_mod.record_verdict(choice.probe_key, False, str(exc))
-            self.accel, self.accel_reason = "tcg", f"KVM probe failed: {exc}"
-            self.log(f"{self.options.arch}: KVM probe failed ({exc}); using TCG")
+            why = accel_mod.record_verdict(choice.probe_key, False, str(exc), self.console_log)
+            self.console_log.unlink(missing_ok=True)  # kept by the verdict; TCG's log is anew
+            self.failed = False  # the probe's evidence is kept: this VM is judged by its own boot
+            self.accel, self.accel_reason = "tcg", f"KVM probe failed: {why}"
+            self.log(f"{self.options.arch}: KVM probe failed ({why}); using TCG")
             self._boot("tcg", self.options.boot_timeout)
             return
         accel_mod.record_verdict(choice.probe_key, True, "booted")
@@ -333,22 +338,24 @@ class VM:
         return self.child is not None and self.child.isalive()
 
     def stop(self) -> None:
-        """Clean shutdown: QMP quit, bounded wait, then SIGKILL.  Safe to call more than once."""
+        """Clean shutdown: SIGTERM (QEMU's own orderly exit; a QMP `quit` would first need a
+        greeting, which a busy main loop may never send, and qemu.qmp's connect has no bound),
+        bounded wait, then SIGKILL.  Safe to call more than once."""
         if self.ssh is not None:
             self.ssh.close()
             self.ssh = None
         if self.child is not None and self.child.isalive():
-            try:
-                qmp = self.connect_qmp()
-                qmp.cmd("quit")
-            except Exception:
-                pass
+            with contextlib.suppress(OSError):
+                os.kill(self.child.pid, signal.SIGTERM)
             if self.console is not None:
                 self.console.wait_closed(QUIT_TIMEOUT_S)
         self._kill()
-        keep = self.options.keep_workdir or self.failed or self.stalls
-        if not keep and self.options.workdir is None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        keep = self.options.keep_workdir or self.failed or bool(self.stalls)
+        if self._owner is not None:
+            workdirs.release(self.workdir, self._owner, keep)
+            self._owner = None
+            if not keep:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     def kill(self) -> None:
         """Kill QEMU at once (no clean shutdown) and keep the folder: the VM can start again."""

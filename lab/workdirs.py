@@ -1,12 +1,14 @@
 """VM work folders under the cache's run/ (QMP socket, console log, QEMU argv and stderr,
 stall captures).  A VM's folder goes when it stops cleanly; a failed or stalled VM's folder is
 kept, because the paths remaplab printed name it.  Kept folders have a bounded retention: each
-new folder prunes the oldest kept ones beyond KEEP_FOLDERS, and any older than MAX_AGE_S, never
-the folder of a process that still runs."""
+new folder prunes the oldest kept ones beyond KEEP_FOLDERS, and any kept longer than MAX_AGE_S,
+never a folder whose VM is still running (its owner holds a lock on OWNER while it does: this
+holds across PID namespaces and PID reuse, and a dead owner's lock is gone with it)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -15,27 +17,45 @@ from pathlib import Path
 
 from lab.paths import run_dir
 
-KEEP_FOLDERS = 200  # the newest kept folders of finished processes
+KEEP_FOLDERS = 200  # the most recently kept folders of VMs that no longer run
 MAX_AGE_S = 14 * 86400.0
-OWNER = "owner.pid"  # the process that made the folder: running, it is never pruned
+OWNER = "owner.lock"  # locked (flock) by the VM's process while the VM may run
 PREFIX = "vm-"
 
 
-def new_workdir(arch: str) -> Path:
-    """A fresh VM work folder for arch, owned by this process; prunes the old kept ones."""
+def new_workdir(arch: str) -> tuple[Path, int]:
+    """A fresh VM work folder for arch and the fd of its owner lock (close it with release());
+    prunes the old kept folders first."""
     directory = run_dir()
     prune(directory)
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{arch}-", dir=directory))
-    (path / OWNER).write_text(f"{os.getpid()}\n")
-    return path
+    fd = os.open(path / OWNER, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, f"{os.getpid()}\n".encode())  # for a reader; the lock is what counts
+    return path, fd
 
 
-def _owner_runs(folder: Path) -> bool:
+def release(folder: Path, fd: int, kept: bool) -> None:
+    """The VM stopped: its folder is no longer in use.  A kept folder's age counts from now."""
+    if kept:
+        with contextlib.suppress(OSError):
+            os.utime(folder)
+    os.close(fd)
+
+
+def in_use(folder: Path) -> bool:
+    """Whether a process holds folder's owner lock (its VM may still run)."""
     try:
-        pid = int((folder / OWNER).read_text())
-    except (OSError, ValueError):
-        return False  # no owner recorded (made before retention existed)
-    return pid == os.getpid() or Path(f"/proc/{pid}").exists()
+        fd = os.open(folder / OWNER, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False  # no owner lock (a folder made before retention existed)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _age(folder: Path, now: float) -> float:
@@ -51,16 +71,17 @@ def prune(
     max_age_s: float | None = None,
     now: float | None = None,
 ) -> list[Path]:
-    """Remove kept VM folders in directory beyond the newest `keep` (KEEP_FOLDERS), and those
-    older than max_age_s (MAX_AGE_S); a folder whose owner still runs stays.  Returns what was
-    removed."""
+    """Remove VM folders in directory that are not in use, beyond the newest `keep`
+    (KEEP_FOLDERS) and any older than max_age_s (MAX_AGE_S).  Returns what was removed."""
     keep = KEEP_FOLDERS if keep is None else keep
     max_age_s = MAX_AGE_S if max_age_s is None else max_age_s
     now = time.time() if now is None else now
-    candidates = [f for f in directory.glob(f"{PREFIX}*") if f.is_dir() and not _owner_runs(f)]
-    candidates.sort(key=lambda f: _age(f, now))  # newest first
-    doomed = candidates[keep:] + [f for f in candidates[:keep] if _age(f, now) > max_age_s]
+    idle = [f for f in directory.glob(f"{PREFIX}*") if f.is_dir() and not in_use(f)]
+    idle.sort(key=lambda f: _age(f, now))  # newest first
+    doomed = idle[keep:] + [f for f in idle[:keep] if _age(f, now) > max_age_s]
+    removed = []
     for folder in doomed:
         with contextlib.suppress(OSError):
             shutil.rmtree(folder)
-    return doomed
+            removed.append(folder)
+    return removed

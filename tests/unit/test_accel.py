@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,25 @@ def test_probe_verdict_is_cached(tmp_cache: Path, monkeypatch: pytest.MonkeyPatc
     assert again.probe_key is None
     # Another guest kernel is probed afresh.
     assert accel.choose("auto", prof, "guest-2").probe_key is not None
+
+
+def test_a_failed_probes_console_log_is_kept_with_its_verdict(
+    tmp_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe VM's folder goes with the VM: the reason every later boot prints must name a
+    console log that exists."""
+    prof = get_profile(host_arch())
+    monkeypatch.setattr(accel, "kvm_obstacle", lambda _p: None)
+    key = accel.choose("auto", prof, "guest-3").probe_key
+    assert key is not None
+    console = tmp_path / "vm-x86_64-abc" / "console.log"
+    console.parent.mkdir()
+    console.write_text("SeaBIOS (version 1.16.2-debian-1.16.2-1)\n")
+    failure = f"x86_64 guest did not boot: timed out after 10 s (console log: {console})"
+    said = accel.record_verdict(key, False, failure, console)
+    console.unlink()
+    console.parent.rmdir()
+    reason = accel.choose("auto", prof, "guest-3").reason
+    assert reason == f"KVM probe failed before: {said}"
+    (kept,) = re.findall(r"console log: (\S+)\)", reason)
+    assert Path(kept).read_text().startswith("SeaBIOS") and str(tmp_cache) in kept
