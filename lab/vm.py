@@ -26,6 +26,7 @@ from lab.netutil import free_loopback_port
 from lab.physmem import GuestRAM, parse_size, sweep_stale
 from lab.profiles import get_profile
 from lab.qemu import QemuSpec, build_argv, render
+from lab.qmp_greeting import wait_for_greeting
 from lab.rootfs import Initramfs
 from lab.ssh import CommandResult, GuestSSH
 from lab.steplog import step
@@ -36,6 +37,7 @@ INIT_FAILED = re.compile(r"remaplab: init failed: ([^\n]*)")
 HOSTFWD_FAILED = re.compile(r"Could not set up host forwarding rule")
 PORT_ATTEMPTS = 3
 QUIT_TIMEOUT_S = 5.0
+QMP_GREETING_S = 10.0
 # A guest whose console stays silent this long after QEMU started is stalled (a QEMU/TCG
 # start-up stall seen under parallel load), not slow: time to the first console byte measured
 # 4.0-11.2 s (TCG, both arches booting at once on 2 busy cores); the boot is retried once.
@@ -307,6 +309,7 @@ class VM:
         if self.qmp is None:
             from qemu.qmp.legacy import QEMUMonitorProtocol
 
+            wait_for_greeting(self.workdir / "qmp.sock", QMP_GREETING_S)  # connect() is unbounded
             qmp = QEMUMonitorProtocol(str(self.workdir / "qmp.sock"))
             qmp.connect()
             qmp.settimeout(10.0)
