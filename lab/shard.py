@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.readfile import read_limited
 
 DURATIONS_FILE = ".test_durations"
 SHARD = re.compile(r"^(\d+)/(\d+)$")
@@ -72,17 +73,22 @@ def node_id(path: Path, scenario: str, arch: str, root: Path) -> str:
 
 def load_durations(path: Path) -> dict[str, float]:
     """pytest-split's durations file (missing: no durations, every item counts the same)."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except (OSError, ValueError) as exc:
+    what = "a durations file is pytest-split's JSON"
+    try:
+        data = json.loads(read_limited(path, 64 << 20, what))
+        if isinstance(data, list):  # pytest-split's old list-of-pairs format
+            data = dict(data)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object of test ids and seconds")
+        out = {str(k): float(v) for k, v in data.items()}
+    except (ValueError, TypeError) as exc:
         raise LabError(f"{path}: not a durations file ({exc})") from None
-    if isinstance(data, list):  # pytest-split's old list-of-pairs format
-        data = dict(data)
-    if not isinstance(data, dict):
-        raise LabError(f"{path}: not a durations file (expected a JSON object)")
-    return {str(k): float(v) for k, v in data.items()}
+    bad = next((k for k, v in out.items() if not 0 <= v < float("inf")), None)
+    if bad is not None:
+        raise LabError(f"{path}: not a durations file ({bad}: {out[bad]!r} is not seconds)")
+    return out
 
 
 def split(items: list[ShardItem], shard: Shard, durations: dict[str, float]) -> list[ShardItem]:

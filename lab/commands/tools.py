@@ -9,6 +9,7 @@ from typing import Any
 from lab.commands import cc, chosen_arches, kernel_spec
 from lab.errors import LabError
 from lab.kernel.spec import add_kernel_args
+from lab.readfile import read_limited
 
 
 def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
@@ -93,20 +94,16 @@ BINARY_MAGIC = (
 )
 
 
+MAX_LOG_BYTES = 1 << 30  # a console log of a long soak is tens of MiB
+
+
 def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
     import json
 
     from lab.crash import decode_log, find_reports, strip_header
 
     path: Path = args.logfile
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise LabError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LabError(f"{path}: is a directory, not a console log") from None
-    except OSError as exc:
-        raise LabError(f"{path}: cannot read: {exc.strerror}") from None
+    raw = read_limited(path, MAX_LOG_BYTES, "triage reads a console log", pipes=True)
     kind = next((name for magic, name in BINARY_MAGIC if raw.startswith(magic)), None)
     if kind is not None:  # NUL bytes alone are no reason: real consoles hold them
         raise LabError(f"{path}: binary data ({kind}), not a console log")

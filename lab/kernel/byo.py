@@ -41,14 +41,24 @@ def _has_kasan(kdir: Path | None) -> bool:
     return bool(config and config.exists() and "\nCONFIG_KASAN=y\n" in config.read_text())
 
 
-def path_kernel(profile: Profile, image: Path, kdir: Path | None, log: Log = stderr_log) -> Kernel:
+def checked_paths(image: Path, kdir: Path | None) -> tuple[Path, Path | None]:
+    """--kernel IMAGE and --kdir DIR, resolved; a LabError for what cannot be them."""
     image = _readable(image, "kernel image")
     if image.is_dir():
         raise LabError(f"kernel image {image} is a directory, not a kernel file")
+    if not image.is_file():  # a device (/dev/zero would be hashed without end) or a FIFO
+        raise LabError(f"kernel image {image} is not a regular file")
     if kdir is not None:
         kdir = _readable(kdir, "kernel build directory")
+        if not kdir.is_dir():
+            raise LabError(f"kernel build directory {kdir} is not a directory")
         if not (kdir / "Makefile").exists():
             raise LabError(f"kernel build directory {kdir} has no Makefile")
+    return image, kdir
+
+
+def path_kernel(profile: Profile, image: Path, kdir: Path | None, log: Log = stderr_log) -> Kernel:
+    image, kdir = checked_paths(image, kdir)
     release = _release(kdir, image) if kdir else "unknown"
     # x86: boot the tree's ELF vmlinux through PVH when it has the note.
     boot = image

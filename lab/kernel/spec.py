@@ -84,6 +84,12 @@ class KernelSpec:
             raise LabError(f"--config {self.config}: no such file")
         if self.image is None and self.kdir is not None:
             raise LabError("--kdir needs --kernel IMAGE too (bring-your-own kernel)")
+        if self.image is not None:  # once here, not once per scenario and arch
+            from lab.kernel.byo import checked_paths
+
+            checked_paths(self.image, self.kdir)
+        if self.source is not None and not self.source.is_dir():
+            raise LabError(f"--source {self.source}: not a folder (want a kernel source tree)")
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> KernelSpec:

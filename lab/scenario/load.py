@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from lab.errors import LabError
+from lab.readfile import read_limited
 from lab.scenario import semantics
 from lab.scenario.schema import Scenario
 
@@ -86,6 +87,32 @@ def _expanded_nodes(node: yaml.Node, limit: int) -> int:
     return count(node)
 
 
+def _duplicate_key(root: yaml.Node) -> str | None:
+    """'KEY' at line N (first at line M) for a mapping that names a key twice: YAML loaders
+    keep the last one silently, so a second `steps:` would drop the first without a word."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:  # an alias: already walked
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in first:
+                        return (
+                            f"{line}: {key.value}: named twice (first at line {first[key.value]})"
+                        )
+                    first[key.value] = line
+                todo += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
+    return None
+
+
 def _parse(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
     if len(text.encode()) > MAX_BYTES:
         raise ScenarioError(
@@ -101,6 +128,9 @@ def _parse(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
                     f"{path}:{root.start_mark.line + 1}: more than {MAX_NODES} YAML nodes "
                     "once aliases are expanded (an alias bomb?)"
                 )
+            twice = _duplicate_key(root) if root is not None else None
+            if twice is not None:
+                raise ScenarioError(f"{path}:{twice}")
             data: Any = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
@@ -196,15 +226,9 @@ def load_text(text: str, path: Path, base: Path | None = None) -> Scenario:
 
 
 def load_file(path: Path, base: Path | None = None) -> Loaded:
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ScenarioError(
-                f"{path}:1: the file is {path.stat().st_size} bytes; a scenario may have at "
-                f"most {MAX_BYTES // 1024} KiB"
-            )
-        text = decode(path.read_bytes(), path)
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    text = decode(
+        read_limited(path, MAX_BYTES, "a scenario is a UTF-8 YAML file", ScenarioError), path
+    )
     scenario = load_text(text, path, base or path.parent)
     if scenario.name != path.stem:
         raise ScenarioError(

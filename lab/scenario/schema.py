@@ -62,8 +62,19 @@ MAX_PAGES = 1 << 20  # 4 GiB of 4 KiB pages per mapping
 MAX_STEPS = 1000
 MAX_MEMORY_MIB = 64 * 1024
 MIN_MEMORY_MIB = 128
-Text = Annotated[str, Field(max_length=4096)]
-Count = Annotated[int, Field(ge=0, le=MAX_PAGES)]
+
+
+def _no_nul(value: str) -> str:
+    if "\0" in value:  # nothing the lab hands to a guest (argv, shell, path) can hold one
+        raise ValueError(f"a NUL character at offset {value.index(chr(0))}")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Text = Annotated[str, Field(max_length=4096), NoNul]
+# strict: YAML has typed numbers, so `pages: true` or `pages: "12"` is a mistake, not a 1 or a 12
+Count = Annotated[int, Field(ge=0, le=MAX_PAGES, strict=True)]
+Status = Annotated[int, Field(ge=0, le=255, strict=True)]  # a shell's $? (128+N: signal N)
 
 
 def _memory(value: str) -> str:
@@ -76,7 +87,7 @@ def _memory(value: str) -> str:
 
 
 Memory = Annotated[str, Field(pattern=r"^[0-9]{1,9}[MG]$"), AfterValidator(_memory)]
-ParamValue = Annotated[int, Field(ge=-(1 << 63), lt=1 << 64)] | Text
+ParamValue = Annotated[int, Field(ge=-(1 << 63), lt=1 << 64)] | Text  # true: 1, as the kernel
 Params = Annotated[
     dict[Annotated[str, Field(pattern=r"^\w{1,64}$")], ParamValue], Field(max_length=64)
 ]
@@ -84,7 +95,7 @@ Params = Annotated[
 
 class Boot(Strict):
     memory: Memory = "1G"
-    smp: Annotated[int, Field(ge=1, le=8)] = 2
+    smp: Annotated[int, Field(ge=1, le=8, strict=True)] = 2
     append: Annotated[tuple[Text, ...], Field(max_length=64)] = ()
 
 
@@ -93,7 +104,9 @@ class Module(Strict):
     params: Params = Field(default_factory=dict)
 
 
-RelPath = Annotated[str, Field(min_length=1, max_length=4096)]  # relative to the scenario file
+RelPath = Annotated[
+    str, Field(min_length=1, max_length=4096), NoNul
+]  # relative to the scenario file
 ModName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 MAX_MAP_BYTES = MAX_PAGES * 4096
 SizeText = Annotated[str, Field(pattern=r"^[0-9]{1,13}[KMG]?$")]
@@ -125,15 +138,15 @@ class ProgramStep(Strict):
     source: RelPath  # a .c file
     args: Annotated[tuple[Text, ...], Field(max_length=256)] = ()
     cflags: Annotated[tuple[Text, ...], Field(max_length=64)] = ()
-    status: int | None = 0  # None: any status
+    status: Status | None = 0  # None: any status
     output: Regex | None = None  # regex that its stdout must match
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60
     hold: Name | None = None  # it calls remaplab_hold(NAME, ...): check the mapping by name
 
 
 class RunStep(Strict):
-    command: Annotated[str, Field(min_length=1, max_length=65536)]
-    status: int | None = 0  # None: any status
+    command: Annotated[str, Field(min_length=1, max_length=65536), NoNul]
+    status: Status | None = 0  # None: any status
     output: Regex | None = None  # regex that stdout must match
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60
 
@@ -147,14 +160,14 @@ class MapStep(Strict):
     any device node or file mapped by the lab's holder (length and offset in bytes: 4096, "64K",
     "1M")."""
 
-    device: Annotated[str, Field(pattern=r"^/", max_length=4096)] | None = None
+    device: Annotated[str, Field(pattern=r"^/", max_length=4096), NoNul] | None = None
     backing: Backing = "pages"
     mapping: Mapping = "remap"
     pages: Count = 16
     private: bool = False
     private_write: bool = False
-    offset: int | SizeText = 0
-    length: int | SizeText = 0
+    offset: Annotated[int, Field(strict=True)] | SizeText = 0
+    length: Annotated[int, Field(strict=True)] | SizeText = 0
     actions: Annotated[tuple[Action, ...], Field(max_length=64)] = ()
     # Expect a failure instead of a mapping: the errno, and optionally where it happens.
     errno: Errno | None = None

@@ -3,6 +3,7 @@ the file (and the line), never a traceback, never a hang, no VM started."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import subprocess
@@ -63,6 +64,36 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     ),
     "empty-command": ((HEAD + "steps: [{run: {command: ''}}]\n").encode(), r"command"),
     "unknown-arch": ((HEAD + "arches: [riscv]\nsteps: [{release: {}}]\n").encode(), r"riscv"),
+    # A second key of the same name: YAML keeps the last one silently (here: the first steps).
+    "duplicate-key": (
+        (HEAD + "steps: [{run: {command: 'false'}}]\nsteps: [{release: {}}]\n").encode(),
+        r":4: steps: named twice \(first at line 3\)",
+    ),
+    "duplicate-nested-key": (
+        (HEAD + "steps:\n  - run: {command: 'true', command: 'false'}\n").encode(),
+        r":4: command: named twice",
+    ),
+    "bool-pages": ((HEAD + "steps: [{map: {pages: true}}]\n").encode(), r"pages: .*integer"),
+    "quoted-pages": ((HEAD + "steps: [{map: {pages: '12'}}]\n").encode(), r"pages: .*integer"),
+    "float-pages": ((HEAD + "steps: [{map: {pages: 1e999}}]\n").encode(), r"pages: .*integer"),
+    "status-256": (
+        (HEAD + "steps: [{run: {command: 'true', status: 256}}]\n").encode(),
+        r":3: steps\[0\]\.run\.status: .*less than or equal to 255",
+    ),
+    "nul-in-command": (
+        (HEAD + 'steps: [{run: {command: "a\\0b"}}]\n').encode(),
+        r":3: steps\[0\]\.run\.command: a NUL character at offset 1",
+    ),
+    "nul-in-source": (
+        (HEAD + 'steps: [{program: {source: "a\\0.c"}}]\n').encode(),
+        r"program\.source: a NUL character",
+    ),
+    "python-tag": (
+        (HEAD + "steps: [{run: {command: !!python/object/apply:os.system [true]}}]\n").encode(),
+        r":3: malformed YAML: could not determine a constructor",
+    ),
+    "two-documents": ((HEAD + "steps: [{release: {}}]\n---\nx: 1\n").encode(), r":4: .*document"),
+    "utf16": ((HEAD + "steps: [{release: {}}]\n").encode("utf-16"), r":1: not UTF-8"),
 }
 
 
@@ -76,6 +107,34 @@ def test_refused_with_file_and_line(tmp_path: Path, case: str) -> None:
     message = str(exc.value)
     assert message.startswith(f"{path}:"), message
     assert re.search(pattern, message), message
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)  # no writer: opening it must not wait for one
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")  # never ends
+
+
+def _folder(path: Path) -> None:
+    path.mkdir()
+
+
+def _symlink_loop(path: Path) -> None:
+    path.symlink_to(path.name)
+
+
+NOT_FILES = {"fifo": _fifo, "dev-zero": _dev_zero, "folder": _folder, "loop": _symlink_loop}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_FILES))
+def test_what_is_not_a_file_is_refused_at_once(tmp_path: Path, case: str) -> None:
+    path = tmp_path / f"{case}.yaml"
+    NOT_FILES[case](path)
+    with pytest.raises(ScenarioError) as exc:
+        load_file(path)
+    assert str(exc.value).startswith(f"{path}: cannot read: "), exc.value
 
 
 def test_the_cli_refuses_a_bad_folder_in_one_line_per_file(tmp_path: Path) -> None:

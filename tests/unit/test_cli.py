@@ -115,6 +115,31 @@ def test_triage_bad_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     )
     code, err = run(["triage", "--vmlinux", str(tmp_path), str(log)], capsys)
     assert code == EXIT_LAB and "no such object file" in err
+    # A device never ends and a folder is no log: refused at once, not read.
+    code, err = run(["triage", "/dev/zero"], capsys)
+    assert code == EXIT_LAB and "/dev/zero: cannot read: not a regular file" in err
+    code, err = run(["triage", str(tmp_path)], capsys)
+    assert code == EXIT_LAB and f"{tmp_path}: cannot read: a folder" in err
+
+
+def test_triage_reads_a_pipe(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`remaplab triage <(zcat console.log.gz)`: a FIFO is read to its end."""
+    import os
+    import threading
+
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    text = (CRASHLOGS / "111.log").read_bytes()
+
+    def write() -> None:
+        with fifo.open("wb") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    code, _ = run(["triage", "--json", str(fifo)], capsys)
+    writer.join(timeout=10)
+    assert code == 0
 
 
 def test_triage_reads_consoles_with_nul_bytes(

@@ -95,6 +95,22 @@ def test_update_durations_keeps_the_others(tmp_path: Path) -> None:
         load_durations(path)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"a::b": "soon"}', '{"a::b": -1}', '{"a::b": NaN}', '{"a::b": null}', "[[1, 2, 3]]", "7"],
+)
+def test_a_wrong_durations_file_is_one_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / ".test_durations"
+    path.write_text(text)
+    with pytest.raises(LabError, match=f"^{path}: not a durations file"):
+        load_durations(path)
+
+
+def test_durations_from_a_device_are_refused() -> None:
+    with pytest.raises(LabError, match="/dev/zero: cannot read: not a regular file"):
+        load_durations(Path("/dev/zero"))
+
+
 def test_committed_durations_name_existing_scenario_items() -> None:
     """.test_durations (make durations) is keyed by the pytest ids of today's scenarios."""
     from lab.paths import REPO
