@@ -92,6 +92,7 @@ def normalized(spec: QemuSpec) -> QemuSpec:
         ssh_port=0 if spec.ssh_port is not None else None,
         ram_file=Path("/guest.ram") if spec.ram_file is not None else None,
         incoming=None,
+        load_kernel=True,  # a restore leaves them out; the state was booted with them
     )
 
 
@@ -104,8 +105,11 @@ def snapshot_key(spec: QemuSpec, kernel_key: str, initramfs_key: str, qemu_versi
 def restore_spec(spec: QemuSpec, qmp_socket: Path) -> QemuSpec:
     """The spec of an instance started from a saved state: QEMU connects to our QMP server (so
     we learn at once that it runs) and waits for the state (``migrate-incoming``) instead of
-    booting."""
-    return replace(spec, qmp_socket=qmp_socket, qmp_client=True, incoming="defer")
+    booting.  No kernel, initrd or command line: they are in the saved RAM already (the
+    snapshot's key still names them: it is made from the booted instance's argv)."""
+    return replace(
+        spec, qmp_socket=qmp_socket, qmp_client=True, incoming="defer", load_kernel=False
+    )
 
 
 def load_commands(state: Path, shared_ram: bool) -> list[tuple[str, dict[str, Any]]]:

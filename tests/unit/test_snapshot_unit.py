@@ -86,10 +86,14 @@ def test_restore_argv_waits_for_the_state_and_connects_to_our_qmp() -> None:
     assert opt(argv, "-incoming") == ["defer"]
     assert opt(argv, "-qmp") == [f"unix:{sock}"]  # QEMU is the client: no server=on
     assert "-incoming" not in boot
+    # The saved RAM holds kernel, initrd and command line: QEMU does not load them again.
+    for flag in ("-kernel", "-initrd", "-append"):
+        assert opt(argv, flag) == [] and len(opt(boot, flag)) == 1
     # Everything else is the boot's argv: the same devices, in the same order.
     strip = {"-incoming", "-qmp"}
     keep = [a for i, a in enumerate(argv) if a not in strip and argv[i - 1] not in strip]
-    assert keep == [a for i, a in enumerate(boot) if a != "-qmp" and boot[i - 1] != "-qmp"]
+    loads = strip | {"-kernel", "-initrd", "-append"}
+    assert keep == [a for i, a in enumerate(boot) if a not in loads and boot[i - 1] not in loads]
     (netdev,) = opt(argv, "-netdev")
     assert "hostfwd=tcp:127.0.0.1:40022-:22" in netdev  # the instance's own port
 
