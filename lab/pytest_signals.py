@@ -33,7 +33,19 @@ def stacks_path(config: pytest.Config) -> Path:
     return Path(config.rootpath) / "results" / "pytest" / f"slow-stop-{os.getpid()}.txt"
 
 
+def _drop_stale(folder: Path) -> None:
+    """Empty stacks files of pytest processes that are gone (a SIGKILL skips the atexit that
+    removes them)."""
+    for stale in folder.glob("slow-stop-*.txt"):
+        pid = stale.stem.removeprefix("slow-stop-")
+        with contextlib.suppress(OSError, ValueError):
+            if stale.stat().st_size == 0 and not Path(f"/proc/{int(pid)}").exists():
+                stale.unlink()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _drop_stale(stacks_path(config).parent)
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         first = _KEY not in config.stash
         config.stash[_KEY] = signum

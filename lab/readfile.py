@@ -46,3 +46,12 @@ def _size(n: int) -> str:
         if n >= 1 << shift and n % (1 << shift) == 0:
             return f"{n >> shift} {unit}"
     return f"{n} bytes"
+
+
+def last_line(path: Path) -> str:
+    """The last non-blank line of a log (stripped), "" when there is none or it cannot be read."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")

@@ -44,6 +44,7 @@ from lab.errors import LabError
 from lab.netutil import free_loopback_port
 from lab.qemu import QemuSpec, build_argv
 from lab.ram_image import load_ram, save_ram
+from lab.readfile import last_line
 from lab.steplog import step
 from lab.vm import VM
 
@@ -172,11 +173,8 @@ def _event(vm: VM, qmp: Any, names: set[str], deadline: float, what: str) -> dic
 
 
 def _said(vm: VM) -> str:
-    try:
-        lines = [ln for ln in vm.qemu_stderr.read_text(errors="replace").splitlines() if ln]
-    except OSError:
-        return ""
-    return f"; QEMU said: {lines[-1]!r}" if lines else ""
+    said = last_line(vm.qemu_stderr)
+    return f"; QEMU said: {said!r}" if said else ""
 
 
 # -- save ----------------------------------------------------------------------------------

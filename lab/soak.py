@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import reaper
+from lab.readfile import last_line
 from lab.scenario.report import read_results
 from lab.scenario.result import Result
 
@@ -115,19 +116,11 @@ def describe(run: RunFigures, total: int) -> list[str]:
         lines.append(f"  {r.outcome.value}: {r.scenario} [{r.arch}]: {r.message}")
         lines.append(f"    {where}")
     if not run.results:
-        said = _last_line(run.folder / "run.log")
+        said = last_line(run.folder / "run.log")
         lines.append(
             f"  no report.json: see {run.folder / 'run.log'}" + (f": {said}" if said else "")
         )
     return lines
-
-
-def _last_line(log: Path) -> str:
-    try:
-        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
 
 
 def could_not_start(run: RunFigures) -> bool:

@@ -99,7 +99,7 @@ class VM:
             self.workdir, self._owner = workdirs.new_workdir(options.arch)
         else:
             self.workdir = options.workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
+            self.workdir.mkdir(parents=True, exist_ok=True)
         self.failed = False
         self.stalls: list[Path] = []  # QEMU's view of each silent boot (kept with the folder)
         shm = Path("/dev/shm")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -134,3 +135,19 @@ def test_a_prompt_stop_leaves_no_stacks_file(tmp_path: Path) -> None:
     assert done.took < 30.0
     assert not stacks.exists()  # made at the signal, removed at exit: it stayed empty
     assert "took over" not in done.stdout
+
+
+def test_empty_stacks_files_of_gone_processes_are_dropped(tmp_path: Path) -> None:
+    """A SIGKILLed pytest never removes its empty stacks file: the next session does."""
+    from lab.pytest_signals import _drop_stale
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    empty_gone = tmp_path / f"slow-stop-{gone.pid}.txt"
+    empty_gone.touch()
+    kept_live = tmp_path / f"slow-stop-{os.getpid()}.txt"  # still running: may fill yet
+    kept_live.touch()
+    evidence = tmp_path / "slow-stop-1.txt"
+    evidence.write_text("Thread 0x1 (most recent call first):\n")  # a real dump is kept
+    _drop_stale(tmp_path)
+    assert not empty_gone.exists() and kept_live.exists() and evidence.exists()
