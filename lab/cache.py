@@ -13,10 +13,11 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from lab.errors import LabError
 from lab.paths import cache_dir
@@ -24,6 +25,21 @@ from lab.steplog import step
 
 MANIFEST = "manifest.json"
 LOCK_TIMEOUT_S = 1800.0
+# Retention: how many entries of a kind stay once one more is built (the least recently used go
+# first; an entry's mtime is when it was last used).  Content keys make every module, tools or
+# initramfs change a new entry: 150 initramfs (1.6 GB) piled up here in a day without a bound.
+# Kinds not named are kept (one per Debian package version, or bounded on their own: snapshot).
+KEEP: dict[str, int] = {
+    "initramfs": 24,
+    "kernels": 24,
+    "modules": 64,
+    "byo-modules": 64,
+    "tools": 16,
+    "programs": 64,
+    "userland": 8,
+    "kernel-build": 4,
+}
+IN_USE_S = 24 * 3600.0  # an entry used this recently is never removed (a run may still use it)
 
 
 def sha256_file(path: Path) -> str:
@@ -118,6 +134,7 @@ class Entry:
                 if self.path.exists():
                     problem = verify_manifest(self.path)
                     if problem is None:
+                        _used(self.path)
                         return self.path
                     log(f"cache entry {self.kind}/{self.key} is corrupt ({problem}); rebuilding")
                     shutil.rmtree(self.path)
@@ -131,12 +148,48 @@ class Entry:
                     os.replace(tmp, self.path)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
+            prune(self.kind, KEEP.get(self.kind), self.parent.parent)
         except TimeoutError as exc:
             raise LabError(
                 f"timed out after {LOCK_TIMEOUT_S:.0f} s waiting for the cache lock "
                 f"{self.lock_path}"
             ) from exc
         return self.path
+
+
+def _used(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def prune(kind: str, keep: int | None, base: Path | None = None) -> list[Path]:
+    """Remove the least recently used entries of kind beyond the newest keep, except any used
+    within IN_USE_S or locked (being built or checked).  Returns what was removed."""
+    if keep is None:
+        return []
+    parent = (base or cache_dir()) / kind
+    try:
+        found = [p for p in parent.iterdir() if not p.name.startswith(".") and p.is_dir()]
+    except OSError:
+        return []
+    found.sort(key=_mtime, reverse=True)
+    now = time.time()
+    removed: list[Path] = []
+    for path in found[keep:]:
+        if now - _mtime(path) < IN_USE_S:
+            continue
+        lock = FileLock(str(parent / f".{path.name}.lock"), timeout=0)
+        with contextlib.suppress(Timeout, OSError), lock:
+            shutil.rmtree(path)
+            removed.append(path)
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def entries(kind: str) -> Iterator[Path]:

@@ -95,3 +95,44 @@ def test_keys_are_stable_and_sensitive(tmp_path: Path) -> None:
     h1 = hash_tree(tmp_path / "t")
     (tmp_path / "t/f").chmod(0o755)
     assert hash_tree(tmp_path / "t") != h1
+
+
+def _aged(path: Path, days: float) -> None:
+    import os
+    import time
+
+    when = time.time() - days * 86400
+    os.utime(path, (when, when))
+
+
+def test_retention_keeps_the_newest_and_anything_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new entry prunes its kind down to KEEP, least recently used first; an entry used within
+    IN_USE_S or locked (being built or checked) stays whatever its age."""
+    from filelock import FileLock
+
+    from lab import cache
+
+    monkeypatch.setitem(cache.KEEP, "things", 2)
+    base = tmp_path / "c"
+    for i in range(6):
+        Entry("things", f"k{i}", base=base).ensure(lambda t: [])
+    parent = base / "things"
+    for i, days in enumerate([9, 8, 7, 6, 0.1, 5]):  # k4 was used 2.4 hours ago
+        _aged(parent / f"k{i}", days)
+    Entry("things", "k3", base=base).ensure(lambda t: [])  # a hit: k3 is used now
+    with FileLock(str(parent / ".k1.lock")):  # another run is checking k1
+        Entry("things", "new", base=base).ensure(lambda t: [])
+    left = sorted(p.name for p in parent.iterdir() if not p.name.startswith("."))
+    # newest two: new and k3; k4 in use; k1 locked; k0, k2 and k5 gone
+    assert left == ["k1", "k3", "k4", "new"]
+
+
+def test_kinds_without_a_limit_are_kept(tmp_path: Path) -> None:
+    base = tmp_path / "c"
+    for i in range(4):
+        Entry("kernel-src", f"k{i}", base=base).ensure(lambda t: [])
+        _aged(base / "kernel-src" / f"k{i}", 30)
+    Entry("kernel-src", "new", base=base).ensure(lambda t: [])
+    assert len([p for p in (base / "kernel-src").iterdir() if not p.name.startswith(".")]) == 5
