@@ -239,8 +239,11 @@ def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
         ctx.pool.discard(ctx.arch)  # timed out or lost: the next scenario gets a fresh VM
     if not result.ok and ctx.pool.keep and vm.alive:
         ctx.pool.park(ctx.arch)  # kept for the user; the next scenario gets a fresh VM
-    if console.reports or not vm.alive:
-        ctx.pool.discard(ctx.arch)  # the next scenario starts on a clean kernel
+    if console.reports or not vm.alive or not result.ok:
+        # The next scenario starts on a clean kernel: after a failure the guest may still hold
+        # the scenario's modules (a failed step skips their unload: the next insmod said "File
+        # exists" and took the blame), programs and files.
+        ctx.pool.discard(ctx.arch)
 
 
 def _run(ctx: Context, result: Result) -> None:

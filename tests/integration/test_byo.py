@@ -54,6 +54,19 @@ def test_broken_driver_is_caught_by_the_witnesses(
     assert rerun.stdout.splitlines()[-1].startswith("reproduced"), rerun.stdout
 
 
+def test_a_failed_scenario_leaves_nothing_to_the_next(
+    arch: str, byo_pool: VMPool, tmp_path: Path
+) -> None:
+    """A failed step skips the unload of the scenario's modules: the next scenario loading the
+    same module must not meet it (insmod's "File exists" blamed the wrong scenario)."""
+    broken = run_scenario(load_file(DATA / "byo" / "exmap-broken.yaml"), arch, byo_pool, tmp_path)
+    assert broken.outcome == Outcome.FAILED, broken.render()
+    after = run_scenario(
+        load_file(REPO / "examples/scenarios/exmap.yaml"), arch, byo_pool, tmp_path / "next"
+    )
+    assert after.outcome == Outcome.PASSED, after.render()
+
+
 def test_module_that_does_not_build(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
     result = run_scenario(load_file(DATA / "byo-errors/badbuild.yaml"), arch, byo_pool, tmp_path)
     assert result.outcome == Outcome.BUILD_FAILURE, result.render()
