@@ -185,7 +185,7 @@ def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> t
     it is not the lab's code)."""
     if not src.is_dir() or not ((src / "Kbuild").is_file() or (src / "Makefile").is_file()):
         raise BuildFailure(f"{src}: not a module folder (no Kbuild or Makefile)")
-    flags_key = (*BYO_FLAGS, "debug-prefix-map")
+    flags_key = (*BYO_FLAGS, "file-prefix-map")
     profile, key = _kbuild_key(kernel, str(src), _source_key(src), flags_key, BuildFailure)
 
     def build(tmp: Path) -> list[str]:
@@ -194,8 +194,9 @@ def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> t
         shutil.copytree(
             src, work, ignore=lambda _d, names: [n for n in names if BUILD_PRODUCTS.search(n)]
         )
-        # Debug info and messages name the user's own files, not this temporary copy.
-        prefix_map = f"-fdebug-prefix-map={work}={src}"
+        # Debug info and __FILE__ (a WARNING's "at FILE:LINE", BUG()'s) name the user's own
+        # files, not this temporary copy (gone once the entry is published).
+        prefix_map = f"-ffile-prefix-map={work}={src}"
         flags = (*BYO_FLAGS[:-1], f"{BYO_FLAGS[-1]} {prefix_map}")
         try:
             out = _make_modules(kernel, profile, work, flags, str(src))

@@ -67,6 +67,28 @@ def test_a_failed_scenario_leaves_nothing_to_the_next(
     assert after.outcome == Outcome.PASSED, after.render()
 
 
+def test_a_vmalloc_driver_and_its_warning(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
+    """A second driver the lab did not write (from a new-user walk-through): a vmalloc_user()
+    buffer mapped with remap_vmalloc_range() passes every witness; with bug=1 its mmap WARNs,
+    which the scenario expects.  The report names the user's source file (not the lab's
+    temporary build copy) and decodes the trapping address to the WARN_ON_ONCE line itself."""
+    good = run_scenario(load_file(DATA / "byo" / "vmap-good.yaml"), arch, byo_pool, tmp_path)
+    assert good.outcome == Outcome.PASSED, good.render()
+    warn = run_scenario(load_file(DATA / "byo" / "vmap-warn.yaml"), arch, byo_pool, tmp_path)
+    assert warn.outcome == Outcome.PASSED, warn.render()
+    (crash,) = warn.crashes
+    assert crash["title"] == "WARNING in vmap_drv_mmap"
+    source = DATA / "byo" / "vmapdrv" / "vmap_drv.c"
+    warn_line = next(
+        n for n, ln in enumerate(source.read_text().splitlines(), 1) if "WARN_ON" in ln
+    )
+    decoded = crash["decoded"]
+    assert ".tmp-" not in decoded, decoded
+    assert f"at {source}:{warn_line} vmap_drv_mmap+" in decoded  # the kernel's own __FILE__
+    pc = next(ln for ln in decoded.splitlines() if ln.startswith(("RIP:", "pc :")))
+    assert pc.endswith(f"{source}:{warn_line}"), pc
+
+
 def test_module_that_does_not_build(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
     result = run_scenario(load_file(DATA / "byo-errors/badbuild.yaml"), arch, byo_pool, tmp_path)
     assert result.outcome == Outcome.BUILD_FAILURE, result.render()

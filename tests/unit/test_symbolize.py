@@ -53,3 +53,32 @@ def test_build_paths_are_shortened() -> None:
         == "mm/page_alloc.c"
     )
     assert shorten("/src/linux/mm/memory.c", (("/src/linux/", ""),)) == "mm/memory.c"
+
+
+def test_a_warning_and_the_trace_frame_repeating_the_pc_are_pcs() -> None:
+    """__warn() prints the trapping address; arm64's call trace starts with the trapping pc
+    itself.  Read as return addresses, they decoded to the line after the WARN_ON (recorded
+    from a user's driver under the lab: x86_64 and arm64, 6.1)."""
+    x86 = parse_frames(
+        "WARNING: CPU: 0 PID: 165 at drivers/vmap_drv.c:28 vmap_drv_mmap+0x40/0x4e [vmap_drv]\n"
+        "RIP: 0010:vmap_drv_mmap+0x40/0x4e [vmap_drv]\n"
+        "Call Trace:\n <TASK>\n mmap_region+0x4a4/0x6e0\n"
+    )
+    assert [(f.func, f.is_pc) for f in x86] == [
+        ("vmap_drv_mmap", True),
+        ("vmap_drv_mmap", True),
+        ("mmap_region", False),
+    ]
+    arm64 = parse_frames(
+        "pc : vmap_drv_mmap+0x64/0x74 [vmap_drv]\n"
+        "lr : mmap_file+0x28/0x5c\n"
+        "Call trace:\n"
+        " vmap_drv_mmap+0x64/0x74 [vmap_drv]\n"
+        " mmap_region+0x218/0x740\n"
+    )
+    assert [(f.func, f.is_pc) for f in arm64] == [
+        ("vmap_drv_mmap", True),
+        ("mmap_file", False),
+        ("vmap_drv_mmap", True),  # the pc again, not a return address
+        ("mmap_region", False),
+    ]
