@@ -166,11 +166,14 @@ def _noise(err: Any, errors: list[Any]) -> bool:
     if err["type"] == "too_short" and others:
         return True
     parent = loc[:-1]
-    return (
-        err["type"] in ("literal_error", "string_type", "int_type")
-        and any(e is not err and e["loc"][: len(parent)] == parent for e in errors)
-        and (isinstance(err.get("input"), dict) or str(loc[-1]).startswith("constrained-"))
-    )
+    siblings = [e for e in errors if e is not err and e["loc"][: len(parent)] == parent]
+    if isinstance(err.get("input"), dict) or (loc and _clean_loc(loc[-1:]) == ()):
+        # A type error of a union branch is noise next to a branch the input's type fits
+        # (`length: 64X`: the pattern, not "not an integer"); next to other type errors it is
+        # half the story (`npages: [8, 9]`: an integer or a string), kept and joined.
+        fits = [e for e in siblings if not str(e["type"]).endswith(("_type", "literal_error"))]
+        return err["type"] in ("literal_error", "string_type", "int_type") and bool(fits)
+    return False
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -198,9 +201,14 @@ def _describe(errors: list[Any], root: yaml.Node, path: Path) -> list[str]:
             msg = "unknown field"
         elif err["type"] == "literal_error":
             msg = f"{msg}, got {err.get('input')!r}"
-        line = f"{path}:{node.start_mark.line + 1}: {_field(loc)}: {msg}"
-        if line not in lines:
-            lines.append(line)
+        elif isinstance(err.get("input"), bool) and isinstance(node, yaml.ScalarNode):
+            msg += f" (YAML reads {node.value} as a boolean: quote it, '{node.value}')"
+        where = f"{path}:{node.start_mark.line + 1}: {_field(loc)}: "
+        same = next((i for i, ln in enumerate(lines) if ln.startswith(where)), None)
+        if same is None:
+            lines.append(where + msg)
+        elif msg not in lines[same]:  # another union branch: "a valid integer or a valid string"
+            lines[same] += " or " + msg.removeprefix("Input should be ")
     return lines
 
 

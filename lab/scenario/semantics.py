@@ -5,9 +5,11 @@ problem carries the YAML location of the field it is about, for a file:line erro
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from lab.scenario.schema import CheckStep, MapStep, ProgramStep, ReleaseStep, Scenario
+from lab.crash import patterns
+from lab.scenario.schema import CheckStep, Crash, MapStep, ProgramStep, ReleaseStep, Scenario
 
 Loc = tuple[int | str, ...]
 MULTIMAP_CHECKS = ("pfns_match_module", "contents_match", "source")
@@ -37,6 +39,18 @@ def _check(loc: Loc, body: CheckStep, held: dict[str, bool]) -> list[tuple[Loc, 
     ]
 
 
+def _expected_kind(s: Scenario) -> list[tuple[Loc, str]]:
+    """expect.kernel.kind must name a kind the crash table gives reports (a typo, WARNNING,
+    would wait for a report that can never come)."""
+    want = s.expect.kernel
+    if not isinstance(want, Crash) or not want.kind:
+        return []
+    kinds = sorted({p.kind for p in patterns()})
+    if any(re.fullmatch(want.kind, k) for k in kinds):
+        return []
+    return [(("expect", "kernel", "kind"), f"{want.kind!r} is no report kind: {', '.join(kinds)}")]
+
+
 def problems(s: Scenario, base: Path | None) -> list[tuple[Loc, str]]:
     """Every problem, in file order; base None leaves the file checks out."""
     out = _files(s, base) if base is not None else []
@@ -56,4 +70,4 @@ def problems(s: Scenario, base: Path | None) -> list[tuple[Loc, str]]:
             if body.of not in held:
                 out.append(((*loc, "of"), f"no mapping named {body.of!r} is held here"))
             held.pop(body.of, None)
-    return out
+    return out + _expected_kind(s)

@@ -87,6 +87,11 @@ def decide(o: Observed) -> Verdict:
                 return Verdict(Outcome.PASSED, EXPECTED_CRASH)
         elif verdict.outcome == Outcome.PASSED:
             wanted = " ".join(x for x in (o.expect.kind, o.expect.title) if x)
+            if o.reports:  # reports came, just not the one expected: say which
+                seen = "; ".join(f"{r.title} (kind {r.kind})" for r in o.reports)
+                return Verdict(
+                    Outcome.FAILED, f"expected a kernel report ({wanted}), saw another: {seen}"
+                )
             return Verdict(Outcome.FAILED, f"expected a kernel report ({wanted}), none seen")
         return verdict
     if o.reports:

@@ -94,6 +94,22 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     ),
     "two-documents": ((HEAD + "steps: [{release: {}}]\n---\nx: 1\n").encode(), r":4: .*document"),
     "utf16": ((HEAD + "steps: [{release: {}}]\n").encode("utf-16"), r":1: not UTF-8"),
+    "yaml-boolean-name": (
+        b"name: off\ndescription: d\nsteps: [{release: {}}]\n",
+        r":1: name: Input should be a valid string \(YAML reads off as a boolean: quote it, 'off'\)",
+    ),
+    "integer-or-string": (
+        (HEAD + "module: {params: {npages: [8, 9]}}\nsteps: [{release: {}}]\n").encode(),
+        r":3: module\.params\.npages: Input should be a valid integer or a valid string$",
+    ),
+    "size-pattern-only": (
+        (HEAD + "steps: [{map: {device: /dev/x, length: 64X}}, {release: {}}]\n").encode(),
+        r":3: steps\[0\]\.map\.length: String should match pattern [^\n]*$",
+    ),
+    "kind-typo": (
+        (HEAD + "steps: [{run: {command: 'true'}}]\nexpect: {kernel: {kind: WARNNING}}\n").encode(),
+        r":4: expect\.kernel\.kind: 'WARNNING' is no report kind: .*WARNING",
+    ),
 }
 
 

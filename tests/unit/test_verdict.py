@@ -116,7 +116,9 @@ def test_expected_crash_not_seen_fails() -> None:
 
 def test_a_different_crash_than_expected_fails(bad_page: tuple[Report, ...]) -> None:
     v = decide(Observed(expect=Crash(kind="KASAN"), reports=bad_page))
-    assert v.outcome == Outcome.FAILED and "none seen" in v.message
+    assert v.outcome == Outcome.FAILED
+    assert v.message.startswith("expected a kernel report (KASAN), saw another: ")
+    assert f"{bad_page[0].title} (kind {bad_page[0].kind})" in v.message
 
 
 def test_expected_kind_is_a_full_match(bad_page: tuple[Report, ...]) -> None:
