@@ -96,7 +96,7 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "utf16": ((HEAD + "steps: [{release: {}}]\n").encode("utf-16"), r":1: not UTF-8"),
     "yaml-boolean-name": (
         b"name: off\ndescription: d\nsteps: [{release: {}}]\n",
-        r":1: name: Input should be a valid string \(YAML reads off as a boolean: quote it, 'off'\)",
+        r":1: name: Input should be a valid string \(YAML reads off as a boolean: quote it",
     ),
     "integer-or-string": (
         (HEAD + "module: {params: {npages: [8, 9]}}\nsteps: [{release: {}}]\n").encode(),
