@@ -29,7 +29,7 @@ from lab.scenario.context import (
     new_seed,
 )
 from lab.scenario.foreign import Witnesses, check_foreign
-from lab.scenario.oracles import physical_pfns, token
+from lab.scenario.oracles import headline, physical_pfns, token
 from lab.scenario.result import StepFailed
 from lab.scenario.schema import CheckStep, MapStep, ProgramStep, size_bytes
 from lab.vm import VM
@@ -114,9 +114,7 @@ def check_foreign_mapping(run: ScenarioRun, st: CheckStep, m: HeldMapping) -> Ev
     problems, evidence = check_foreign(st, w, dump)
     evidence.update(extra)
     if problems:
-        raise StepFailed(
-            "witnesses disagree:\n" + "\n".join(p.render() for p in problems), evidence
-        )
+        raise StepFailed(headline(problems) + "\n".join(p.render() for p in problems), evidence)
     return evidence
 
 

@@ -88,6 +88,22 @@ class Disagreement:
     def render(self) -> str:
         return "\n".join([f"{self.witness}: {self.message}", *self.diff[:20]])
 
+    @property
+    def unmet(self) -> bool:
+        """The step's expectation not met ("expected 9 distinct pages, got ..."), as opposed to
+        two witnesses that disagree with each other."""
+        return self.message.startswith("expected ")
+
+
+def headline(problems: list[Disagreement]) -> str:
+    """What a failed check says first: only when witnesses contradict each other do they
+    'disagree'; the walk and guest RAM agreeing on a mapping the step did not expect is not that."""
+    if all(p.unmet for p in problems):
+        return "the mapping is not what the step expects:\n"
+    if any(p.unmet for p in problems):
+        return "witnesses disagree, and the mapping is not what the step expects:\n"
+    return "witnesses disagree:\n"
+
 
 def diff_pfns(name_a: str, a: list[int], name_b: str, b: list[int]) -> list[str]:
     out = [f"  page  {name_a:>14}  {name_b:>14}"]

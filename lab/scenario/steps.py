@@ -24,7 +24,7 @@ from lab.scenario.context import (
     expect_refusal,
     new_seed,
 )
-from lab.scenario.oracles import check_mapping, physical_pfns, token
+from lab.scenario.oracles import check_mapping, headline, physical_pfns, token
 from lab.scenario.result import StepFailed
 from lab.scenario.schema import CheckStep, MapStep, ReleaseStep, ReloadStep, RunStep, size_bytes
 
@@ -103,9 +103,7 @@ def check(run: ScenarioRun, st: CheckStep) -> Evidence:
     problems, evidence = check_mapping(report, st, dump, phys)
     evidence.update(phys_evidence)
     if problems:
-        raise StepFailed(
-            "witnesses disagree:\n" + "\n".join(p.render() for p in problems), evidence
-        )
+        raise StepFailed(headline(problems) + "\n".join(p.render() for p in problems), evidence)
     return evidence
 
 

@@ -82,3 +82,15 @@ def test_guest_physical_layout() -> None:
     big = 4 << 30  # q35 splits RAM at 2 GiB when there is 2.75 GiB or more
     assert offset_to_gpa(x86, big, 0x80000000) == 1 << 32
     _ = Path  # keep the import for type checkers
+
+
+def test_the_headline_says_disagree_only_when_witnesses_contradict() -> None:
+    """A walk and guest RAM that agree on a mapping the step did not expect is an unmet
+    expectation, not a disagreement (a new user's check read "witnesses disagree")."""
+    from lab.scenario.oracles import Disagreement, headline
+
+    unmet = Disagreement("kernel walk", "expected 9 distinct pages, got 8 pages in 1 run")
+    clash = Disagreement("physical", "tokens found in guest-physical memory are not at ...")
+    assert headline([unmet]) == "the mapping is not what the step expects:\n"
+    assert headline([clash]) == "witnesses disagree:\n"
+    assert headline([clash, unmet]).startswith("witnesses disagree, and the mapping is not")
