@@ -289,6 +289,9 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
     s = loaded.scenario
     start = time.monotonic()
     log_dir = out_dir / f"{s.name}-{arch}"
+    # A folder left by an earlier run into the same --out goes first: a passing scenario kept
+    # the old failure's bundle (its signature said "failed") next to its new result.
+    shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / "scenario.yaml").write_text(loaded.text)
     result = Result(s.name, arch, Outcome.PASSED, log_dir=str(log_dir))
