@@ -33,6 +33,14 @@ class StepRecord:
     seconds: float
     detail: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    console_at: int | None = None  # the console's length (bytes) when the step began
+
+
+def step_at(steps: list[StepRecord], offset: int) -> StepRecord | None:
+    """The step that was running when the console reached offset (a kernel report's start):
+    the last one begun at or before it."""
+    begun = [s for s in steps if s.console_at is not None and s.console_at <= offset]
+    return max(begun, key=lambda s: s.console_at or 0, default=None)
 
 
 @dataclass
@@ -75,10 +83,16 @@ class Result:
                     lines.append(json.dumps(step.evidence, indent=1, default=str)[:3000])
         for crash in self.crashes:
             text = crash.get("decoded") or crash["text"]
-            lines += [f"kernel report: {crash['title']}", text[:4000]]
+            lines += [f"kernel report: {crash['title']}{during(crash)}", text[:4000]]
         if self.log_dir:
             lines.append(f"logs: {self.log_dir}")
         return "\n".join(lines)
+
+
+def during(crash: dict[str, Any]) -> str:
+    """ " (during step 0, map)" for a report that came while a step ran, else ""."""
+    step = crash.get("step")
+    return f" (during step {step['index']}, {step['kind']})" if step else ""
 
 
 class StepFailed(Exception):

@@ -35,7 +35,7 @@ from lab.scenario.health import (
 )
 from lab.scenario.load import Loaded
 from lab.scenario.pool import Baseline, VMPool, hold_kept, how_to_reach
-from lab.scenario.result import Outcome, Result, StepFailed, StepRecord
+from lab.scenario.result import Outcome, Result, StepFailed, StepRecord, during, step_at
 from lab.scenario.schema import Scenario
 from lab.scenario.steps import ScenarioRun, execute
 from lab.scenario.verdict import Observed, decide
@@ -100,6 +100,8 @@ def _steps(run: ScenarioRun, result: Result) -> tuple[int, str] | None:
     """Run the steps in order until one fails: its (index, kind), or None."""
     for index, st in enumerate(run.s.steps):
         record = StepRecord(index, st.kind, True, 0.0)
+        if run.vm.console is not None:
+            record.console_at = run.vm.console.mark()
         result.steps.append(record)
         t0 = time.monotonic()
         try:
@@ -187,8 +189,14 @@ def _evidence(
     if not vm.alive:
         vm.console.wait_closed(2.0)
     reports = settled_reports(vm.console, mark)
-    (log_dir / "console.log").write_text(vm.console.text(mark))
+    text = vm.console.text(mark)
+    (log_dir / "console.log").write_text(text)
     result.crashes = decode_reports(reports, kernel, symbols)
+    lines = text.splitlines(keepends=True)
+    for report, crash in zip(reports, result.crashes, strict=True):
+        at = mark + len("".join(lines[: report.line - 1]).encode())
+        step = step_at(result.steps, at)
+        crash["step"] = {"index": step.index, "kind": step.kind} if step else None
     for n, crash in enumerate(result.crashes):
         (log_dir / f"crash-{n}.txt").write_text(f"{crash['title']}\n\n{crash['decoded']}\n")
     return Observed(reports=tuple(reports), vm_alive=vm.alive)
@@ -231,6 +239,8 @@ def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
     console = _evidence(result, vm, mark, ctx.kernel, ctx.log_dir, symbols)
     verdict = decide(replace(observed, reports=console.reports, vm_alive=console.vm_alive))
     result.outcome, result.message = verdict.outcome, verdict.message
+    if result.outcome == Outcome.CRASH and result.crashes:
+        result.message += during(result.crashes[0])
     ctx.argv = vm.argv
     if not result.ok:
         keep_vm_evidence(vm.workdir, ctx.log_dir)

@@ -78,6 +78,7 @@ def test_a_vmalloc_driver_and_its_warning(arch: str, byo_pool: VMPool, tmp_path:
     assert warn.outcome == Outcome.PASSED, warn.render()
     (crash,) = warn.crashes
     assert crash["title"] == "WARNING in vmap_drv_mmap"
+    assert crash["step"] == {"index": 0, "kind": "map"}  # the mmap of step 0 WARNed
     source = DATA / "byo" / "vmapdrv" / "vmap_drv.c"
     warn_line = next(
         n for n, ln in enumerate(source.read_text().splitlines(), 1) if "WARN_ON" in ln
