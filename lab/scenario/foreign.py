@@ -51,7 +51,7 @@ def agreed_pfns(w: Witnesses) -> tuple[list[int | None], list[str]]:
             agreed.append(k)
         elif w.walk is None or w.physical is None:
             agreed.append(k if w.walk is not None else p)
-        elif k is not None and k == p:
+        elif k == p:  # the same PFN, or both say the page is not there (not a disagreement)
             agreed.append(k)
         else:
             agreed.append(None)
@@ -59,6 +59,18 @@ def agreed_pfns(w: Witnesses) -> tuple[list[int | None], list[str]]:
     if rows:
         rows.insert(0, f"  page  {'kernel walk':>14}  {'guest RAM':>14}")
     return agreed, rows
+
+
+def unmapped_pages(w: Witnesses) -> list[int]:
+    """Pages no witness sees (no page-table entry, no token in guest RAM), but munmap-part's."""
+    if w.walk is None:
+        return []
+    phys = w.physical if w.physical is not None else [None] * len(w.walk)
+    return [
+        i
+        for i, (k, p) in enumerate(zip(w.walk, phys, strict=False))
+        if k is None and p is None and i != w.hole
+    ]
 
 
 def repeated_pages(pfns: list[int | None]) -> list[str]:
@@ -152,6 +164,15 @@ def check_foreign(
                 "the kernel walk and the tokens in guest RAM disagree (-: not mapped / token "
                 "not found exactly once)",
                 rows,
+            )
+        )
+    absent = unmapped_pages(w)
+    if absent:
+        problems.append(
+            Disagreement(
+                "kernel walk",
+                f"expected every page mapped; pages {absent} are not (no page-table entry"
+                + (", no token in guest RAM)" if w.physical is not None else ")"),
             )
         )
     repeats = repeated_pages(w.walk if w.walk is not None else agreed)

@@ -90,6 +90,21 @@ def test_a_vmalloc_driver_and_its_warning(arch: str, byo_pool: VMPool, tmp_path:
     assert pc.endswith(f"{source}:{warn_line}"), pc
 
 
+def test_a_fault_handler_driver(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
+    """A third kind of foreign driver: pages inserted by vm_ops->fault.  Mapped within its
+    buffer it passes every witness (pagemap sees it: not VM_PFNMAP); mapped past it, the pages
+    its handler refuses are named, as unmapped, not as witnesses disagreeing."""
+    good = run_scenario(load_file(DATA / "byo" / "faultmap.yaml"), arch, byo_pool, tmp_path)
+    assert good.outcome == Outcome.PASSED, good.render()
+    assert good.steps[3].evidence["pagemap_present"] == 8
+    over = load_file(DATA / "byo" / "faultmap-overlong.yaml")
+    bad = run_scenario(over, arch, byo_pool, tmp_path)
+    assert bad.outcome == Outcome.FAILED and bad.failing_step == 0, bad.render()
+    detail = bad.steps[0].detail
+    assert "pages [8, 9, 10, 11, 12, 13, 14, 15] fault on access" in detail
+    assert "witnesses disagree" not in detail and "are not (no page-table entry" in detail
+
+
 def test_module_that_does_not_build(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
     result = run_scenario(load_file(DATA / "byo-errors/badbuild.yaml"), arch, byo_pool, tmp_path)
     assert result.outcome == Outcome.BUILD_FAILURE, result.render()

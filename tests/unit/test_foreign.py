@@ -94,3 +94,19 @@ def test_pagemap_visible_ignores_the_munmap_part_hole() -> None:
     }
     w = Witnesses([5, None, 9], [5, None, 9], hole=1)
     assert check_foreign(CheckStep(pagemap="visible"), w, dump)[0] == []
+
+
+def test_pages_no_witness_sees_are_unmapped_not_a_disagreement() -> None:
+    """A driver whose fault handler maps only part of the range (a user's vm_ops->fault driver,
+    pages 8-15 past its buffer): the walk and guest RAM agree the pages are not there."""
+    from lab.scenario.oracles import headline
+
+    walk: list[int | None] = [*EXMAP[:8], *[None] * 8]
+    _agreed, rows = agreed_pfns(Witnesses(walk, list(walk)))
+    assert rows == []
+    problems, _ = check_foreign(CheckStep(), Witnesses(walk, list(walk)), None)
+    assert [p.render() for p in problems] == [
+        "kernel walk: expected every page mapped; pages [8, 9, 10, 11, 12, 13, 14, 15] are not "
+        "(no page-table entry, no token in guest RAM)"
+    ]
+    assert headline(problems) == "the mapping is not what the step expects:\n"
