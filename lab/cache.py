@@ -37,7 +37,7 @@ KEEP: dict[str, int] = {
     "tools": 16,
     "programs": 64,
     "userland": 8,
-    "kernel-build": 4,
+    "kernel-build": 8,  # lab and kasan x 2 arches, and room for --config builds
 }
 IN_USE_S = 24 * 3600.0  # an entry used this recently is never removed (a run may still use it)
 
@@ -173,15 +173,20 @@ def prune(kind: str, keep: int | None, base: Path | None = None) -> list[Path]:
     except OSError:
         return []
     found.sort(key=_mtime, reverse=True)
-    now = time.time()
     removed: list[Path] = []
     for path in found[keep:]:
-        if now - _mtime(path) < IN_USE_S:
+        if time.time() - _mtime(path) < IN_USE_S:
             continue
         lock = FileLock(str(parent / f".{path.name}.lock"), timeout=0)
         with contextlib.suppress(Timeout, OSError), lock:
-            shutil.rmtree(path)
-            removed.append(path)
+            if time.time() - _mtime(path) >= IN_USE_S:  # not used since: a hit touches it
+                shutil.rmtree(path)
+                removed.append(path)
+    # Half-built entries of killed builds (.KEY.tmp-PID), once they are this old.
+    for tmp in parent.glob(".*.tmp-*"):
+        if tmp.is_dir() and time.time() - _mtime(tmp) >= IN_USE_S:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
     return removed
 
 

@@ -57,6 +57,10 @@ class Console:
         with self._cond:
             return self._buf[start:].decode(errors="replace")
 
+    def raw(self, start: int = 0) -> bytes:
+        with self._cond:
+            return bytes(self._buf[start:])
+
     def mark(self) -> int:
         with self._cond:
             return len(self._buf)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from lab.errors import LabError
 
+CHUNK = 1 << 20
+
 
 def read_limited(
     path: Path,
@@ -31,11 +33,20 @@ def read_limited(
         os.close(fd)
         kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise error(f"{path}: cannot read: {kind}; {what}")
-    with os.fdopen(fd, "rb") as f:
-        try:
-            raw = f.read(limit + 1)
-        except OSError as exc:
-            raise error(f"{path}: cannot read: {exc.strerror}") from None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:  # in pieces: read(limit) would reserve the whole limit at once
+            chunk = os.read(fd, min(CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
     if len(raw) > limit:
         raise error(f"{path}:1: over {_size(limit)}; {what} of at most {_size(limit)}")
     return raw

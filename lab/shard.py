@@ -85,6 +85,8 @@ def load_durations(path: Path) -> dict[str, float]:
         out = {str(k): float(v) for k, v in data.items()}
     except (ValueError, TypeError) as exc:
         raise LabError(f"{path}: not a durations file ({exc})") from None
+    except RecursionError:
+        raise LabError(f"{path}: not a durations file (nested too deeply)") from None
     bad = next((k for k, v in out.items() if not 0 <= v < float("inf")), None)
     if bad is not None:
         raise LabError(f"{path}: not a durations file ({bad}: {out[bad]!r} is not seconds)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,26 +70,33 @@ class Symbol:
 
 # __warn(): "WARNING: CPU: 0 PID: 1 at drivers/x.c:28 x_mmap+0x40/0x80 [x]": the trapping address.
 WARNING_AT = re.compile(r"WARNING: CPU: \d+ PID: \d+ at ")
+TRACE_HEADING = re.compile(r"Call [Tt]race:")
 
 
 def parse_frames(text: str) -> list[Frame]:
     """The reliable frames of a report.  A frame is a PC (its own line, not the call's) on a
     RIP:/pc : line, on a WARNING line, and in a call trace where it repeats a PC: arm64's trace
     starts with the trapping pc itself."""
-    frames = []
+    frames: list[Frame] = []
+    pcs: set[tuple[str | None, str, int]] = set()
+    trace_start = False  # the next frame is a trace's first: the pc itself when it repeats one
     for index, line in enumerate(text.splitlines()):
+        if TRACE_HEADING.search(line):
+            trace_start = True
         if UNRELIABLE.match(line):
             continue
         m = FRAME.search(line)
         if not m:
             continue
+        key = (m["mod"], m["func"], int(m["off"], 16))
         is_pc = bool(m["pc"]) and not m["pc"].startswith("lr")
         is_pc = is_pc or bool(WARNING_AT.search(line, 0, m.start()))
-        frames.append(
-            Frame(index, m["func"], int(m["off"], 16), int(m["size"], 16), m["mod"], is_pc)
-        )
-    pcs = {(f.module, f.func, f.offset) for f in frames if f.is_pc}
-    return [replace(f, is_pc=True) if (f.module, f.func, f.offset) in pcs else f for f in frames]
+        is_pc = is_pc or (trace_start and key in pcs)
+        trace_start = False
+        if is_pc:
+            pcs.add(key)
+        frames.append(Frame(index, m["func"], key[2], int(m["size"], 16), m["mod"], is_pc))
+    return frames
 
 
 def shorten(path: str, extra: tuple[tuple[str, str], ...] = ()) -> str:

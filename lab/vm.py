@@ -91,6 +91,7 @@ class VM:
         self.accel = "tcg"
         self.accel_reason = ""
         self.argv: list[str] = []
+        self.boot_argv: list[str] = []  # what boots this guest (a restore's argv does not)
         self.boot_notes: list[str] = []  # e.g. "boot retried: no console output in 30 s"
         self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
@@ -239,6 +240,7 @@ class VM:
     def spawn(self, argv: list[str]) -> None:
         """Start QEMU with argv under pexpect: console streamed to its log, reaped with us."""
         self.argv = argv
+        self.boot_argv = self.boot_argv if "-incoming" in argv else argv
         (self.workdir / "qemu-argv.txt").write_text(render(argv) + "\n")
         with contextlib.suppress(FileNotFoundError):
             (self.workdir / "qmp.sock").unlink()

@@ -177,7 +177,13 @@ def check_foreign(
         )
     repeats = repeated_pages(w.walk if w.walk is not None else agreed)
     if repeats and expect.distinct_pages is None:
-        problems.append(Disagreement("kernel walk", "pages repeat: one page mapped twice", repeats))
+        problems.append(
+            Disagreement(
+                "kernel walk",
+                "expected each page once; pages repeat: one page mapped twice",
+                repeats,
+            )
+        )
     known = [p for p in agreed if p is not None]
     evidence["contiguity"] = contiguity(known).summary()
     judged = "agreed PFNs" if w.walk is not None and w.physical is not None else "PFNs"

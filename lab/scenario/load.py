@@ -165,15 +165,24 @@ def _noise(err: Any, errors: list[Any]) -> bool:
     others = [e for e in errors if e is not err and e["loc"][: len(loc)] == loc]
     if err["type"] == "too_short" and others:
         return True
-    parent = loc[:-1]
-    siblings = [e for e in errors if e is not err and e["loc"][: len(parent)] == parent]
-    if isinstance(err.get("input"), dict) or (loc and _clean_loc(loc[-1:]) == ()):
-        # A type error of a union branch is noise next to a branch the input's type fits
-        # (`length: 64X`: the pattern, not "not an integer"); next to other type errors it is
-        # half the story (`npages: [8, 9]`: an integer or a string), kept and joined.
-        fits = [e for e in siblings if not str(e["type"]).endswith(("_type", "literal_error"))]
-        return err["type"] in ("literal_error", "string_type", "int_type") and bool(fits)
-    return False
+    if not (isinstance(err.get("input"), dict) or (loc and _clean_loc(loc[-1:]) == ())):
+        return False
+    # A type error of a union branch is noise next to a branch the value fits: one that failed
+    # on a constraint (`length: 64X`: the pattern, not "not an integer") or deeper inside it
+    # (`kernel: {kind: 1}`: the kind, not "should be 'clean'").  Next to other type errors of
+    # the same field it is half the story (`npages: [8, 9]`), kept and joined.
+    here = _clean_loc(loc)
+    fits = [
+        e
+        for e in errors
+        if e is not err
+        and _clean_loc(e["loc"])[: len(here)] == here
+        and (
+            len(_clean_loc(e["loc"])) > len(here)
+            or not str(e["type"]).endswith(("_type", "literal_error"))
+        )
+    ]
+    return err["type"] in ("literal_error", "string_type", "int_type") and bool(fits)
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -201,15 +210,21 @@ def _describe(errors: list[Any], root: yaml.Node, path: Path) -> list[str]:
             msg = "unknown field"
         elif err["type"] == "literal_error":
             msg = f"{msg}, got {err.get('input')!r}"
-        elif isinstance(err.get("input"), bool) and isinstance(node, yaml.ScalarNode):
-            msg += f" (YAML reads {node.value} as a boolean: quote it, '{node.value}')"
         where = f"{path}:{node.start_mark.line + 1}: {_field(loc)}: "
         same = next((i for i, ln in enumerate(lines) if ln.startswith(where)), None)
         if same is None:
             lines.append(where + msg)
         elif msg not in lines[same]:  # another union branch: "a valid integer or a valid string"
             lines[same] += " or " + msg.removeprefix("Input should be ")
+        if err["type"] == "string_type" and isinstance(err.get("input"), bool):
+            hint = f" (YAML reads {_source(node)} as a boolean: quote it)"
+            index = same if same is not None else len(lines) - 1
+            lines[index] += hint if hint not in lines[index] else ""
     return lines
+
+
+def _source(node: yaml.Node) -> str:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else "it"
 
 
 def load_text(text: str, path: Path, base: Path | None = None) -> Scenario:

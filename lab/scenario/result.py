@@ -36,11 +36,15 @@ class StepRecord:
     console_at: int | None = None  # the console's length (bytes) when the step began
 
 
-def step_at(steps: list[StepRecord], offset: int) -> StepRecord | None:
+def step_at(steps: list[StepRecord], offset: int, end: int | None = None) -> StepRecord | None:
     """The step that was running when the console reached offset (a kernel report's start):
-    the last one begun at or before it."""
+    the last one begun at or before it (steps are in order; quiet steps share a mark); None
+    before the first and from end (the steps over: release, unload, health check) on.  As
+    exact as the console: a late printk can land in the next step."""
+    if end is not None and offset >= end:
+        return None
     begun = [s for s in steps if s.console_at is not None and s.console_at <= offset]
-    return max(begun, key=lambda s: s.console_at or 0, default=None)
+    return begun[-1] if begun else None
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Result:
     failing_step: int | None = None
     steps: list[StepRecord] = field(default_factory=list)
     crashes: list[dict[str, Any]] = field(default_factory=list)
+    steps_end: int | None = None  # the console's length when the steps were over
     log_dir: str = ""
     booted: bool = False  # a VM was booted for this scenario (not a warm one reused)
     notes: list[str] = field(default_factory=list)  # e.g. "boot retried: no console output in 30 s"
@@ -90,9 +95,12 @@ class Result:
 
 
 def during(crash: dict[str, Any]) -> str:
-    """ " (during step 0, map)" for a report that came while a step ran, else ""."""
+    """How a report's message names when it came: while a step ran (during step 0, map), after
+    the steps (the release, unload or health check), else nothing."""
     step = crash.get("step")
-    return f" (during step {step['index']}, {step['kind']})" if step else ""
+    if step:
+        return f" (during step {step['index']}, {step['kind']})"
+    return " (after the steps)" if crash.get("after_steps") else ""
 
 
 class StepFailed(Exception):

@@ -154,6 +154,8 @@ def _observe(
         before = _before(run, pool, arch)
         modules.load_all(run, mods)
         failed = _steps(run, result)
+        if vm.console is not None:
+            result.steps_end = vm.console.mark()
         run.release_all()
         if failed is not None:
             return replace(observed, failed_step=failed)
@@ -189,14 +191,16 @@ def _evidence(
     if not vm.alive:
         vm.console.wait_closed(2.0)
     reports = settled_reports(vm.console, mark)
-    text = vm.console.text(mark)
-    (log_dir / "console.log").write_text(text)
+    raw = vm.console.raw(mark)
+    (log_dir / "console.log").write_text(raw.decode(errors="replace"))
     result.crashes = decode_reports(reports, kernel, symbols)
-    lines = text.splitlines(keepends=True)
+    # Byte offsets: the lines as find_reports counts them (splitlines), undecodable bytes kept.
+    lines = raw.decode(errors="surrogateescape").splitlines(keepends=True)
     for report, crash in zip(reports, result.crashes, strict=True):
-        at = mark + len("".join(lines[: report.line - 1]).encode())
-        step = step_at(result.steps, at)
+        at = mark + len("".join(lines[: report.line - 1]).encode(errors="surrogateescape"))
+        step = step_at(result.steps, at, result.steps_end)
         crash["step"] = {"index": step.index, "kind": step.kind} if step else None
+        crash["after_steps"] = result.steps_end is not None and at >= result.steps_end
     for n, crash in enumerate(result.crashes):
         (log_dir / f"crash-{n}.txt").write_text(f"{crash['title']}\n\n{crash['decoded']}\n")
     return Observed(reports=tuple(reports), vm_alive=vm.alive)
@@ -241,7 +245,7 @@ def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
     result.outcome, result.message = verdict.outcome, verdict.message
     if result.outcome == Outcome.CRASH and result.crashes:
         result.message += during(result.crashes[0])
-    ctx.argv = vm.argv
+    ctx.argv = vm.boot_argv or vm.argv  # a restored VM's bundle boots (its -kernel, -append)
     if not result.ok:
         keep_vm_evidence(vm.workdir, ctx.log_dir)
     lost = observed.error is not None and observed.vm_alive and not observed.ssh_connected

@@ -47,6 +47,9 @@ def test_restored_guest_answers_with_modules_and_clock(arch: str) -> None:
         snapshot.start(vm, save_missing=False)
         assert "-incoming" in vm.argv, vm.boot_notes
         assert not vm.boot_notes
+        # QEMU got no kernel to load; what a bundle reruns still boots one, with its cmdline
+        assert "-kernel" not in vm.argv and "-incoming" not in vm.boot_argv
+        assert "-kernel" in vm.boot_argv and "-append" in vm.boot_argv
         out = vm.run(
             "uname -m; date +%s; ls /lib/modules/$(uname -r)/kernel | grep -c .; "
             "modprobe multimap && grep -c '^multimap ' /proc/modules",

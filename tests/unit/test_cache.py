@@ -129,6 +129,22 @@ def test_retention_keeps_the_newest_and_anything_in_use(
     assert left == ["k1", "k3", "k4", "new"]
 
 
+def test_half_built_entries_of_killed_builds_go_once_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lab import cache
+
+    monkeypatch.setitem(cache.KEEP, "things", 2)
+    parent = tmp_path / "c" / "things"
+    parent.mkdir(parents=True)
+    old, young = parent / ".k9.tmp-123", parent / ".k8.tmp-456"
+    old.mkdir()
+    young.mkdir()
+    _aged(old, 2)
+    Entry("things", "new", base=tmp_path / "c").ensure(lambda t: [])
+    assert not old.exists() and young.exists()
+
+
 def test_kinds_without_a_limit_are_kept(tmp_path: Path) -> None:
     base = tmp_path / "c"
     for i in range(4):

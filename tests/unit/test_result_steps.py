@@ -24,6 +24,21 @@ def test_a_report_belongs_to_the_step_running_when_it_began() -> None:
     assert later is not None and later.index == 1
 
 
+def test_quiet_steps_share_a_mark_and_the_last_begun_is_running() -> None:
+    """Steps rarely print: three at one console length; a report after it is the third's."""
+    steps = [StepRecord(i, "run", True, 0.1, console_at=1000) for i in range(3)]
+    found = step_at(steps, 1050)
+    assert found is not None and found.index == 2
+
+
+def test_a_report_after_the_steps_is_no_steps() -> None:
+    """Release, unload and the health check run after the steps (a Bad page state at rmmod)."""
+    assert step_at(_steps(), 2000, end=2000) is None
+    found = step_at(_steps(), 1999, end=2000)
+    assert found is not None and found.index == 1
+
+
 def test_during_names_the_step() -> None:
     assert during({"step": {"index": 0, "kind": "map"}}) == " (during step 0, map)"
+    assert during({"step": None, "after_steps": True}) == " (after the steps)"
     assert during({"step": None}) == "" and during({}) == ""

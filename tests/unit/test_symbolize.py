@@ -82,3 +82,12 @@ def test_a_warning_and_the_trace_frame_repeating_the_pc_are_pcs() -> None:
         ("vmap_drv_mmap", True),  # the pc again, not a return address
         ("mmap_region", False),
     ]
+
+
+def test_only_a_traces_first_frame_can_repeat_the_pc() -> None:
+    """Recursion ending in f(); BUG(): the same function and offset deeper in the trace is a
+    return address, decoded to its call."""
+    frames = parse_frames(
+        "pc : f+0x10/0x40\nCall trace:\n f+0x10/0x40\n f+0x10/0x40\n g+0x8/0x20\n"
+    )
+    assert [f.is_pc for f in frames] == [True, True, False, False]
