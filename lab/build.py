@@ -185,7 +185,9 @@ def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> t
     it is not the lab's code)."""
     if not src.is_dir() or not ((src / "Kbuild").is_file() or (src / "Makefile").is_file()):
         raise BuildFailure(f"{src}: not a module folder (no Kbuild or Makefile)")
-    flags_key = (*BYO_FLAGS, "file-prefix-map")
+    # The folder is in the key: -ffile-prefix-map bakes it into the .ko (a WARNING's __FILE__,
+    # the debug info), so the same sources elsewhere must not reuse this build.
+    flags_key = (*BYO_FLAGS, "file-prefix-map", str(src.resolve()))
     profile, key = _kbuild_key(kernel, str(src), _source_key(src), flags_key, BuildFailure)
 
     def build(tmp: Path) -> list[str]:
