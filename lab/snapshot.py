@@ -274,8 +274,8 @@ def restore(vm: VM, state: Path, accel: str) -> None:
             # The RAM file fills while QEMU starts (it maps the file; the guest runs only
             # after migrate-incoming, which waits for the fill).
             filled = pool.submit(load_ram, ram, vm.ram_fd) if vm.ram_fd is not None else None
-            vm.boot_argv = build_argv(vm.spec(accel, port))  # for bundles: how to boot it
-            vm.spawn(build_argv(restore_spec(vm.spec(accel, port), sock)))
+            spec = vm.spec(accel, port)
+            vm.spawn(build_argv(restore_spec(spec, sock)), boot_argv=build_argv(spec))
             try:
                 qmp.accept(timeout=RESTORE_TIMEOUT_S)
                 record["qmp_s"] = round(time.monotonic() - start, 3)

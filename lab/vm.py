@@ -237,10 +237,10 @@ class VM:
             out.write(f"\nhost: {host}\n")
         return f"{seen}; {host}; QEMU's view: {self.stalls[-1]}"
 
-    def spawn(self, argv: list[str]) -> None:
-        """Start QEMU with argv under pexpect: console streamed to its log, reaped with us."""
-        self.argv = argv
-        self.boot_argv = self.boot_argv if "-incoming" in argv else argv
+    def spawn(self, argv: list[str], boot_argv: list[str] | None = None) -> None:
+        """Start QEMU with argv under pexpect: console streamed to its log, reaped with us.
+        boot_argv: what boots this guest when argv does not (a restore's)."""
+        self.argv, self.boot_argv = argv, boot_argv or argv
         (self.workdir / "qemu-argv.txt").write_text(render(argv) + "\n")
         with contextlib.suppress(FileNotFoundError):
             (self.workdir / "qmp.sock").unlink()

@@ -248,15 +248,13 @@ def _on_vm(ctx: Context, result: Result, vm: VM) -> None:
     ctx.argv = vm.boot_argv or vm.argv  # a restored VM's bundle boots (its -kernel, -append)
     if not result.ok:
         keep_vm_evidence(vm.workdir, ctx.log_dir)
-    lost = observed.error is not None and observed.vm_alive and not observed.ssh_connected
-    if observed.timeout is not None or lost:
-        ctx.pool.discard(ctx.arch)  # timed out or lost: the next scenario gets a fresh VM
     if not result.ok and ctx.pool.keep and vm.alive:
         ctx.pool.park(ctx.arch)  # kept for the user; the next scenario gets a fresh VM
-    if console.reports or not vm.alive or not result.ok:
+    lost = observed.error is not None and observed.vm_alive and not observed.ssh_connected
+    if console.reports or not vm.alive or not result.ok or observed.timeout is not None or lost:
         # The next scenario starts on a clean kernel: after a failure the guest may still hold
         # the scenario's modules (a failed step skips their unload: the next insmod said "File
-        # exists" and took the blame), programs and files.
+        # exists" and took the blame), programs and files; a timed-out or lost one may hang.
         ctx.pool.discard(ctx.arch)
 
 
