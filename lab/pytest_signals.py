@@ -3,6 +3,11 @@ running scenario ends there, reported by pytest as interrupted), pytest still wr
 (--junitxml), and the exit status is 130 for SIGINT, 143 for SIGTERM.  A stop slower than
 SLOW_STOP_S leaves every thread's stack in results/pytest/slow-stop-PID.txt and names it.
 
+The interrupt is raised again before the next test, and after the interrupted test's call if
+that ended otherwise: code that catches every exception can swallow it where it lands
+(paramiko's Channel.__del__, ptyprocess's __del__), and the suite then ran on with its VMs
+killed (lab/reaper.py).
+
 A plugin of its own (registered by lab.pytest_plugin), so that the signal policy is one place."""
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import faulthandler
 import os
 import signal
 import sys
+from collections.abc import Generator
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING
@@ -47,11 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _drop_stale(stacks_path(config).parent)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        first = _KEY not in config.stash
-        config.stash[_KEY] = signum
-        reaper.kill_all()  # the VMs go now, not after the test's teardown
-        if first:
+        if _KEY not in config.stash:
             _watch_the_stop(stacks_path(config))
+        config.stash[_KEY] = signum
+        reaper.stop_now(signum)  # the VMs go now, not after the test's teardown
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -85,6 +90,34 @@ def _stopped(path: Path, out: IO[str]) -> None:
                 f"remaplab: pytest took over {SLOW_STOP_S:g} s to stop; its threads: {path}",
                 file=sys.stderr,
             )
+
+
+def _raise_again(config: pytest.Config) -> None:
+    signum = config.stash.get(_KEY, None)
+    if signum is not None:
+        name = signal.Signals(signum).name
+        raise KeyboardInterrupt(f"{name} (raised again: it was swallowed where it arrived)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """No test starts after the signal."""
+    _raise_again(item.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """A test the signal came during is interrupted, whatever it ended with (its VMs were
+    killed under it: a failure then is not a verdict)."""
+    try:
+        result = yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        _raise_again(item.config)
+        raise
+    _raise_again(item.config)
+    return result
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paramiko
 
+from lab import reaper
 from lab.errors import GuestTimeout, LabError
 from lab.keys import LabKeys
 
@@ -96,6 +97,7 @@ def _pump(
                 bytes(err),
             )
         select.select([chan], [], [], min(remaining, poll))
+        reaper.reraise()  # a stop signal swallowed in a paramiko __del__ ends the wait here
 
 
 def _result(

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from lab import snapshot
+from lab import reaper, snapshot
 from lab.kernel import Kernel, KernelSpec
 from lab.log import Log, quiet
 from lab.rootfs import Initramfs
@@ -179,6 +179,7 @@ def hold_kept(kept: list[VM], limit: float, log: Log) -> None:
     try:
         while time.monotonic() < deadline and any(vm.alive for vm in kept):
             tick.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+            reaper.reraise()
         if time.monotonic() >= deadline:
             log(f"--keep-for {limit:.0f} s is over: stopping the kept VMs")
     except KeyboardInterrupt:

@@ -188,6 +188,7 @@ def _run_workers(suite: Suite, arches: list[str], jobs: int) -> None:
         for t in workers:
             while t.is_alive():
                 t.join(0.5)  # short joins keep the main thread responsive to signals
+                reaper.reraise()  # and a signal swallowed where it landed is not lost
     except KeyboardInterrupt:
         suite.interrupt(workers)
         raise Interrupted(signal.SIGINT, suite.results) from None

@@ -73,6 +73,24 @@ def test_thread(slow_teardown):
     threading.Thread(target=time.sleep, args=(THREAD_S,), name="lingering").start()
     pathlib.Path("started").touch()
     time.sleep(60)
+
+
+class Swallower:
+    def __del__(self):
+        try:
+            pathlib.Path("started").touch()
+            time.sleep(60)  # the signal arrives here
+        except:  # noqa: E722 - as paramiko's Channel.__del__ and ptyprocess's __del__ do
+            pass
+
+
+def test_swallowed():
+    Swallower()  # freed at once: its __del__ swallows the interrupt
+
+
+def test_next():
+    pathlib.Path("next-ran").touch()
+    time.sleep(60)
 """,
 }
 
@@ -87,7 +105,8 @@ class Stopped:
 def _interrupted(
     tmp_path: Path, test: str, teardown_s: float = 0.0, thread_s: float = 0.0, slow_s: float = 2.0
 ) -> tuple[Stopped, Path]:
-    """A pytest run of one SLOW_PROJECT test interrupted (SIGINT) inside it; its stacks file."""
+    """A pytest run of SLOW_PROJECT tests (names separated by spaces) interrupted (SIGINT) inside
+    the first; its stacks file."""
     for name, text in SLOW_PROJECT.items():
         for name_, value in (
             ("TEARDOWN_S", teardown_s),
@@ -97,7 +116,15 @@ def _interrupted(
             text = text.replace(name_, str(value))
         (tmp_path / name).write_text(text)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"test_slow.py::{test}"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *(f"test_slow.py::{name}" for name in test.split()),
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -135,6 +162,16 @@ def test_a_prompt_stop_leaves_no_stacks_file(tmp_path: Path) -> None:
     assert done.took < 30.0
     assert not stacks.exists()  # made at the signal, removed at exit: it stayed empty
     assert "took over" not in done.stdout
+
+
+def test_an_interrupt_swallowed_where_it_arrived_still_stops_the_session(tmp_path: Path) -> None:
+    """A bare `except:` in a __del__ (paramiko's, ptyprocess's) swallows the KeyboardInterrupt
+    of a signal that arrives while it runs: the session must stop all the same, not run on."""
+    done, _stacks = _interrupted(tmp_path, "test_swallowed test_next", slow_s=30.0)
+    assert done.returncode == 130, done.stdout
+    assert not (tmp_path / "next-ran").exists(), "a test started after the signal"
+    assert "raised again: it was swallowed where it arrived" in done.stdout
+    assert "1 passed" not in done.stdout  # the interrupted test is not a pass
 
 
 def test_empty_stacks_files_of_gone_processes_are_dropped(tmp_path: Path) -> None:
