@@ -124,6 +124,32 @@ def test_signal_mid_pytest_suite(tmp_path: Path, signum: int, status: int) -> No
     assert junit.is_file() and "<testsuite" in junit.read_text()
 
 
+def test_an_interrupt_swallowed_in_paramiko_still_stops_pytest(tmp_path: Path) -> None:
+    """paramiko's Channel.__del__ swallows any exception, KeyboardInterrupt included: a signal
+    handled while one runs used to be lost, and the suite ran on to its end (exit 130 after it).
+    The signal is sent inside such a __del__ (held open by tests/data/swallow)."""
+    mark = tmp_path / "in-del"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "data" / "swallow"), str(REPO)]),
+        "REMAPLAB_SWALLOW_MARK": str(mark),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "scenarios", "--arch", "x86_64", "-p", "no:cacheprovider"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_reset_sigint,
+    )
+    out, took = _interrupt_when(proc, mark.exists, signal.SIGINT)
+    assert took < STOP_BOUND_S + 3.0, f"took {took:.1f} s to stop:\n{out[-3000:]}"
+    assert proc.returncode == 130, out[-3000:]
+    assert "raised again: it was swallowed where it arrived" in out, out[-3000:]
+    assert not _qemus(proc.pid), "a QEMU outlived pytest"
+
+
 def stacks_path_of(pid: int) -> Path:
     """Where the pytest process pid leaves its threads' stacks when it stops slowly."""
     return REPO / "results" / "pytest" / f"slow-stop-{pid}.txt"
