@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
+from lab import reaper
 from lab.errors import GuestTimeout, LabError
 
 EXIT_KERNEL_CRASH = 121
@@ -62,8 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list, command = args_list[:cut], args_list[cut + 1 :]
     args = build_parser().parse_args(args_list)
     func: Callable[[argparse.Namespace, list[str]], int] = args.func
+    reaper.remember_sigint()
     try:
-        return func(args, command)
+        status = func(args, command)
+        # A signal that was swallowed where it landed (lab/reaper.py) still decides the status.
+        signum = reaper.signalled()
+        return status if signum is None else 128 + signum
     except GuestTimeout as exc:
         print(f"remaplab: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT

@@ -1,12 +1,12 @@
-"""Ctrl-C and SIGTERM under pytest, as under `remaplab run`: every QEMU is killed at once (the
-running scenario ends there, reported by pytest as interrupted), pytest still writes its reports
-(--junitxml), and the exit status is 130 for SIGINT, 143 for SIGTERM.  A stop slower than
-SLOW_STOP_S leaves every thread's stack in results/pytest/slow-stop-PID.txt and names it.
+"""Ctrl-C, SIGTERM and SIGHUP under pytest, as under `remaplab run`: every QEMU is killed at once
+(the running scenario ends there, reported by pytest as interrupted), pytest still writes its
+reports (--junitxml), and the exit status is 128 + the signal (130 for SIGINT, 143 for
+SIGTERM).  A stop slower than SLOW_STOP_S leaves every thread's stack in
+results/pytest/slow-stop-PID.txt and names it.
 
-The interrupt is raised again before the next test, and after the interrupted test's call if
-that ended otherwise: code that catches every exception can swallow it where it lands
-(paramiko's Channel.__del__, ptyprocess's __del__), and the suite then ran on with its VMs
-killed (lab/reaper.py).
+The interrupt is raised again before each test, before a test's call and after it: it can be
+lost where it lands (inside a __del__: paramiko's Channel and ptyprocess catch everything; see
+lab/reaper.py), and the suite then ran on to its end with its VMs killed.
 
 A plugin of its own (registered by lab.pytest_plugin), so that the signal policy is one place."""
 
@@ -51,6 +51,7 @@ def _drop_stale(folder: Path) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _drop_stale(stacks_path(config).parent)
+    reaper.forget()  # a session's signals are its own (pytest run again in one process)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if _KEY not in config.stash:
@@ -59,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reaper.stop_now(signum)  # the VMs go now, not after the test's teardown
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         current = signal.getsignal(sig)
         # Keep an ignored SIGINT ignored (a background job's), and anybody else's handler.
         if current in (signal.SIG_DFL, signal.default_int_handler):
@@ -95,8 +96,7 @@ def _stopped(path: Path, out: IO[str]) -> None:
 def _raise_again(config: pytest.Config) -> None:
     signum = config.stash.get(_KEY, None)
     if signum is not None:
-        name = signal.Signals(signum).name
-        raise KeyboardInterrupt(f"{name} (raised again: it was swallowed where it arrived)")
+        raise KeyboardInterrupt(f"{signal.Signals(signum).name} ({reaper.AGAIN})")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -107,8 +107,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """A test the signal came during is interrupted, whatever it ended with (its VMs were
-    killed under it: a failure then is not a verdict)."""
+    """A test the signal came during (its setup included) is interrupted, whatever it ended
+    with (its VMs were killed under it: a failure then is not a verdict)."""
+    _raise_again(item.config)
     try:
         result = yield
     except KeyboardInterrupt:

@@ -4,11 +4,13 @@ Three layers: (1) every QEMU is started with PR_SET_PDEATHSIG=SIGKILL, so the ke
 when the Python process dies, even by SIGKILL; (2) SIGTERM/SIGHUP become SystemExit so context
 managers tear VMs down as on Ctrl-C; (3) an atexit hook kills whatever is still registered.
 
-A signal is also remembered (signalled()), for two reasons.  The exception a handler raises can
-be swallowed where it lands: paramiko's Channel.__del__ and ptyprocess's __del__ wrap their
-close() in a bare `except: pass`, and a signal handled while one of them runs is gone; the
-loops that drive a run raise it again (reraise()).  And no new QEMU starts once one came
-(register() refuses it)."""
+A stop signal is also remembered (signalled(); per process: forget() clears it), for two
+reasons.  The exception its handler raises can be lost where it lands: an exception never
+leaves a __del__ or a weakref callback (CPython at most prints "Exception ignored"), and
+paramiko's Channel.__del__ and ptyprocess's __del__ catch everything, so a signal handled while
+one of them runs is silently gone.  The waits and loops that drive a run raise it again
+(reraise(): guest commands, the suite's loops, the CLI's exit status, pytest's hooks).  And no
+new QEMU starts once one came (register() refuses it)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,6 @@ import threading
 from types import FrameType
 from typing import Any, NoReturn
 
-from lab.errors import LabError
-
 PR_SET_PDEATHSIG = 1
 _live: dict[int, Any] = {}
 _lock = threading.Lock()
@@ -30,8 +30,13 @@ _installed = False
 _signalled: int | None = None  # the first SIGINT/SIGTERM/SIGHUP this process received
 
 
-class Stopping(LabError):
-    """A QEMU was started after the process was told to stop."""
+class Stopping(Exception):
+    """A QEMU was started, off the main thread, after the process was told to stop (in the main
+    thread register() raises the signal's own exception).  Not a LabError: not a lab failure."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"not starting a VM: {signal.Signals(signum).name} received")
+        self.signum = signum
 
 
 def make_preexec(
@@ -67,11 +72,21 @@ def signalled() -> int | None:
     return _signalled
 
 
-def raise_for(signum: int) -> NoReturn:
+def forget() -> None:
+    """Clear the remembered signal (a new pytest session in the same process)."""
+    global _signalled
+    _signalled = None
+
+
+AGAIN = "raised again: it was swallowed where it arrived"
+
+
+def raise_for(signum: int, again: bool = False) -> NoReturn:
     """The exception a stop signal raises: KeyboardInterrupt for SIGINT, SystemExit(128 + N)
-    otherwise."""
+    otherwise; again: it is raised a second time (the message says so)."""
     if signum == signal.SIGINT:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        raise KeyboardInterrupt(f"{name} ({AGAIN})" if again else name)
     raise SystemExit(128 + signum)
 
 
@@ -80,7 +95,7 @@ def reraise() -> None:
     again if one came: the first may have been swallowed (see the module's docstring).  A no-op
     in other threads: a run's workers are stopped by the main thread."""
     if _signalled is not None and threading.current_thread() is threading.main_thread():
-        raise_for(_signalled)
+        raise_for(_signalled, again=True)
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -98,17 +113,25 @@ def install() -> None:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             if signal.getsignal(sig) in (signal.SIG_DFL, None):
                 signal.signal(sig, _on_signal)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, _on_signal)  # KeyboardInterrupt as before, and noted
+
+
+def remember_sigint() -> None:
+    """Ctrl-C raises KeyboardInterrupt as before, and is remembered: for the CLI's own process
+    (a library user's Python keeps its default handler: a Ctrl-C at a prompt would otherwise
+    refuse every later VM)."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_signal)
 
 
 def register(child: Any) -> None:
     install()
     with _lock:
         _live[child.pid] = child
-    if _signalled is not None:  # told to stop while it started: it goes at once
-        stop_now(_signalled)
-        raise Stopping(f"not starting a VM: {signal.Signals(_signalled).name} received")
+    if (signum := _signalled) is not None:  # told to stop while it started: it goes at once
+        stop_now(signum)
+        if threading.current_thread() is threading.main_thread():
+            raise_for(signum, again=True)
+        raise Stopping(signum)
 
 
 def unregister(child: Any) -> None:

@@ -182,7 +182,8 @@ def hold_kept(kept: list[VM], limit: float, log: Log) -> None:
             reaper.reraise()
         if time.monotonic() >= deadline:
             log(f"--keep-for {limit:.0f} s is over: stopping the kept VMs")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the end the hold offers, not an interruption of the run
+        reaper.forget()
         log("stopping the kept VMs")
     finally:
         for vm in kept:

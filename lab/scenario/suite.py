@@ -106,7 +106,8 @@ class Suite:
         return show
 
     def record(self, result: Result) -> None:
-        if self.stop.is_set() and result.outcome != Outcome.SKIPPED:
+        stopping = self.stop.is_set() or reaper.signalled() is not None
+        if stopping and result.outcome != Outcome.SKIPPED:
             # Whatever the scenario saw after the signal (its VM killed under it) is not a
             # verdict on the kernel: it was interrupted.
             result.message = f"interrupted ({result.outcome.value}: {result.message})"
@@ -122,6 +123,9 @@ class Suite:
         """One scenario; a bug of the lab's own is that scenario's result, and the run goes on."""
         try:
             return run_scenario(item, arch, pool, self.out_dir)
+        except reaper.Stopping as exc:  # a VM it needed was refused: the run is stopping
+            pool.discard(arch)
+            return Result(item.scenario.name, arch, Outcome.INTERRUPTED, message=str(exc))
         except Exception as exc:  # the rest of the suite must still run
             pool.discard(arch)
             trace = "".join(traceback.format_exception(exc))
@@ -138,6 +142,7 @@ class Suite:
         )
         try:
             while not self.stop.is_set():
+                reaper.reraise()  # --keep runs here, in the main thread
                 try:
                     item = self.queues[arch].get_nowait()
                 except queue.Empty:

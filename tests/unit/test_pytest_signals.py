@@ -88,6 +88,27 @@ def test_swallowed():
     Swallower()  # freed at once: its __del__ swallows the interrupt
 
 
+@pytest.fixture
+def swallowed_in_setup():
+    Swallower()
+    yield
+
+
+def test_body(swallowed_in_setup):
+    pathlib.Path("body-ran").touch()
+    time.sleep(60)
+
+
+@pytest.fixture
+def swallowed_in_teardown():
+    yield
+    Swallower()
+
+
+def test_quick(swallowed_in_teardown):
+    pass
+
+
 def test_next():
     pathlib.Path("next-ran").touch()
     time.sleep(60)
@@ -137,7 +158,12 @@ def _interrupted(
         time.sleep(0.05)  # polling a file the child writes; bounded by the deadline
     proc.send_signal(signal.SIGINT)
     sent = time.monotonic()
-    out, _ = proc.communicate(timeout=30)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # not stopped: say so with what it printed
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"pytest still ran 30 s after the signal:\n{out[-3000:]}")
     done = Stopped(proc.returncode, out, time.monotonic() - sent)
     return done, tmp_path / "results" / "pytest" / f"slow-stop-{proc.pid}.txt"
 
@@ -164,14 +190,26 @@ def test_a_prompt_stop_leaves_no_stacks_file(tmp_path: Path) -> None:
     assert "took over" not in done.stdout
 
 
-def test_an_interrupt_swallowed_where_it_arrived_still_stops_the_session(tmp_path: Path) -> None:
-    """A bare `except:` in a __del__ (paramiko's, ptyprocess's) swallows the KeyboardInterrupt
-    of a signal that arrives while it runs: the session must stop all the same, not run on."""
-    done, _stacks = _interrupted(tmp_path, "test_swallowed test_next", slow_s=30.0)
+@pytest.mark.parametrize(
+    ("tests", "not_run", "passed"),
+    [
+        ("test_swallowed test_next", "next-ran", False),  # in the call: stopped after it
+        ("test_body test_next", "body-ran", False),  # in a fixture's setup: before the call
+        ("test_quick test_next", "next-ran", True),  # in a teardown: before the next test
+    ],
+)
+def test_an_interrupt_swallowed_where_it_arrived_still_stops_the_session(
+    tmp_path: Path, tests: str, not_run: str, passed: bool
+) -> None:
+    """A __del__ loses the KeyboardInterrupt of a signal that arrives while it runs (and
+    paramiko's, ptyprocess's catch everything): the session must stop all the same, not run
+    on."""
+    done, _stacks = _interrupted(tmp_path, tests, slow_s=30.0)
     assert done.returncode == 130, done.stdout
-    assert not (tmp_path / "next-ran").exists(), "a test started after the signal"
+    assert not (tmp_path / not_run).exists(), f"{not_run}: it ran after the signal"
     assert "raised again: it was swallowed where it arrived" in done.stdout
-    assert "1 passed" not in done.stdout  # the interrupted test is not a pass
+    # a test interrupted in its setup or call is not a pass; one that had passed stays one
+    assert ("1 passed" in done.stdout) == passed, done.stdout
 
 
 def test_empty_stacks_files_of_gone_processes_are_dropped(tmp_path: Path) -> None:

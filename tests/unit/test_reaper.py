@@ -23,17 +23,34 @@ def _sleeper() -> subprocess.Popen[bytes]:
     return subprocess.Popen(["sleep", "60"])
 
 
+class NeverWaited:
+    """A child whose wait() fails the test: the handler's path must not wait."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def wait(self) -> int:
+        raise AssertionError("stop_now waited for a child")
+
+
 def test_stop_now_takes_no_lock_and_waits_for_nothing(fresh_reaper: None) -> None:
     """A handler can interrupt this very thread inside register() (holding the lock) or inside
-    a child's wait(): stop_now must still return, and the child must die."""
+    a child's wait(): stop_now must still return at once, and the child must die."""
     child = _sleeper()
-    reaper.register(child)
-    with reaper._lock:  # as if the signal came in the middle of register()
+    reaper._live[child.pid] = NeverWaited(child.pid)
+    done = threading.Event()
+
+    def handler_path() -> None:
         reaper.stop_now(signal.SIGINT)
+        done.set()
+
+    with reaper._lock:  # as if the signal came in the middle of register()
+        t = threading.Thread(target=handler_path, daemon=True)
+        t.start()
+        t.join(5)
+    assert done.is_set(), "stop_now blocked on reaper's lock"
     assert child.wait(timeout=10) == -signal.SIGKILL
     assert reaper.signalled() == signal.SIGINT
-    reaper.kill_all()  # the owner's reaping still works afterwards
-    assert not reaper._live
 
 
 def test_the_first_signal_is_the_one_remembered(fresh_reaper: None) -> None:
@@ -43,11 +60,48 @@ def test_the_first_signal_is_the_one_remembered(fresh_reaper: None) -> None:
 
 
 def test_no_vm_starts_after_a_stop_signal(fresh_reaper: None) -> None:
+    """In the main thread the signal's own exception (the CLI's exit status follows from it);
+    in a run's worker thread Stopping, which the suite records as interrupted."""
     reaper.note(signal.SIGTERM)
     child = _sleeper()
-    with pytest.raises(reaper.Stopping, match="not starting a VM: SIGTERM received"):
+    with pytest.raises(SystemExit) as info:
         reaper.register(child)
+    assert info.value.code == 128 + signal.SIGTERM
     assert child.wait(timeout=10) == -signal.SIGKILL
+
+    worker_child = _sleeper()
+    raised: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            reaper.register(worker_child)
+        except reaper.Stopping as exc:
+            raised.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(10)
+    assert [str(e) for e in raised] == ["not starting a VM: SIGTERM received"]
+    assert isinstance(raised[0], reaper.Stopping) and raised[0].signum == signal.SIGTERM
+    assert worker_child.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_a_library_user_keeps_pythons_own_ctrl_c(
+    fresh_reaper: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """install() (any VM start) leaves SIGINT alone: only the CLI remembers it."""
+    monkeypatch.setattr(reaper, "_installed", False)
+    monkeypatch.setattr(reaper.atexit, "register", lambda *_a: None)
+    before = signal.getsignal(signal.SIGINT)
+    reaper.install()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_forget_clears_the_remembered_signal(fresh_reaper: None) -> None:
+    reaper.note(signal.SIGINT)
+    reaper.forget()
+    assert reaper.signalled() is None
+    reaper.reraise()  # nothing to raise
 
 
 @pytest.mark.parametrize(

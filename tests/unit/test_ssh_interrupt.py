@@ -3,6 +3,7 @@ the output so far; without a reason the command's own end or its timeout decide.
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -70,3 +71,26 @@ def test_without_a_reason_the_timeout_still_bounds_the_wait(channels: list[FakeC
     with pytest.raises(CommandTimedOut, match=r"did not finish within 0\.3 s") as info:
         _pump(chan, out, err, lambda: False, "cmd", 0.3, deadline, lambda: None)  # type: ignore[arg-type]
     assert isinstance(info.value, GuestTimeout) and info.value.stdout == "partial"
+
+
+def test_a_swallowed_stop_signal_ends_a_guest_command(
+    channels: list[FakeChannel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGINT lost where it landed (lab/reaper.py) is raised again by the command's wait,
+    within one poll, instead of the wait running on to its timeout."""
+    from lab import reaper
+
+    monkeypatch.setattr(reaper, "_signalled", None)
+    chan = FakeChannel([b"partial\n"])
+    channels.append(chan)
+    polls: list[int] = []
+
+    def a_signal_arrives() -> str | None:
+        polls.append(1)
+        reaper.note(signal.SIGINT)  # as the handler does, its exception swallowed
+        return None
+
+    out, err = bytearray(), bytearray()
+    with pytest.raises(KeyboardInterrupt, match="raised again"):
+        _pump(chan, out, err, lambda: False, "cmd", 60.0, float("inf"), a_signal_arrives)  # type: ignore[arg-type]
+    assert len(polls) == 1 and bytes(out) == b"partial\n"
