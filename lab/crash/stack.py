@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from lab.crash.table import Frames, Pattern
+from lab.crash.table import Frames, Pattern, Skip
 
 Steps = tuple[re.Pattern[str] | None, ...]
 
@@ -28,7 +28,7 @@ def demangle(name: str) -> str:
     return "::".join(parts) if parts else name
 
 
-def _candidate(match: re.Match[str], skip: re.Pattern[str] | None, out: list[str]) -> None:
+def _candidate(match: re.Match[str], skip: Skip | None, out: list[str]) -> None:
     """Every function the match captured (an arm frame names two), unless skipped."""
     for group in match.groups():
         name = demangle(group) if group else None
@@ -60,13 +60,13 @@ def _frames_step(
 
 
 class _Walk:
-    def __init__(self, skip: re.Pattern[str] | None) -> None:
+    def __init__(self, skip: Skip | None) -> None:
         self.skip = skip
         self.found: list[str] = []
         self.ok = True
 
 
-def walk(steps: Steps, lines: list[str], skip: re.Pattern[str] | None, fr: Frames) -> _Walk:
+def walk(steps: Steps, lines: list[str], skip: Skip | None, fr: Frames) -> _Walk:
     """Apply steps down the lines: a regex step moves to its first matching line, the frames
     step (None) reads frames; every captured function not skipped is a candidate."""
     state = _Walk(skip)

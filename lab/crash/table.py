@@ -42,6 +42,17 @@ class TableError(LabError):
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Frame names a pattern skips: the global list and the pattern's own, compiled apart (the
+    global one once for the whole table, not once per pattern with its own: 0.26 s a process)."""
+
+    parts: tuple[re.Pattern[str], ...]
+
+    def search(self, name: str) -> bool:
+        return any(part.search(name) for part in self.parts)
+
+
+@dataclass(frozen=True)
 class Pattern:
     start: re.Pattern[str]
     kind: str
@@ -49,7 +60,7 @@ class Pattern:
     require: re.Pattern[str] | None = None
     stack: tuple[re.Pattern[str] | None, ...] = ()  # None is the "@frames" step
     stack2: tuple[re.Pattern[str] | None, ...] = ()
-    skip: re.Pattern[str] | None = None  # this pattern's skip joined with the global one
+    skip: Skip | None = None  # this pattern's skip and the global one
     extractor: str | None = None
     cut: bool = True
     after_output: bool = False
@@ -139,7 +150,7 @@ def _check_title(where: str, row: dict[str, Any], pat: Pattern) -> None:
             raise TableError(f"{TABLE.name}: {where}: title names {{{name}}}, which no regex has")
 
 
-def _pattern(ld: _Loader, idx: int, row: dict[str, Any], skip: list[str]) -> Pattern:
+def _pattern(ld: _Loader, idx: int, row: dict[str, Any], skip: re.Pattern[str]) -> Pattern:
     where = f"pattern[{idx}] (start {row.get('start', '?')!r})"
     _check_keys(where, row, _PATTERN_KEYS)
     for key in _REQUIRED:
@@ -156,7 +167,10 @@ def _pattern(ld: _Loader, idx: int, row: dict[str, Any], skip: list[str]) -> Pat
         require=ld.regex(where, row["require"]) if "require" in row else None,
         stack=_steps(ld, where, row.get("stack", [])),
         stack2=_steps(ld, where, row.get("stack2", [])),
-        skip=ld.any_of(where, (skip if row.get("skip_global", True) else []) + own),
+        skip=Skip(
+            ((skip,) if row.get("skip_global", True) else ())
+            + ((ld.any_of(where, own),) if own else ())
+        ),
         extractor=extractor,
         cut=row.get("cut", True),
         after_output=row.get("after_output", False),
@@ -216,7 +230,7 @@ def parse(text: str) -> Table:
     if unknown:
         raise TableError(f"{TABLE.name}: unknown table(s) {', '.join(sorted(unknown))}")
     ld = _Loader(data)
-    skip = list(_section(data, "frames")["skip"])
+    skip = ld.any_of("[frames] skip", list(_section(data, "frames")["skip"]))
     replace = []
     for idx, row in enumerate(data.get("replace", [])):
         _check_keys(f"replace[{idx}]", row, {"match": str, "with": str})
