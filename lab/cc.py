@@ -4,6 +4,9 @@ preprocessed source, the arch, the flags and the compiler's version."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,10 +14,12 @@ from pathlib import Path
 from lab.cache import Entry, hash_strings
 from lab.errors import LabError
 from lab.log import Log, stderr_log
-from lab.paths import DATA
+from lab.paths import DATA, MODULE_SRC
 from lab.profiles import get_profile
 
 INCLUDE = DATA / "include"  # remaplab.h: on the include path of every program
+UAPI = MODULE_SRC / "uapi"  # multimap.h, multimap's ioctls: there too
+INCLUDES = tuple(f"-I{d}" for d in (INCLUDE, UAPI))
 FLAGS = ("-static", "-O2", "-Wall")
 LIBS = ("-lpthread",)
 COMPILE_TIMEOUT_S = 300
@@ -40,24 +45,62 @@ def compiler_version(cc: str) -> str:
     return lines[0]
 
 
-def _gcc(argv: list[str], what: str) -> subprocess.CompletedProcess[bytes]:
+def _gcc(argv: list[str], what: str, output: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run the compiler; output: its stdout is the result (-E, -M), never quoted as a message."""
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=COMPILE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise LabError(f"{what}: no result within {COMPILE_TIMEOUT_S} s") from None
     if proc.returncode != 0:
-        messages = (proc.stderr + proc.stdout).decode(errors="replace").strip()
-        if len(messages) > MESSAGES_MAX:
-            messages = "...\n" + messages[-MESSAGES_MAX:]
+        said = proc.stderr if output else proc.stderr + proc.stdout
+        messages = said.decode(errors="replace").strip()
+        if len(messages) > MESSAGES_MAX:  # the first errors are the ones that explain the rest
+            messages = messages[:MESSAGES_MAX] + "\n..."
         raise LabError(f"{what} failed:\n{messages}")
     return proc
+
+
+def local_headers(arch: str, source: Path, cflags: Sequence[str] = ()) -> list[Path]:
+    """The files source includes besides system headers and the lab's own (its "..." includes,
+    found by the compiler: `gcc -MM`), resolved; what a copy of source needs beside it."""
+    own = source.resolve()  # named absolute, so that gcc names its includes so (or from cwd)
+    # -MG: a header that is missing is listed, not an error (the copy of a source that does
+    # not compile still carries what it has)
+    argv = [compiler(arch), "-MM", "-MG", *INCLUDES, *cflags, str(own)]
+    text = _gcc(argv, f"listing the headers of {source.name}", output=True).stdout.decode()
+    words = text.replace("\\\n", " ").replace("\\ ", "\0").split()[1:]  # after "x.o:"
+    found = (Path(w.replace("\0", " ")) for w in words)
+    paths = {f.resolve() for f in found}
+    lab = (INCLUDE.resolve(), UAPI.resolve())
+    mine = (p for p in paths if p != own and not any(p.is_relative_to(d) for d in lab))
+    return sorted(p for p in mine if p.is_file())
+
+
+def copy_with_headers(
+    arch: str, source: Path, dest: Path, name: str, cflags: Sequence[str] = ()
+) -> Path:
+    """Copy source to dest/BASE/name and its local headers to the same places relative to it,
+    so that its relative includes resolve in the copy; BASE is one "_" folder per level a
+    header lies above source's folder.  Returns BASE/name."""
+    headers = local_headers(arch, source, cflags)
+    folder = source.resolve().parent
+    rels = [Path(os.path.relpath(h, folder)) for h in headers]
+    base = Path(*(["_"] * max((r.parts.count("..") for r in rels), default=0)))
+    copies = [(source, dest / base / name)]
+    copies += [
+        (h, Path(os.path.normpath(dest / base / r))) for h, r in zip(headers, rels, strict=True)
+    ]
+    for src, dst in copies:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+    return base / name
 
 
 def compile_argv(arch: str, source: Path, out: Path, cflags: Sequence[str] = ()) -> list[str]:
     return [
         compiler(arch),
         *FLAGS,
-        f"-I{INCLUDE}",
+        *INCLUDES,
         *cflags,
         "-o",
         str(out),
@@ -66,24 +109,40 @@ def compile_argv(arch: str, source: Path, out: Path, cflags: Sequence[str] = ())
     ]
 
 
+def check_source(source: Path) -> None:
+    """Refuse, with one line, what cannot be a C source: nothing there, a folder, a device or
+    pipe, binary data (a compiled program: C sources hold no NUL byte)."""
+    if source.is_dir():
+        raise LabError(f"{source}: a folder, not a C source file")
+    if not source.exists():
+        raise LabError(f"{source}: no such C source file")
+    if not source.is_file():
+        raise LabError(f"{source}: not a regular file, not a C source file")
+    with source.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if b"\0" in head:
+        what = "an ELF file" if head.startswith(b"\x7fELF") else "binary data"
+        raise LabError(f"{source}: {what}, not a C source file")
+
+
 def compile_static(
     arch: str, source: Path, cflags: Sequence[str] = (), log: Log = stderr_log
 ) -> Path:
     """The static binary of source for arch (a path in the cache: copy it, do not modify it).
     A compile error is a LabError quoting the compiler's messages."""
     cc = compiler(arch)
+    check_source(source)
     source = source.resolve()
-    if not source.is_file():
-        raise LabError(f"{source}: no such C source file")
     version = compiler_version(cc)
     what = f"compiling {source.name} for {arch} ({cc})"
     # The preprocessed text covers the source and every header it includes.
-    pre = _gcc([cc, "-E", "-P", f"-I{INCLUDE}", *cflags, str(source)], what).stdout
+    pre = _gcc([cc, "-E", "-P", *INCLUDES, *cflags, str(source)], what, output=True).stdout
     key = f"{arch}-" + hash_strings([KEY_VERSION, pre, version, *cflags])
 
     def build(tmp: Path) -> list[str]:
-        log(f"compiling {source.name} for {arch}: {' '.join((cc, *FLAGS, *cflags, *LIBS))}")
-        _gcc(compile_argv(arch, source, tmp / "program", cflags), what)
+        argv = compile_argv(arch, source, tmp / "program", cflags)
+        log(f"compiling {source.name} for {arch}: {shlex.join(argv)}")
+        _gcc(argv, what)
         return ["program"]
 
     return Entry("programs", key).ensure(build, log) / "program"

@@ -23,6 +23,7 @@ def _bundle_dir(args: argparse.Namespace) -> Path:
 def _rerun_options(args: argparse.Namespace) -> list[str]:
     words = ["--arch", args.arch, "--runs", str(args.runs), "--vms", str(args.vms)]
     words += ["--timeout", f"{args.timeout:g}", "--accel", args.accel]
+    words += ["--memory", args.memory, "--smp", str(args.smp)]
     if args.title is not None:
         words += ["--title", args.title]
     return words

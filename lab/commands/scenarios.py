@@ -16,13 +16,19 @@ from lab.log import stderr_log
 
 def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.paths import REPO
-    from lab.scenario.load import load_dir, select
+    from lab.scenario.load import load_dir, load_file, select
     from lab.scenario.suite import Interrupted, run_suite
 
     directory = args.scenarios or REPO / "scenarios"
-    if not directory.is_dir():
-        raise LabError(f"--scenarios {directory}: not a folder")
-    loaded = select(load_dir(directory), args.names)  # every file validated before any boot
+    # A SCENARIO that names a file (NAME.yaml, a path) is that file; others are names in the
+    # folder.  Every file is validated before any boot.
+    files = [Path(n) for n in args.names if n.endswith((".yaml", ".yml")) or "/" in n]
+    names = [n for n in args.names if Path(n) not in files]
+    loaded = [load_file(f) for f in files]
+    if names or not files:
+        if not directory.is_dir():
+            raise LabError(f"--scenarios {directory}: not a folder")
+        loaded = select(load_dir(directory), names) + loaded
     if not loaded:
         raise LabError(f"no scenario files (*.yaml) in {directory}")
     arches = chosen_arches(args)  # an unknown --arch is refused, --list included
@@ -132,7 +138,12 @@ def cmd_schema(args: argparse.Namespace, _command: list[str]) -> int:
 
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="run scenarios (default: all) on every arch")
-    run.add_argument("names", nargs="*", metavar="SCENARIO", help="scenario names (default: all)")
+    run.add_argument(
+        "names",
+        nargs="*",
+        metavar="SCENARIO",
+        help="scenario names in the folder, or scenario files (default: all in the folder)",
+    )
     run.add_argument("--arch", action="append", help="arch to run on (default: all)")
     add_kernel_args(run.add_argument)
     run.add_argument("--accel", default="auto", help="auto|kvm|tcg")

@@ -9,6 +9,7 @@ from typing import Any
 from lab.commands import cc, chosen_arches, kernel_spec
 from lab.errors import LabError
 from lab.kernel.spec import add_kernel_args
+from lab.profiles import arches
 from lab.readfile import read_limited
 
 
@@ -186,7 +187,9 @@ def _register_triage(sub: Any) -> None:
         help="decode frames of this module (.ko with debug info); repeatable",
     )
     triage.add_argument(
-        "--arch", help="arch of the objects (binutils prefix; default: read from the ELF file)"
+        "--arch",
+        choices=arches(),
+        help="arch of the objects (binutils prefix; default: read from the ELF file)",
     )
     triage.set_defaults(func=cmd_triage)
 

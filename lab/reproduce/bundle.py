@@ -8,12 +8,21 @@ import contextlib
 import json
 import shlex
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
+from lab.cc import copy_with_headers
 from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
 from lab.reproduce.outcome import CRASH, RunRecord, Summary
+
+CONFIG = "user.config"  # a --config, as the bundle keeps it
+
+
+def _in_bundle(rel: str) -> str:
+    """A shell word for a file of the bundle, wherever the bundle is when its script runs."""
+    return f'"$here"/{shlex.quote(rel)}'
 
 
 def kernel_args(spec: KernelSpec, bundle: Path) -> list[str]:
@@ -28,8 +37,8 @@ def kernel_args(spec: KernelSpec, bundle: Path) -> list[str]:
     if spec.source is not None:
         args += ["--source", str(spec.source.resolve())]
     if spec.config is not None:
-        shutil.copy(spec.config, bundle / "user.config")
-        args += ["--config", "user.config"]
+        shutil.copy(spec.config, bundle / CONFIG)
+        args += ["--config", CONFIG]
     return args
 
 
@@ -60,7 +69,7 @@ def write_bundle(
     """Fill bundle (created); options: the reproduce options besides --repro and the kernel's
     (--arch, --runs, ...), as argv words."""
     bundle.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, bundle / "repro.c")
+    main = copy_with_headers(kernel.arch, source, bundle, "repro.c")  # and its "..." includes
     shutil.copy(binary, bundle / "repro")
     (bundle / "repro").chmod(0o755)
     info: dict[str, Any] = {
@@ -85,13 +94,16 @@ def write_bundle(
         json.dumps({"summary": summary.lines(), "runs": [r.as_dict() for r in records]}, indent=1)
         + "\n"
     )
-    argv = ["--repro", "repro.c", *kernel_args(spec, bundle), *options]
+    argv = ["--repro", str(main), *kernel_args(spec, bundle), *options]
+    words = [_in_bundle(w) if w in (str(main), CONFIG) else shlex.quote(w) for w in argv]
     script = (
         "#!/bin/sh\n"
-        "# Rerun this reproduction (same reproducer, kernel and options); extra options "
-        "are appended.\n"
-        'cd "$(dirname "$0")" || exit 125\n'
-        f'exec "${{REMAPLAB:-remaplab}}" reproduce {shlex.join(argv)} "$@"\n'
+        "# Rerun this reproduction (same reproducer, kernel and options) from anywhere; extra\n"
+        "# options are appended.  Its results go where you run it (results/repro-...).\n"
+        'here=$(cd "$(dirname "$0")" && pwd) || exit 125\n'
+        f"remaplab=${{REMAPLAB:-{shlex.quote(str(Path(sys.executable).parent / 'remaplab'))}}}\n"
+        '[ -x "$remaplab" ] || remaplab=remaplab\n'
+        f'exec "$remaplab" reproduce {" ".join(words)} "$@"\n'
     )
     (bundle / "repro.sh").write_text(script)
     (bundle / "repro.sh").chmod(0o755)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.cc import compile_static
+from lab.cc import check_source, compile_static
 from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
 from lab.log import Log, stderr_log
@@ -35,8 +35,10 @@ class Request:
             raise LabError(f"--runs and --vms must be at least 1 (got {self.runs}, {self.vms})")
         if self.timeout <= 0:
             raise LabError(f"--timeout must be positive, not {self.timeout:g}")
-        if not self.source.is_file():
-            raise LabError(f"--repro {self.source}: no such file")
+        try:
+            check_source(self.source)
+        except LabError as exc:
+            raise LabError(f"--repro {exc}") from None
         try:
             return re.compile(self.title) if self.title is not None else None
         except re.error as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.build import build_module, build_tools
+from lab.cc import local_headers
 from lab.errors import LabError
 from lab.kernel import Kernel
 from lab.log import quiet
@@ -40,13 +42,26 @@ exec "$remaplab" repro "$here" "$@"
 EVIDENCE = ("console.log", "console-vm.log", "qemu-argv.txt", "qemu-stderr.log", "steps.jsonl")
 
 
+# What differs between two runs of the same failure: addresses, PFNs, PIDs, timings.
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|\b\d+\.\d+\b|\b\d{3,}\b")
+
+
 def signature(result: dict[str, Any]) -> str:
-    """What "the same failure" means: the first crash title, else outcome and failing step."""
+    """What "the same failure" means: the first crash title, else outcome, failing step and
+    the first line of that step's finding with what varies between runs made N (a program
+    that does not compile is not one that exits 2)."""
     crashes = result.get("crashes") or []
     if crashes:
         return f"crash: {crashes[0]['title']}"
     step = result.get("failing_step")
-    return f"{result['outcome']} at step {step}" if step is not None else str(result["outcome"])
+    if step is None:
+        return str(result["outcome"])
+    head = f"{result['outcome']} at step {step}"
+    found: dict[str, Any] = next(
+        (s for s in result.get("steps") or [] if s.get("index") == step), {}
+    )
+    lines = str(found.get("detail") or "").strip().splitlines()
+    return f"{head}: {_VARYING.sub('N', lines[0])[:300]}" if lines else head
 
 
 def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]:
@@ -56,6 +71,8 @@ def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]
     still counts, and the answer says so."""
     if before == after:
         return True, "reproduced"
+    if not before.startswith("crash: ") and ": " not in before and after.startswith(f"{before}: "):
+        return True, "reproduced (the original's signature names no finding)"  # an older bundle
     head_b, head_a = before.split(" in ", 1)[0], after.split(" in ", 1)[0]
     if not same_kernel and head_b == head_a and head_b.count(":") >= 2:
         return (
@@ -66,12 +83,27 @@ def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]
     return False, "not reproduced"
 
 
-def _copy_sources(loaded: Loaded, bundle: Path) -> dict[str, str]:
-    """The scenario's own sources (module folders, programs), copied so that its relative paths
-    resolve from bundle/SOURCES_BASE as they did from its folder."""
-    rels = loaded.sources()
+def _program_headers(loaded: Loaded, arch: str) -> list[str]:
+    """The files its programs include with "..." (gcc -MM), relative to its folder."""
+    out: list[str] = []
+    for st in loaded.scenario.steps:
+        if st.kind != "program":
+            continue
+        source = loaded.folder / st.body.source
+        with contextlib.suppress(LabError, OSError):  # no compiler, no file: the rest still goes
+            headers = local_headers(arch, source, st.body.cflags)
+            out += [os.path.relpath(h, loaded.folder) for h in headers]
+    return out
+
+
+def _copy_sources(loaded: Loaded, bundle: Path, arch: str) -> dict[str, str]:
+    """The scenario's own sources (module folders, programs and the files those include),
+    copied so that its relative paths resolve from bundle/SOURCES_BASE as they did from its
+    folder."""
+    rels = loaded.sources() + _program_headers(loaded, arch)
     ups = max((Path(r).parts.count("..") for r in rels), default=0)
     base = Path("sources", *(["_"] * ups))
+    (bundle / base).mkdir(parents=True, exist_ok=True)  # "_/.." resolves only when "_" exists
     for rel in rels:
         src = (loaded.folder / rel).resolve()
         dst = Path(os.path.normpath(bundle / base / rel))
@@ -96,7 +128,8 @@ def write_bundle(
     shutil.rmtree(bundle, ignore_errors=True)
     (bundle / "bin").mkdir(parents=True)
     (bundle / f"{result['scenario']}.yaml").write_text(loaded.text)
-    (bundle / "scenario.json").write_text(json.dumps(_copy_sources(loaded, bundle), indent=1))
+    copied = _copy_sources(loaded, bundle, result["arch"])
+    (bundle / "scenario.json").write_text(json.dumps(copied, indent=1))
     (bundle / "result.json").write_text(json.dumps(result, indent=1, default=str))
     cmdline = ""
     if argv and "-append" in argv:

@@ -4,6 +4,7 @@ error paths (a module that does not build or load, a program that does not compi
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,45 @@ def test_broken_driver_is_caught_by_the_witnesses(
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert rerun.stdout.splitlines()[-1].startswith("reproduced"), rerun.stdout
+
+
+def test_a_programs_own_headers_travel_with_its_bundle(byo_pool: VMPool, tmp_path: Path) -> None:
+    """A program that includes a header of its own (above its folder, too) fails; its bundle
+    carries the header, reruns where the originals are gone, and a rerun that fails otherwise
+    at the same step (the header broken: it no longer compiles) is no reproduction."""
+    proj = tmp_path / "proj"
+    (proj / "scen").mkdir(parents=True)
+    (proj / "prog").mkdir()
+    (proj / "common.h").write_text("#define STATUS 2\n")
+    (proj / "prog" / "main.c").write_text(
+        '#include "../common.h"\nint main(void) { return STATUS; }\n'
+    )
+    (proj / "scen" / "own-headers.yaml").write_text(
+        "name: own-headers\ndescription: a program with a header of its own exits 2\n"
+        "arches: [x86_64]\nsteps:\n  - program: {source: ../prog/main.c}\n"
+    )
+    result = run_scenario(
+        load_file(proj / "scen" / "own-headers.yaml"), "x86_64", byo_pool, tmp_path / "r"
+    )
+    assert result.outcome == Outcome.FAILED, result.render()
+    bundle = tmp_path / "moved"
+    shutil.copytree(Path(result.log_dir) / "bundle", bundle)
+    shutil.rmtree(proj)
+    assert (bundle / "sources" / "common.h").is_file()
+    assert "exited with status 2" in (bundle / "signature.txt").read_text()
+
+    def rerun() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(bundle / "repro.sh")], capture_output=True, text=True, timeout=600, check=False
+        )
+
+    again = rerun()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[-1].startswith("reproduced"), again.stdout
+    (bundle / "sources" / "common.h").write_text("#error broken\n")
+    broken = rerun()
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert broken.stdout.splitlines()[-1].startswith("not reproduced"), broken.stdout
 
 
 def test_a_failed_scenario_leaves_nothing_to_the_next(

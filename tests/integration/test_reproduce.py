@@ -6,6 +6,8 @@ not all survive olddefconfig, reported as such (configure step on Debian's linux
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +45,47 @@ def test_panic_reproduces_on_every_run_over_two_vms(tmp_path: Path, arch: str) -
     assert json.loads((bundle / "kernel.json").read_text())["spec"]["lab_kernel"] is None
     script = (bundle / "repro.sh").read_text()
     assert f"--arch {arch} --runs 3 --vms 2" in script
+
+
+def test_a_bundle_of_a_reproducer_in_several_files_reruns_anywhere(tmp_path: Path) -> None:
+    """A reproducer that includes files of its own (beside it and above it) is bundled with
+    them; the bundle, moved away from sources that are then gone, reruns from a third folder
+    and writes its results there."""
+    src = tmp_path / "src" / "repro"
+    (src / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "common").mkdir()
+    (tmp_path / "src" / "common" / "trigger.h").write_text('#define TRIGGER "c"\n')
+    (src / "sub" / "crash.h").write_text(
+        '#include "../../common/trigger.h"\n'
+        "static int crash(int fd) { return write(fd, TRIGGER, 1) != 1; }\n"
+    )
+    (src / "main.c").write_text(
+        '#include <fcntl.h>\n#include <unistd.h>\n#include "sub/crash.h"\n'
+        'int main(void) { return crash(open("/proc/sysrq-trigger", O_WRONLY)); }\n'
+    )
+    argv = [*REMAPLAB, "reproduce", "--repro", str(src / "main.c"), "--out", str(tmp_path / "b")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    moved = tmp_path / "elsewhere" / "bundle"
+    moved.parent.mkdir()
+    (tmp_path / "b").rename(moved)
+    shutil.rmtree(tmp_path / "src")
+    assert (moved / "_" / "repro.c").is_file() and (moved / "common" / "trigger.h").is_file()
+    third = tmp_path / "third"
+    third.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "REMAPLAB"}
+    res = subprocess.run(
+        [str(moved / "repro.sh"), "--runs", "1"],
+        cwd=third,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert res.stdout.splitlines()[0] == f"reproduced 1/1: {PANIC}"
+    assert list((third / "results").glob("repro-*")), "the rerun's results are not where it ran"
 
 
 def test_no_crash_reuses_the_clean_guest_and_exits_1(tmp_path: Path) -> None:

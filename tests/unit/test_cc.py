@@ -78,3 +78,79 @@ def test_cli_copies_the_binary_and_exits_125_on_errors(
     assert "VALUE" in err and "undeclared" in err and "Traceback" not in err
     assert main(["cc", "--arch", "sparc", str(source)]) == EXIT_LAB
     assert main(["cc", "--arch", "x86_64", str(tmp_path / "missing.c")]) == EXIT_LAB
+
+
+def test_a_missing_header_is_named_not_buried_in_preprocessed_text(
+    tmp_path: Path, tmp_cache: Path
+) -> None:
+    """The preprocessing step's stdout is its result: an error quotes stderr alone (it used to
+    quote 4,000 characters of expanded glibc headers and cut off the fatal error)."""
+    bad = tmp_path / "m.c"
+    bad.write_text('#include <stdio.h>\n#include <sys/wait.h>\n#include "nothere.h"\n')
+    with pytest.raises(LabError) as err:
+        compile_static("x86_64", bad)
+    assert "fatal error: nothere.h: No such file or directory" in str(err.value)
+    assert "extern" not in str(err.value)
+
+
+def _tree(tmp_path: Path) -> Path:
+    """main.c including a header beside it, one in a subfolder, one above it (a space in its
+    name), the lab's remaplab.h and system headers."""
+    (tmp_path / "proj" / "sub").mkdir(parents=True)
+    (tmp_path / "common").mkdir()
+    (tmp_path / "proj" / "sub" / "a.h").write_text('#include "../b.h"\n#define A 1\n')
+    (tmp_path / "proj" / "b.h").write_text("#define B 2\n")
+    (tmp_path / "common" / "c d.h").write_text("#define C 3\n")
+    main_c = tmp_path / "proj" / "main.c"
+    main_c.write_text(
+        '#include <stdio.h>\n#include "remaplab.h"\n#include "sub/a.h"\n'
+        '#include "../common/c d.h"\nint main(void) { printf("%d\\n", A + B + C); return 0; }\n'
+    )
+    return main_c
+
+
+def test_local_headers_are_what_a_copy_needs(tmp_path: Path) -> None:
+    from lab.cc import local_headers
+
+    main_c = _tree(tmp_path)
+    assert local_headers("arm64", main_c) == sorted(
+        [
+            tmp_path / "common" / "c d.h",
+            tmp_path / "proj" / "b.h",
+            tmp_path / "proj" / "sub" / "a.h",
+        ]
+    )
+
+
+def test_a_copy_with_its_headers_compiles_where_the_originals_are_gone(
+    tmp_path: Path, tmp_cache: Path
+) -> None:
+    import shutil
+
+    from lab.cc import copy_with_headers
+
+    main_c = _tree(tmp_path / "orig")
+    dest = tmp_path / "bundle"
+    rel = copy_with_headers("x86_64", main_c, dest, "repro.c")
+    assert rel == Path("_", "repro.c")  # one level above its folder: one "_"
+    shutil.rmtree(tmp_path / "orig")
+    binary = compile_static("x86_64", dest / rel)
+    assert subprocess.run([binary], capture_output=True, text=True).stdout == "6\n"
+
+
+def test_what_cannot_be_a_c_source_is_refused_in_one_line(tmp_path: Path) -> None:
+    from lab.cc import check_source
+
+    elf = tmp_path / "prog"
+    elf.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(64))
+    data = tmp_path / "data.c"
+    data.write_bytes(b"int x;\n\x00\x01")
+    for path, said in (
+        (tmp_path, "a folder, not a C source file"),
+        (tmp_path / "none.c", "no such C source file"),
+        (Path("/dev/null"), "not a regular file"),
+        (elf, "an ELF file, not a C source file"),
+        (data, "binary data, not a C source file"),
+    ):
+        with pytest.raises(LabError, match=said):
+            check_source(path)

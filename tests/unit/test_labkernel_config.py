@@ -69,3 +69,25 @@ def test_source_tree_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / ".config").write_text("CONFIG_X=y\n")
     with pytest.raises(LabError, match="make mrproper"):
         tree_source(tmp_path)
+
+
+def test_a_step_failure_signature_names_its_finding() -> None:
+    """A program that does not compile is not the failure of one that exits 2; what varies
+    between runs of one failure (addresses, PIDs, timings) is not part of it."""
+    from lab.scenario.bundle import same_failure, signature
+
+    def failed(detail: str) -> dict[str, object]:
+        step = {"index": 0, "kind": "program", "ok": False, "detail": detail}
+        return {"outcome": "failed", "failing_step": 0, "steps": [step], "crashes": []}
+
+    status = signature(failed("../t.c exited with status 2, expected 0"))
+    assert status == "failed at step 0: ../t.c exited with status 2, expected 0"
+    compile_error = signature(failed("../t.c does not compile:\nt.c:1:10: fatal error: x.h"))
+    assert compile_error == "failed at step 0: ../t.c does not compile:"
+    assert not same_failure(status, compile_error, True)[0]
+    pfn_a = signature(failed("witnesses disagree at 0x7f12a000: pfn 123456 in 0.52 s (pid 731)"))
+    pfn_b = signature(failed("witnesses disagree at 0x7f88b000: pfn 654321 in 0.61 s (pid 912)"))
+    assert pfn_a == pfn_b and same_failure(pfn_a, pfn_b, True)[0]
+    # a bundle written before the signature named the finding still compares
+    assert same_failure("failed at step 0", status, True)[0]
+    assert not same_failure("failed at step 1", status, True)[0]
