@@ -86,6 +86,9 @@ def write_bundle(
             shutil.copy(kernel.kdir / ".config", bundle / "kernel.config")
     decoded = _decoded(records, kernel)
     for r in records:
+        if r.stdout or r.stderr:  # what the reproducer itself said, every run
+            said = f"--- stdout ---\n{r.stdout}\n--- stderr ---\n{r.stderr}\n"
+            (bundle / f"run-{r.index}-output.txt").write_text(said)
         if r.outcome == CRASH:
             (bundle / f"run-{r.index}-console.log").write_text(r.console)
             text = "\n\n".join(decoded.get(r.index, r.titles))

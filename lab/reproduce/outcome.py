@@ -28,6 +28,8 @@ class RunRecord:
     seconds: float = 0.0
     detail: str = ""
     console: str = ""  # console text of this run (from its start); not in as_dict
+    stdout: str = ""  # the reproducer's own output (its last OUTPUT_KEEP characters each)
+    stderr: str = ""
     reports: list[Any] = field(default_factory=list)  # lab.crash.Report; not in as_dict
 
     def as_dict(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from lab.watch import KernelWatch
 GUEST_BINARY = "/root/repro"
 HEALTH_TIMEOUT_S = 15.0  # the guest must answer a `cat` this fast to be reused
 DEATH_WAIT_S = 5.0  # after SSH broke: how long QEMU may take to exit if the guest is dying
+OUTPUT_KEEP = 1 << 16  # characters of each of its stdout and stderr a run keeps (the end)
 GUEST_ERRORS = (LabError, OSError, EOFError, paramiko.SSHException)
 
 
@@ -96,17 +97,25 @@ def _execute(vm: VM, timeout: float, stop: threading.Event) -> tuple[KernelWatch
     try:
         res = vm.ssh.run(f"cd /root && {GUEST_BINARY}", timeout=timeout, interrupt=interrupt)
         record.status = res.status
+        _keep_output(record, res.stdout, res.stderr)
     except CommandAborted as exc:
+        _keep_output(record, exc.stdout, exc.stderr)
         record.outcome, record.detail = ERROR, exc.reason
         if exc.reason == INTERRUPTED:
             record.outcome = INTERRUPTED
         elif not exc.reason.startswith("kernel report"):
             watch.console.wait_closed(DEATH_WAIT_S)  # SSH broke: is QEMU exiting?
-    except CommandTimedOut:
+    except CommandTimedOut as exc:
+        _keep_output(record, exc.stdout, exc.stderr)
         record.outcome, record.detail = TIMED_OUT, f"still running after {timeout:g} s"
     except GUEST_ERRORS as exc:
         record.outcome, record.detail = ERROR, str(exc)
     return watch, record
+
+
+def _keep_output(record: RunRecord, stdout: str, stderr: str) -> None:
+    """The reproducer's output, its end kept (a program printing without end is bounded)."""
+    record.stdout, record.stderr = stdout[-OUTPUT_KEEP:], stderr[-OUTPUT_KEEP:]
 
 
 def run_once(slot: _Slot, index: int, stop: threading.Event) -> RunRecord:

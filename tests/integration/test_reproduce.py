@@ -96,6 +96,8 @@ def test_no_crash_reuses_the_clean_guest_and_exits_1(tmp_path: Path) -> None:
     assert [d["guest"] for d in data["details"]] == ["fresh", "reused"]
     assert [d["outcome"] for d in data["details"]] == ["no crash", "no crash"]
     assert [d["status"] for d in data["details"]] == [0, 0]
+    said = (tmp_path / "b" / "run-2-output.txt").read_text()  # the reproducer's own output
+    assert "--- stdout ---\nLinux " in said and ", pid " in said
 
 
 def test_title_filter_counts_only_matching_crashes(tmp_path: Path) -> None:
