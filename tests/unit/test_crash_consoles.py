@@ -34,3 +34,23 @@ def test_panic_report_runs_to_its_end_marker() -> None:
     (report,) = find_reports((DATA / "consoles/sysrq-crash-x86_64.log").read_text())
     assert report.line == 2
     assert report.text.splitlines()[-1].startswith("---[ end Kernel panic")
+
+
+HOST_LOG_PREFIXES = [
+    "Nov 29 19:00:01 buildhost kernel: ",  # syslog, /var/log/kern.log
+    "Nov  9 07:03:11 buildhost kernel: ",  # a one-digit day
+    "2026-11-29T19:00:01+0000 buildhost kernel: ",  # journalctl -o short-iso
+    "2026-11-29T19:00:01.123456+00:00 buildhost kernel: ",  # short-iso-precise
+    "[Sun Nov 29 19:00:01 2026] ",  # dmesg -T
+]
+
+
+@pytest.mark.parametrize("prefix", HOST_LOG_PREFIXES)
+def test_a_report_saved_from_the_hosts_logs_reads_as_from_the_console(prefix: str) -> None:
+    """The same title, and a text without the logger's prefix, as from the console itself."""
+    console = (DATA / "consoles/kasan-uaf-read-x86_64.log").read_text()
+    (plain,) = find_reports(console)
+    logged = "".join(prefix + line for line in console.splitlines(keepends=True))
+    (report,) = find_reports(logged)
+    assert (report.kind, report.title) == (plain.kind, plain.title)
+    assert report.text == plain.text
