@@ -5,6 +5,7 @@ preprocessed source, the arch, the flags and the compiler's version."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -53,43 +54,78 @@ def _gcc(argv: list[str], what: str, output: bool = False) -> subprocess.Complet
         raise LabError(f"{what}: no result within {COMPILE_TIMEOUT_S} s") from None
     if proc.returncode != 0:
         said = proc.stderr if output else proc.stderr + proc.stdout
-        messages = said.decode(errors="replace").strip()
-        if len(messages) > MESSAGES_MAX:  # the first errors are the ones that explain the rest
-            messages = messages[:MESSAGES_MAX] + "\n..."
-        raise LabError(f"{what} failed:\n{messages}")
+        raise LabError(f"{what} failed:\n{_bounded(said.decode(errors='replace').strip())}")
     return proc
+
+
+def _bounded(messages: str) -> str:
+    """The compiler's messages, at most MESSAGES_MAX characters: the first errors (they explain
+    the rest) and the last lines (the linker's, after every warning)."""
+    if len(messages) <= MESSAGES_MAX:
+        return messages
+    half = MESSAGES_MAX // 2
+    return f"{messages[:half]}\n...\n{messages[-half:]}"
+
+
+# gcc -M output: words split on unescaped blanks; "\\X" is X, "$$" is $ (make's escapes).
+_MAKE_WORD = re.compile(r"(?:\\.|[^\s\\])+")
+_MAKE_ESCAPE = re.compile(r"\\(.)|\$\$")
+
+
+def _absolute_include_dirs(cflags: Sequence[str]) -> list[str]:
+    """cflags with relative -I/-iquote folders made absolute (gcc names a header by the
+    folder it was found through; a relative one is not a place)."""
+    out: list[str] = []
+    flags = list(cflags)
+    for i, flag in enumerate(flags):
+        after = flags[i - 1] if i else ""
+        if after in ("-I", "-iquote") and not os.path.isabs(flag):
+            flag = os.path.abspath(flag)
+        for opt in ("-I", "-iquote"):
+            rest = flag[len(opt) :]
+            if flag.startswith(opt) and rest and not os.path.isabs(rest):
+                flag = opt + os.path.abspath(rest)
+        out.append(flag)
+    return out
 
 
 def local_headers(arch: str, source: Path, cflags: Sequence[str] = ()) -> list[Path]:
     """The files source includes besides system headers and the lab's own (its "..." includes,
-    found by the compiler: `gcc -MM`), resolved; what a copy of source needs beside it."""
-    own = source.resolve()  # named absolute, so that gcc names its includes so (or from cwd)
-    # -MG: a header that is missing is listed, not an error (the copy of a source that does
-    # not compile still carries what it has)
-    argv = [compiler(arch), "-MM", "-MG", *INCLUDES, *cflags, str(own)]
+    found by the compiler: `gcc -MM`), as absolute paths the way gcc reached them (symlinks
+    kept: a copy must sit where the include found it); what a copy of source needs beside it."""
+    own = Path(os.path.abspath(source))  # named absolute, so that gcc names its includes so
+    # -MG: a missing header is listed, not an error (the copy of a source that does not compile
+    # still carries what it has); it is listed as written, so relative: left out below.
+    argv = [compiler(arch), "-MM", "-MG", *INCLUDES, *_absolute_include_dirs(cflags), str(own)]
     text = _gcc(argv, f"listing the headers of {source.name}", output=True).stdout.decode()
-    words = text.replace("\\\n", " ").replace("\\ ", "\0").split()[1:]  # after "x.o:"
-    found = (Path(w.replace("\0", " ")) for w in words)
-    paths = {f.resolve() for f in found}
+    words = _MAKE_WORD.findall(text.replace("\\\n", " "))[1:]  # after "x.o:"
+    found = {_MAKE_ESCAPE.sub(lambda m: m[1] or "$", w) for w in words}
     lab = (INCLUDE.resolve(), UAPI.resolve())
-    mine = (p for p in paths if p != own and not any(p.is_relative_to(d) for d in lab))
-    return sorted(p for p in mine if p.is_file())
+    mine: dict[Path, Path] = {}  # resolved -> as reached (one copy of each file)
+    for word in sorted(found):
+        path = Path(os.path.normpath(word))
+        real = path.resolve()
+        ours = path.is_absolute() and path.is_file() and real != own.resolve()
+        if ours and not any(real.is_relative_to(d) for d in lab):
+            mine.setdefault(real, path)
+    return sorted(mine.values())
 
 
 def copy_with_headers(
     arch: str, source: Path, dest: Path, name: str, cflags: Sequence[str] = ()
 ) -> Path:
-    """Copy source to dest/BASE/name and its local headers to the same places relative to it,
+    """Copy source to dest/BASE/NAME and its local headers to the same places relative to it,
     so that its relative includes resolve in the copy; BASE is one "_" folder per level a
-    header lies above source's folder.  Returns BASE/name."""
+    header lies above source's folder.  NAME is name, or source's own name when one of its
+    headers takes that place.  Returns BASE/NAME."""
     headers = local_headers(arch, source, cflags)
-    folder = source.resolve().parent
+    folder = os.path.dirname(os.path.abspath(source))
     rels = [Path(os.path.relpath(h, folder)) for h in headers]
     base = Path(*(["_"] * max((r.parts.count("..") for r in rels), default=0)))
-    copies = [(source, dest / base / name)]
-    copies += [
-        (h, Path(os.path.normpath(dest / base / r))) for h, r in zip(headers, rels, strict=True)
-    ]
+    places = [Path(os.path.normpath(dest / base / r)) for r in rels]
+    if dest / base / name in places:  # `#include "repro.c"` beside it: keep its own name
+        name = source.name
+    copies = [(source, dest / base / name), *zip(headers, places, strict=True)]
     for src, dst in copies:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
@@ -118,8 +154,11 @@ def check_source(source: Path) -> None:
         raise LabError(f"{source}: no such C source file")
     if not source.is_file():
         raise LabError(f"{source}: not a regular file, not a C source file")
-    with source.open("rb") as fh:
-        head = fh.read(1 << 16)
+    try:
+        with source.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise LabError(f"{source}: cannot be read ({exc.strerror})") from None
     if b"\0" in head:
         what = "an ELF file" if head.startswith(b"\x7fELF") else "binary data"
         raise LabError(f"{source}: {what}, not a C source file")
@@ -140,9 +179,9 @@ def compile_static(
     key = f"{arch}-" + hash_strings([KEY_VERSION, pre, version, *cflags])
 
     def build(tmp: Path) -> list[str]:
-        argv = compile_argv(arch, source, tmp / "program", cflags)
-        log(f"compiling {source.name} for {arch}: {shlex.join(argv)}")
-        _gcc(argv, what)
+        shown = compile_argv(arch, source, Path(source.stem), cflags)  # not the cache's tmp path
+        log(f"compiling {source.name} for {arch}: {shlex.join(shown)}")
+        _gcc(compile_argv(arch, source, tmp / "program", cflags), what)
         return ["program"]
 
     return Entry("programs", key).ensure(build, log) / "program"

@@ -1,10 +1,11 @@
 """The ``remaplab`` command line.
 
 Exit statuses: a guest command's own status passes through; 121 when the guest's kernel crashed
-under a command or a shell (the guest died, or a kernel report was complete on the console while
-the command still ran); 124 when a guest command timed out; 125 when remaplab itself failed (bad
-input, boot failure, host problem); 2 for usage errors.  121 is used by no shell convention (126
-and 127 are the shell's, 128+N a signal's) and, like 124, `git bisect run` counts it as bad.
+under a command or a shell (the guest died, or a kernel report was on the console before the
+command's status came back, complete then or soon after); 128 + N after signal N; 124 when a
+guest command timed out; 125 when remaplab itself failed (bad input, boot failure, host
+problem); 2 for usage errors.  121 is used by no shell convention (126 and 127 are the shell's,
+128+N a signal's) and, like 124, `git bisect run` counts it as bad.
 
 `remaplab reproduce` exits 0 when the reproducer crashed the kernel at least once (with a crash
 matching --title), 1 when it did not, 125 on a lab error; `remaplab bisect` 0 when it named the

@@ -6,29 +6,57 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.commands import chosen_arches, kernel_spec
 from lab.errors import LabError
 from lab.kernel.spec import KernelSpec, add_kernel_args
 from lab.log import stderr_log
 
+if TYPE_CHECKING:
+    from lab.scenario.load import Loaded
+
+
+def _load_files(files: list[Path]) -> list[Loaded]:
+    from lab.scenario.load import ScenarioError, load_file
+
+    out = []
+    for f in files:
+        if not f.exists() and "/" not in str(f):
+            raise ScenarioError(
+                f"{f}: no such file (a scenario of the folder is named without .yaml)"
+            )
+        out.append(load_file(f))
+    return _unique(out)
+
+
+def _unique(loaded: list[Loaded]) -> list[Loaded]:
+    """Each file once; two different files of one name are refused (they would share the
+    result folder NAME-ARCH)."""
+    seen: dict[str, Loaded] = {}
+    for item in loaded:
+        name = item.scenario.name
+        other = seen.setdefault(name, item)
+        if other.path.resolve() != item.path.resolve():
+            raise LabError(f"two scenarios named {name!r}: {other.path} and {item.path}")
+    return list(seen.values())
+
 
 def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.paths import REPO
-    from lab.scenario.load import load_dir, load_file, select
+    from lab.scenario.load import load_dir, select
     from lab.scenario.suite import Interrupted, run_suite
 
     directory = args.scenarios or REPO / "scenarios"
     # A SCENARIO that names a file (NAME.yaml, a path) is that file; others are names in the
     # folder.  Every file is validated before any boot.
-    files = [Path(n) for n in args.names if n.endswith((".yaml", ".yml")) or "/" in n]
-    names = [n for n in args.names if Path(n) not in files]
-    loaded = [load_file(f) for f in files]
-    if names or not files:
+    is_file = [n.endswith((".yaml", ".yml")) or "/" in n for n in args.names]
+    names = [n for n, f in zip(args.names, is_file, strict=True) if not f]
+    loaded = _load_files([Path(n) for n, f in zip(args.names, is_file, strict=True) if f])
+    if names or not loaded:
         if not directory.is_dir():
             raise LabError(f"--scenarios {directory}: not a folder")
-        loaded = select(load_dir(directory), names) + loaded
+        loaded = _unique(select(load_dir(directory), names) + loaded)
     if not loaded:
         raise LabError(f"no scenario files (*.yaml) in {directory}")
     arches = chosen_arches(args)  # an unknown --arch is refused, --list included

@@ -189,7 +189,7 @@ def _register_triage(sub: Any) -> None:
     triage.add_argument(
         "--arch",
         choices=arches(),
-        help="arch of the objects (binutils prefix; default: read from the ELF file)",
+        help="arch of the objects to decode with (default: read from the ELF file)",
     )
     triage.set_defaults(func=cmd_triage)
 

@@ -8,7 +8,6 @@ import contextlib
 import json
 import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,9 @@ from lab.cc import copy_with_headers
 from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
 from lab.reproduce.outcome import CRASH, RunRecord, Summary
+from lab.shscript import in_bundle, prelude
 
 CONFIG = "user.config"  # a --config, as the bundle keeps it
-
-
-def _in_bundle(rel: str) -> str:
-    """A shell word for a file of the bundle, wherever the bundle is when its script runs."""
-    return f'"$here"/{shlex.quote(rel)}'
 
 
 def kernel_args(spec: KernelSpec, bundle: Path) -> list[str]:
@@ -97,16 +92,19 @@ def write_bundle(
         json.dumps({"summary": summary.lines(), "runs": [r.as_dict() for r in records]}, indent=1)
         + "\n"
     )
-    argv = ["--repro", str(main), *kernel_args(spec, bundle), *options]
-    words = [_in_bundle(w) if w in (str(main), CONFIG) else shlex.quote(w) for w in argv]
+    kargs = kernel_args(spec, bundle)
+    words = ["--repro", in_bundle(str(main))]
+    words += [
+        in_bundle(w) if i and kargs[i - 1] == "--config" else shlex.quote(w)
+        for i, w in enumerate(kargs)
+    ]
+    words += [shlex.quote(w) for w in options]
     script = (
         "#!/bin/sh\n"
         "# Rerun this reproduction (same reproducer, kernel and options) from anywhere; extra\n"
         "# options are appended.  Its results go where you run it (results/repro-...).\n"
-        'here=$(cd "$(dirname "$0")" && pwd) || exit 125\n'
-        f"remaplab=${{REMAPLAB:-{shlex.quote(str(Path(sys.executable).parent / 'remaplab'))}}}\n"
-        '[ -x "$remaplab" ] || remaplab=remaplab\n'
-        f'exec "$remaplab" reproduce {" ".join(words)} "$@"\n'
+        + prelude()
+        + f'exec "$remaplab" reproduce {" ".join(words)} "$@"\n'
     )
     (bundle / "repro.sh").write_text(script)
     (bundle / "repro.sh").chmod(0o755)

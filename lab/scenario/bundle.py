@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,14 @@ from lab.errors import LabError
 from lab.kernel import Kernel
 from lab.log import quiet
 from lab.scenario.load import Loaded
+from lab.shscript import prelude
 
 REPRO_SH = """#!/bin/sh
 # Rerun scenario {name} on {arch} as it failed on {identity}.
 # Another kernel: ./repro.sh --kernel IMAGE --kdir BUILD_DIR   (or --lab-kernel lab|kasan)
-# Exit 0 when the failure is reproduced (same crash title, or same failing step), 1 when not.
-here=$(cd "$(dirname "$0")" && pwd)
-remaplab=${{REMAPLAB:-{remaplab}}}
-[ -x "$remaplab" ] || remaplab=remaplab
-exec "$remaplab" repro "$here" "$@"
+# Exit 0 when the failure is reproduced (same crash title, or same failing step and finding),
+# 1 when not.
+{prelude}exec "$remaplab" repro "$here" "$@"
 """
 
 
@@ -42,8 +40,12 @@ exec "$remaplab" repro "$here" "$@"
 EVIDENCE = ("console.log", "console-vm.log", "qemu-argv.txt", "qemu-stderr.log", "steps.jsonl")
 
 
-# What differs between two runs of the same failure: addresses, PFNs, PIDs, timings.
-_VARYING = re.compile(r"0x[0-9a-fA-F]+|\b\d+\.\d+\b|\b\d{3,}\b")
+# What differs between two runs of the same failure: hex addresses, large numbers (PFNs), PIDs,
+# timings; never an exit status (139 is not 134).
+_VARYING = re.compile(
+    r"(?i)(?<=\bpid )\d+|(?<=\bpid=)\d+|(?<='pid': )\d+"
+    r"|0x[0-9a-f]+|\b\d+\.\d+\b|(?<!status )\b\d{3,}\b"
+)
 
 
 def signature(result: dict[str, Any]) -> str:
@@ -74,7 +76,8 @@ def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]
     if not before.startswith("crash: ") and ": " not in before and after.startswith(f"{before}: "):
         return True, "reproduced (the original's signature names no finding)"  # an older bundle
     head_b, head_a = before.split(" in ", 1)[0], after.split(" in ", 1)[0]
-    if not same_kernel and head_b == head_a and head_b.count(":") >= 2:
+    crash = before.startswith("crash: ")  # a step's finding is compared whole
+    if crash and not same_kernel and head_b == head_a and head_b.count(":") >= 2:
         return (
             True,
             f"reproduced on another kernel: same {head_b.removeprefix('crash: ')}, "
@@ -169,7 +172,7 @@ def write_bundle(
             name=result["scenario"],
             arch=kernel.arch,
             identity=kernel.identity,
-            remaplab=shlex.quote(str(Path(sys.executable).parent / "remaplab")),
+            prelude=prelude(),
         )
     )
     repro.chmod(0o755)

@@ -154,3 +154,53 @@ def test_what_cannot_be_a_c_source_is_refused_in_one_line(tmp_path: Path) -> Non
     ):
         with pytest.raises(LabError, match=said):
             check_source(path)
+
+
+def test_odd_header_names_symlinks_and_include_folders_are_copied_where_gcc_found_them(
+    tmp_path: Path, tmp_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """make's escapes in gcc -MM ($$, \\#, \\ ), a symlinked header (copied where the include
+    found it, not where it points), a relative -I folder, and a missing header (left out, not
+    taken from the working folder)."""
+    from lab.cc import copy_with_headers
+
+    src, real, inc = tmp_path / "src", tmp_path / "real", tmp_path / "inc"
+    for folder in (src, real, inc):
+        folder.mkdir()
+    names = ["d$x.h", "up $HOME.h", "h#x.h"]
+    for name in names:
+        (src / name).write_text(f"/* {name} */\n")
+    (real / "link.h").write_text("#define R 1\n")
+    (src / "link.h").symlink_to("../real/link.h")
+    (inc / "i.h").write_text("#define I 2\n")
+    (tmp_path / "gone.h").write_text("#error not this one\n")  # in the working folder only
+    includes = "".join(f'#include "{n}"\n' for n in [*names, "link.h", "i.h", "gone.h"])
+    (src / "main.c").write_text(includes + "int main(void) { return R + I; }\n")
+    monkeypatch.chdir(tmp_path)
+    rel = copy_with_headers("x86_64", Path("src/main.c"), tmp_path / "out", "repro.c", ["-Iinc"])
+    copied = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*"))
+    assert rel == Path("_", "repro.c")
+    assert copied == sorted(["_/repro.c", "_/link.h", "inc/i.h", *(f"_/{n}" for n in names)]), (
+        copied
+    )
+
+
+def test_a_header_named_like_the_copy_keeps_the_sources_own_name(tmp_path: Path) -> None:
+    from lab.cc import copy_with_headers
+
+    (tmp_path / "repro.c").write_text("int x(void) { return 0; }\n")
+    (tmp_path / "main.c").write_text('#include "repro.c"\nint main(void) { return x(); }\n')
+    rel = copy_with_headers("x86_64", tmp_path / "main.c", tmp_path / "out", "repro.c")
+    assert rel == Path("main.c")
+    assert "include" in (tmp_path / "out" / "main.c").read_text()
+    assert "return 0" in (tmp_path / "out" / "repro.c").read_text()
+
+
+def test_a_long_error_keeps_its_first_and_last_messages() -> None:
+    """Warnings first, the linker's undefined reference last: both ends are quoted."""
+    from lab.cc import MESSAGES_MAX, _bounded
+
+    text = "t.c:1: error: first\n" + "t.c:2: warning: noise\n" * 500 + "undefined reference to `f'"
+    kept = _bounded(text)
+    assert len(kept) <= MESSAGES_MAX + 10
+    assert kept.startswith("t.c:1: error: first") and kept.endswith("undefined reference to `f'")

@@ -160,3 +160,23 @@ def test_triage_reads_consoles_with_nul_bytes(
     assert (
         "console.log:3: [BUG] BUG: unable to handle kernel paging request in multimap_ioctl" in out
     )
+
+
+def test_run_takes_scenario_files_as_well_as_names(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A file argument is that file (each once, however it is spelled); a name is one of the
+    folder's; two different files of one name are refused; NAME.yaml alone says how to name."""
+    from lab.paths import REPO
+
+    shipped = REPO / "scenarios" / "bad-requests.yaml"
+    again = REPO / "scenarios" / ".." / "scenarios" / "bad-requests.yaml"
+    assert main(["run", "--list", "bad-requests", str(shipped), str(again)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in listed] == ["bad-requests"]
+    copy = tmp_path / "bad-requests.yaml"
+    copy.write_text(shipped.read_text())
+    code, err = run(["run", "--list", str(copy), "bad-requests"], capsys)
+    assert code == EXIT_LAB and "two scenarios named 'bad-requests'" in err
+    code, err = run(["run", "--list", "bad-requests.yaml"], capsys)
+    assert code == EXIT_LAB and "is named without .yaml" in err

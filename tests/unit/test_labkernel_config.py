@@ -91,3 +91,11 @@ def test_a_step_failure_signature_names_its_finding() -> None:
     # a bundle written before the signature named the finding still compares
     assert same_failure("failed at step 0", status, True)[0]
     assert not same_failure("failed at step 1", status, True)[0]
+    # an exit status is never made N: a segfault is not an abort
+    segv = signature(failed("`./t` exit status 139, expected 0"))
+    abort = signature(failed("`./t` exit status 134, expected 0"))
+    assert not same_failure(segv, abort, False)[0]
+    # the crash-title leniency across kernels does not reach a step's finding
+    in_use_a = signature(failed("rmmod: ERROR: Module multimap is in use by: a"))
+    in_use_b = signature(failed("rmmod: ERROR: Module multimap is in use by: b"))
+    assert not same_failure(in_use_a, in_use_b, False)[0]
