@@ -91,9 +91,11 @@ def _absolute_include_dirs(cflags: Sequence[str]) -> list[str]:
 
 def local_headers(arch: str, source: Path, cflags: Sequence[str] = ()) -> list[Path]:
     """The files source includes besides system headers and the lab's own (its "..." includes,
-    found by the compiler: `gcc -MM`), as absolute paths the way gcc reached them (symlinks
-    kept: a copy must sit where the include found it); what a copy of source needs beside it."""
-    own = Path(os.path.abspath(source))  # named absolute, so that gcc names its includes so
+    found by the compiler: `gcc -MM`), as absolute paths the way gcc reached them (symlinks and
+    ".." kept: a copy must sit where the include found it); what a copy needs beside it."""
+    # Named absolute, so that gcc names its includes so; not normalised: "d/../x" through a
+    # symlinked d is not "x" (the scenario's own relative paths are opened the same way).
+    own = source.absolute()
     # -MG: a missing header is listed, not an error (the copy of a source that does not compile
     # still carries what it has); it is listed as written, so relative: left out below.
     argv = [compiler(arch), "-MM", "-MG", *INCLUDES, *_absolute_include_dirs(cflags), str(own)]
@@ -103,7 +105,7 @@ def local_headers(arch: str, source: Path, cflags: Sequence[str] = ()) -> list[P
     lab = (INCLUDE.resolve(), UAPI.resolve())
     mine: dict[Path, Path] = {}  # resolved -> as reached (one copy of each file)
     for word in sorted(found):
-        path = Path(os.path.normpath(word))
+        path = Path(word)
         real = path.resolve()
         ours = path.is_absolute() and path.is_file() and real != own.resolve()
         if ours and not any(real.is_relative_to(d) for d in lab):

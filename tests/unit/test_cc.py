@@ -113,7 +113,7 @@ def test_local_headers_are_what_a_copy_needs(tmp_path: Path) -> None:
     from lab.cc import local_headers
 
     main_c = _tree(tmp_path)
-    assert local_headers("arm64", main_c) == sorted(
+    assert sorted(h.resolve() for h in local_headers("arm64", main_c)) == sorted(
         [
             tmp_path / "common" / "c d.h",
             tmp_path / "proj" / "b.h",
@@ -204,3 +204,28 @@ def test_a_long_error_keeps_its_first_and_last_messages() -> None:
     kept = _bounded(text)
     assert len(kept) <= MESSAGES_MAX + 10
     assert kept.startswith("t.c:1: error: first") and kept.endswith("undefined reference to `f'")
+
+
+def test_a_scenario_read_through_a_symlinked_folder_bundles_its_programs_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """linkscen -> real/scen; its program ../driver/prog.c includes common.h: both land in the
+    bundle where the scenario's relative path puts them (not lost to a resolved path)."""
+    from lab.scenario.bundle import _copy_sources
+    from lab.scenario.load import load_file
+
+    (tmp_path / "real" / "scen").mkdir(parents=True)
+    (tmp_path / "real" / "driver").mkdir()
+    (tmp_path / "linkscen").symlink_to("real/scen")
+    (tmp_path / "real" / "driver" / "common.h").write_text("#define S 3\n")
+    (tmp_path / "real" / "driver" / "prog.c").write_text(
+        '#include "common.h"\nint main(void) { return S; }\n'
+    )
+    (tmp_path / "real" / "scen" / "sl.yaml").write_text(
+        "name: sl\ndescription: d\narches: [x86_64]\n"
+        "steps:\n  - program: {source: ../driver/prog.c}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    info = _copy_sources(load_file(Path("linkscen/sl.yaml")), tmp_path / "bundle", "x86_64")
+    base = tmp_path / "bundle" / info["sources_base"]
+    assert (base / "../driver/prog.c").is_file() and (base / "../driver/common.h").is_file()
