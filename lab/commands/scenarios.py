@@ -53,6 +53,8 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     is_file = [n.endswith((".yaml", ".yml")) or "/" in n for n in args.names]
     names = [n for n, f in zip(args.names, is_file, strict=True) if not f]
     loaded = _load_files([Path(n) for n, f in zip(args.names, is_file, strict=True) if f])
+    if args.scenarios is not None and loaded and not names:
+        stderr_log(f"--scenarios {args.scenarios} is not read: only scenario files were given")
     if names or not loaded:
         if not directory.is_dir():
             raise LabError(f"--scenarios {directory}: not a folder")
