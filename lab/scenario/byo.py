@@ -103,7 +103,8 @@ def _witnesses(
         physical = physical_pfns(found, m.seed, m.first, m.pages)
         extra["physical_search_s"] = round(time.monotonic() - start, 4)
         beyond = {i for i, p in enumerate(walk or []) if p is not None and not ram.holds(p)}
-    w = Witnesses(walk, physical, m.hole, dump.get("walk_error"), frozenset(beyond))
+    flags = dump.get("walk_kpageflags")
+    w = Witnesses(walk, physical, m.hole, dump.get("walk_error"), frozenset(beyond), flags)
     return w, extra
 
 

@@ -26,6 +26,17 @@ class Witnesses:
     hole: int | None = None  # the page munmap-part took away
     walk_error: str | None = None
     beyond_ram: frozenset[int] = frozenset()  # pages whose walk PFN is device memory, not RAM
+    kpageflags: list[int | None] | None = None  # /proc/kpageflags of each walked PFN
+
+
+# Pages a driver never owns, by their /proc/kpageflags bits (include/uapi/linux/
+# kernel-page-flags.h): mapping one into user space hands out memory the kernel uses or will
+# reuse (remap_pfn_range() checks none of this; vm_insert_page() refuses slab pages).
+NOT_THE_DRIVERS = {
+    10: "a free page (BUDDY: in the page allocator)",
+    7: "a slab page (SLAB: kmalloc or kmem_cache memory)",
+    26: "a page table (PGTABLE)",
+}
 
 
 def _fmt(pfn: int | None) -> str:
@@ -71,6 +82,18 @@ def unmapped_pages(w: Witnesses) -> list[int]:
         for i, (k, p) in enumerate(zip(w.walk, phys, strict=False))
         if k is None and p is None and i != w.hole
     ]
+
+
+def not_the_drivers(w: Witnesses) -> list[str]:
+    """Pages mapped to memory no driver owns (NOT_THE_DRIVERS), as "page i (pfn): what"."""
+    out = []
+    for i, (pfn, flags) in enumerate(zip(w.walk or [], w.kpageflags or [], strict=False)):
+        if pfn is None or flags is None or i == w.hole:
+            continue
+        what = [text for bit, text in NOT_THE_DRIVERS.items() if flags >> bit & 1]
+        if what:
+            out.append(f"  page {i} (pfn {pfn:#x}): {', '.join(what)}")
+    return out
 
 
 def repeated_pages(pfns: list[int | None]) -> list[str]:
@@ -173,6 +196,16 @@ def check_foreign(
                 "kernel walk",
                 f"expected every page mapped; pages {absent} are not (no page-table entry"
                 + (", no token in guest RAM)" if w.physical is not None else ")"),
+            )
+        )
+    foreign = not_the_drivers(w)
+    if foreign:
+        problems.append(
+            Disagreement(
+                "kernel walk",
+                f"expected pages the mapping owns; {len(foreign)} page(s) map memory the kernel "
+                "owns (/proc/kpageflags)",
+                foreign,
             )
         )
     repeats = repeated_pages(w.walk if w.walk is not None else agreed)

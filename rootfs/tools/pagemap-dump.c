@@ -8,7 +8,8 @@
  * With --walk, also the kernel's own page-table walk of the range through
  * multimap's MULTIMAP_IOC_WALK_PID (it sees VM_PFNMAP/VM_IO mappings, which
  * pagemap reports as holes): "walk" is one PFN or null (not mapped) a page,
- * or "walk_error" says why there is none (multimap not loaded: ENOENT).
+ * or "walk_error" says why there is none (multimap not loaded: ENOENT), and
+ * "walk_kpageflags" the /proc/kpageflags of each walked PFN (null: none).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,7 +97,8 @@ static const char *errno_name(int err)
 }
 
 /* The kernel walk of [start, end) in process pid, as "walk" (or "walk_error"). */
-static void kernel_walk(long pid, uint64_t start, uint64_t end, long page)
+static void kernel_walk(long pid, uint64_t start, uint64_t end, long page,
+			int kf)
 {
 	uint64_t n = (end - start + page - 1) / page, i;
 	uint64_t *pfns = calloc(n, sizeof(*pfns));
@@ -112,6 +114,17 @@ static void kernel_walk(long pid, uint64_t start, uint64_t end, long page)
 				json_null(NULL);
 			else
 				json_u64(NULL, pfns[i]);
+		}
+		json_close(']');
+		json_open("walk_kpageflags", '[');
+		for (i = 0; i < n; i++) {
+			uint64_t flags;
+
+			if (pfns[i] != MULTIMAP_WALK_NOT_MAPPED && kf >= 0 &&
+			    !read_u64(kf, pfns[i], &flags))
+				json_u64(NULL, flags);
+			else
+				json_null(NULL);
 		}
 		json_close(']');
 	}
@@ -188,7 +201,7 @@ int main(int argc, char **argv)
 	}
 	json_close(']');
 	if (walk)
-		kernel_walk((long)parse_num(argv[1], "PID"), start, end, page);
+		kernel_walk((long)parse_num(argv[1], "PID"), start, end, page, kf);
 	json_close('}');
 	putchar('\n');
 	return 0;

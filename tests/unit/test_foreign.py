@@ -110,3 +110,37 @@ def test_pages_no_witness_sees_are_unmapped_not_a_disagreement() -> None:
         "(no page-table entry, no token in guest RAM)"
     ]
     assert headline(problems) == "the mapping is not what the step expects:\n"
+
+
+# Recorded on x86_64 (Debian 6.1): a dma_mmap_coherent() driver whose dma handle was one page
+# off mapped its 15 buffer pages (kpageflags 0) and, past them, a page table (bit 26).
+DMA_WALK = list(range(27793, 27809))
+DMA_FLAGS = [0] * 15 + [0x4000000]
+
+
+def test_a_page_the_kernel_owns_is_named_even_when_the_witnesses_agree() -> None:
+    """Every witness agrees and the shape is right, yet page 15 is a page table: the driver
+    hands kernel memory to user space."""
+    w = Witnesses(list(DMA_WALK), list(DMA_WALK), kpageflags=list(DMA_FLAGS))
+    problems, _ = check_foreign(CheckStep(distinct_pages=16, runs=1), w, None)
+    text = "\n".join(p.render() for p in problems)
+    assert "1 page(s) map memory the kernel owns" in text
+    assert "page 15 (pfn 0x6ca0): a page table (PGTABLE)" in text
+    assert (
+        check_foreign(
+            CheckStep(distinct_pages=16), Witnesses(DMA_WALK, DMA_WALK, kpageflags=[0] * 16), None
+        )[0]
+        == []
+    )
+
+
+def test_free_and_slab_pages_are_named_and_other_flags_are_not() -> None:
+    walk = [0x100, 0x101, 0x102, 0x103, None]
+    flags = [0x400, 0x80 | 0x8000, 0x20 | 0x800 | 0x1000, 1 << 24, None]  # buddy, slab head, lru
+    w = Witnesses(walk, None, kpageflags=flags)
+    problems, _ = check_foreign(CheckStep(), w, None)
+    rows = [r for p in problems for r in p.diff if "pfn" in r and "(" in r]
+    assert rows == [
+        "  page 0 (pfn 0x100): a free page (BUDDY: in the page allocator)",
+        "  page 1 (pfn 0x101): a slab page (SLAB: kmalloc or kmem_cache memory)",
+    ]
