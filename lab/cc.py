@@ -181,7 +181,9 @@ def compile_static(
     key = f"{arch}-" + hash_strings([KEY_VERSION, pre, version, *cflags])
 
     def build(tmp: Path) -> list[str]:
-        shown = compile_argv(arch, source, Path(source.stem), cflags)  # not the cache's tmp path
+        argv = compile_argv(arch, source, Path("OUT"), cflags)
+        cut = argv.index("-o")
+        shown = argv[:cut] + argv[cut + 2 :]  # not -o: the cache's temporary path
         log(f"compiling {source.name} for {arch}: {shlex.join(shown)}")
         _gcc(compile_argv(arch, source, tmp / "program", cflags), what)
         return ["program"]

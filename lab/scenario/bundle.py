@@ -90,7 +90,7 @@ def _program_headers(loaded: Loaded, arch: str) -> list[str]:
     """The files its programs include with "..." (gcc -MM), relative to its folder."""
     out: list[str] = []
     for st in loaded.scenario.steps:
-        if st.kind != "program":
+        if st.kind != "program" or Path(st.body.source).is_absolute():
             continue
         source = loaded.folder / st.body.source
         with contextlib.suppress(LabError, OSError):  # no compiler, no file: the rest still goes
@@ -102,8 +102,9 @@ def _program_headers(loaded: Loaded, arch: str) -> list[str]:
 def _copy_sources(loaded: Loaded, bundle: Path, arch: str) -> dict[str, str]:
     """The scenario's own sources (module folders, programs and the files those include),
     copied so that its relative paths resolve from bundle/SOURCES_BASE as they did from its
-    folder."""
-    rels = loaded.sources() + _program_headers(loaded, arch)
+    folder.  An absolute path is not copied: the scenario names it, and a rerun reads it there."""
+    rels = [r for r in loaded.sources() if not Path(r).is_absolute()]
+    rels += _program_headers(loaded, arch)
     ups = max((Path(r).parts.count("..") for r in rels), default=0)
     base = Path("sources", *(["_"] * ups))
     (bundle / base).mkdir(parents=True, exist_ok=True)  # "_/.." resolves only when "_" exists

@@ -134,6 +134,13 @@ def execute(run: ScenarioRun, kind: str, body: Any) -> Evidence:
     return EXECUTORS[kind](run, body)
 
 
+def tail(text: str, keep: int = 2000) -> str:
+    """The end of a command's output, as a step's evidence keeps it; a cut says so."""
+    if len(text) <= keep:
+        return text
+    return f"[{len(text) - keep} characters before these are not kept]\n{text[-keep:]}"
+
+
 def expect_refusal(run: ScenarioRun, st: MapStep, tool: str, args: list[str]) -> Evidence:
     """A map step that expects an errno: TOOL (multimap-ctl, remaplab-map) must fail to map,
     with that errno, at the given stage."""
@@ -147,9 +154,13 @@ def expect_refusal(run: ScenarioRun, st: MapStep, tool: str, args: list[str]) ->
         or report.get("errno") != st.errno
         or (st.stage and report.get("stage") != st.stage)
     ):
+        wanted = f"expected {st.errno}{' at ' + st.stage if st.stage else ''}"
+        if report.get("ok"):
+            pages = report.get("mapped_pages")
+            got = "the mapping succeeded" + (f" ({pages} pages mapped)" if pages else "")
+        else:
+            got = f"got {report.get('errno')} at {report.get('stage', '-')}"
         raise StepFailed(
-            f"expected {st.errno}{' at ' + st.stage if st.stage else ''}, got "
-            f"{report.get('errno') or 'success'} at {report.get('stage', '-')}",
-            {"report": report},
+            f"{wanted}, but {got}" if report.get("ok") else f"{wanted}, {got}", {"report": report}
         )
     return {"report": report}

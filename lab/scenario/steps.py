@@ -23,6 +23,7 @@ from lab.scenario.context import (
     executor,
     expect_refusal,
     new_seed,
+    tail,
 )
 from lab.scenario.oracles import check_mapping, headline, physical_pfns, token
 from lab.scenario.result import StepFailed
@@ -34,7 +35,7 @@ __all__ = ["EXECUTORS", "ScenarioRun", "execute"]
 @executor("run")
 def run_command(run: ScenarioRun, st: RunStep) -> Evidence:
     res = run.run(st.command, st.timeout)
-    ev = {"status": res.status, "stdout": res.stdout[-2000:], "stderr": res.stderr[-2000:]}
+    ev = {"status": res.status, "stdout": tail(res.stdout), "stderr": tail(res.stderr)}
     if st.status is not None and res.status != st.status:
         raise StepFailed(f"exit status {res.status}, expected {st.status}", ev)
     if st.output is not None and not re.search(st.output, res.stdout):

@@ -94,6 +94,23 @@ def test_a_programs_own_headers_travel_with_its_bundle(byo_pool: VMPool, tmp_pat
     assert broken.stdout.splitlines()[-1].startswith("not reproduced"), broken.stdout
 
 
+def test_an_expected_refusal_that_maps_touches_nothing(byo_pool: VMPool, tmp_path: Path) -> None:
+    """A map step that expects an errno, on a driver that maps after all: the step says the
+    mapping succeeded and how many pages, and no token was written into it."""
+    scen = tmp_path / "scen"
+    scen.mkdir()
+    (scen / "refusal.yaml").write_text(
+        "name: refusal\ndescription: a mapping expected to fail succeeds\narches: [x86_64]\n"
+        f"modules:\n  - source: {REPO / 'examples' / 'driver'}\n"
+        "steps:\n  - map: {device: /dev/exmap, length: 64K, errno: EINVAL, stage: mmap}\n"
+    )
+    result = run_scenario(load_file(scen / "refusal.yaml"), "x86_64", byo_pool, tmp_path / "r")
+    assert result.outcome == Outcome.FAILED, result.render()
+    step = result.steps[0]
+    assert step.detail == "expected EINVAL at mmap, but the mapping succeeded (16 pages mapped)"
+    assert "tokens_read_back" not in step.evidence["report"]
+
+
 def test_a_failed_scenario_leaves_nothing_to_the_next(
     arch: str, byo_pool: VMPool, tmp_path: Path
 ) -> None:

@@ -229,3 +229,22 @@ def test_a_scenario_read_through_a_symlinked_folder_bundles_its_programs_headers
     info = _copy_sources(load_file(Path("linkscen/sl.yaml")), tmp_path / "bundle", "x86_64")
     base = tmp_path / "bundle" / info["sources_base"]
     assert (base / "../driver/prog.c").is_file() and (base / "../driver/common.h").is_file()
+
+
+def test_a_scenario_naming_its_module_by_an_absolute_path_still_gets_a_bundle(
+    tmp_path: Path,
+) -> None:
+    """Absolute sources are read where they are on a rerun: not copied (copying one used to
+    copy the folder onto itself and end the run with an internal error)."""
+    from lab.scenario.bundle import _copy_sources
+    from lab.scenario.load import load_file
+
+    driver = tmp_path / "driver"
+    driver.mkdir()
+    (driver / "Kbuild").write_text("obj-m := d.o\n")
+    (tmp_path / "s.yaml").write_text(
+        f"name: s\ndescription: d\narches: [x86_64]\nmodules:\n  - source: {driver}\n"
+        "steps:\n  - run: {command: 'true'}\n"
+    )
+    info = _copy_sources(load_file(tmp_path / "s.yaml"), tmp_path / "bundle", "x86_64")
+    assert info["sources_base"] == "sources" and (driver / "Kbuild").is_file()

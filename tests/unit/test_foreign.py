@@ -144,3 +144,11 @@ def test_free_and_slab_pages_are_named_and_other_flags_are_not() -> None:
         "  page 0 (pfn 0x100): a free page (BUDDY: in the page allocator)",
         "  page 1 (pfn 0x101): a slab page (SLAB: kmalloc or kmem_cache memory)",
     ]
+
+
+def test_a_cut_output_says_so() -> None:
+    from lab.scenario.context import tail
+
+    assert tail("short") == "short"
+    kept = tail("x" * 2500 + "END")
+    assert kept.startswith("[503 characters before these are not kept]\n") and kept.endswith("END")
