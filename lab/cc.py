@@ -181,11 +181,12 @@ def compile_static(
     key = f"{arch}-" + hash_strings([KEY_VERSION, pre, version, *cflags])
 
     def build(tmp: Path) -> list[str]:
-        argv = compile_argv(arch, source, Path("OUT"), cflags)
-        cut = argv.index("-o")
-        shown = argv[:cut] + argv[cut + 2 :]  # not -o: the cache's temporary path
+        out = tmp / "program"
+        argv = compile_argv(arch, source, out, cflags)
+        cut = argv.index(str(out)) - 1  # the lab's -o (a user's -o in cflags comes before)
+        shown = argv[:cut] + argv[cut + 2 :]  # not the cache's temporary path
         log(f"compiling {source.name} for {arch}: {shlex.join(shown)}")
-        _gcc(compile_argv(arch, source, tmp / "program", cflags), what)
+        _gcc(argv, what)
         return ["program"]
 
     return Entry("programs", key).ensure(build, log) / "program"

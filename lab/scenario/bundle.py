@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,25 +100,52 @@ def _program_headers(loaded: Loaded, arch: str) -> list[str]:
     return out
 
 
-def _copy_sources(loaded: Loaded, bundle: Path, arch: str) -> dict[str, str]:
+def _copy_sources(loaded: Loaded, bundle: Path, arch: str) -> dict[str, Any]:
     """The scenario's own sources (module folders, programs and the files those include),
     copied so that its relative paths resolve from bundle/SOURCES_BASE as they did from its
-    folder.  An absolute path is not copied: the scenario names it, and a rerun reads it there."""
+    folder.  An absolute path is not copied: the scenario names it, and a rerun reads it there.
+    What cannot be copied is listed ("not_copied"), never the end of the bundle."""
     rels = [r for r in loaded.sources() if not Path(r).is_absolute()]
     rels += _program_headers(loaded, arch)
     ups = max((Path(r).parts.count("..") for r in rels), default=0)
     base = Path("sources", *(["_"] * ups))
     (bundle / base).mkdir(parents=True, exist_ok=True)  # "_/.." resolves only when "_" exists
+    not_copied: list[str] = []
     for rel in rels:
         src = (loaded.folder / rel).resolve()
         dst = Path(os.path.normpath(bundle / base / rel))
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            ignore = shutil.ignore_patterns("*.o", "*.ko", ".*")
-            shutil.copytree(src, dst, dirs_exist_ok=True, ignore=ignore)
-        elif src.is_file():
-            shutil.copy2(src, dst)
-    return {"scenario_dir": str(loaded.folder.resolve()), "sources_base": str(base)}
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():  # links stay links: a loop or a kernel tree is not followed
+                shutil.copytree(src, dst, True, _ignore(bundle), dirs_exist_ok=True)
+            elif src.is_file():
+                shutil.copy2(src, dst)
+        except (OSError, RecursionError, shutil.Error) as exc:  # a FIFO, an unreadable file
+            not_copied.append(f"{rel}: {exc}"[:500])
+    copied: dict[str, Any] = {
+        "scenario_dir": str(loaded.folder.resolve()),
+        "sources_base": str(base),
+    }
+    if not_copied:
+        copied["not_copied"] = not_copied
+    return copied
+
+
+def _ignore(bundle: Path) -> Callable[[str, list[str]], set[str]]:
+    """Build products and hidden files, and whatever holds the bundle itself (a module folder
+    with the results inside it: `source: ..` run from the repository)."""
+    inside = bundle.resolve()
+    products = shutil.ignore_patterns("*.o", "*.ko", ".*")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skip = set(products(folder, names))
+        for name in names:
+            path = Path(folder, name)
+            if path.is_dir() and not path.is_symlink() and inside.is_relative_to(path.resolve()):
+                skip.add(name)
+        return skip
+
+    return ignore
 
 
 def write_bundle(

@@ -138,7 +138,7 @@ def tail(text: str, keep: int = 2000) -> str:
     """The end of a command's output, as a step's evidence keeps it; a cut says so."""
     if len(text) <= keep:
         return text
-    return f"[{len(text) - keep} characters before these are not kept]\n{text[-keep:]}"
+    return f"[{len(text) - keep} characters before these are not kept]\n{text[len(text) - keep :]}"
 
 
 def expect_refusal(run: ScenarioRun, st: MapStep, tool: str, args: list[str]) -> Evidence:
@@ -155,12 +155,10 @@ def expect_refusal(run: ScenarioRun, st: MapStep, tool: str, args: list[str]) ->
         or (st.stage and report.get("stage") != st.stage)
     ):
         wanted = f"expected {st.errno}{' at ' + st.stage if st.stage else ''}"
-        if report.get("ok"):
+        if "stage" in report:  # a call failed: which, and how
+            got = f"got {report.get('errno')} at {report['stage']}"
+        else:  # every call succeeded (a later check may have failed: the report says)
             pages = report.get("mapped_pages")
-            got = "the mapping succeeded" + (f" ({pages} pages mapped)" if pages else "")
-        else:
-            got = f"got {report.get('errno')} at {report.get('stage', '-')}"
-        raise StepFailed(
-            f"{wanted}, but {got}" if report.get("ok") else f"{wanted}, {got}", {"report": report}
-        )
+            got = "but mmap() succeeded" + (f" for {pages} pages" if pages else "")
+        raise StepFailed(f"{wanted}, {got}", {"report": report})
     return {"report": report}

@@ -30,13 +30,16 @@ class Witnesses:
 
 
 # Pages a driver never owns, by their /proc/kpageflags bits (include/uapi/linux/
-# kernel-page-flags.h): mapping one into user space hands out memory the kernel uses or will
-# reuse (remap_pfn_range() checks none of this; vm_insert_page() refuses slab pages).
+# kernel-page-flags.h): mapping one into user space hands out memory the kernel will reuse or
+# uses itself.  No allocated page reads so (fs/proc/page.c: BUDDY is PageBuddy or a free
+# buddy page, PGTABLE a page type).  remap_pfn_range() checks none of this.
 NOT_THE_DRIVERS = {
     10: "a free page (BUDDY: in the page allocator)",
-    7: "a slab page (SLAB: kmalloc or kmem_cache memory)",
     26: "a page table (PGTABLE)",
 }
+# Said, not failed: kmalloc memory mapped with remap_pfn_range() works (vm_insert_page() would
+# refuse it: mm/memory.c validate_page_before_insert), and the page's other objects go with it.
+KPF_SLAB = 7
 
 
 def _fmt(pfn: int | None) -> str:
@@ -84,15 +87,16 @@ def unmapped_pages(w: Witnesses) -> list[int]:
     ]
 
 
-def not_the_drivers(w: Witnesses) -> list[str]:
-    """Pages mapped to memory no driver owns (NOT_THE_DRIVERS), as "page i (pfn): what"."""
+def flagged_pages(w: Witnesses, bits: dict[int, str]) -> list[str]:
+    """Walked pages whose kpageflags (read while the walk still found them: pagemap-dump) hold
+    one of bits, as "page i (pfn, flags): what"."""
     out = []
     for i, (pfn, flags) in enumerate(zip(w.walk or [], w.kpageflags or [], strict=False)):
         if pfn is None or flags is None or i == w.hole:
             continue
-        what = [text for bit, text in NOT_THE_DRIVERS.items() if flags >> bit & 1]
+        what = [text for bit, text in bits.items() if flags >> bit & 1]
         if what:
-            out.append(f"  page {i} (pfn {pfn:#x}): {', '.join(what)}")
+            out.append(f"  page {i} (pfn {pfn:#x}, kpageflags {flags:#x}): {', '.join(what)}")
     return out
 
 
@@ -198,7 +202,11 @@ def check_foreign(
                 + (", no token in guest RAM)" if w.physical is not None else ")"),
             )
         )
-    foreign = not_the_drivers(w)
+    evidence["walk_kpageflags"] = w.kpageflags if w.kpageflags is not None else "unavailable"
+    slab = flagged_pages(w, {KPF_SLAB: "slab memory (kmalloc or kmem_cache)"})
+    if slab:
+        evidence["slab_pages"] = [line.strip() for line in slab]
+    foreign = flagged_pages(w, NOT_THE_DRIVERS)
     if foreign:
         problems.append(
             Disagreement(

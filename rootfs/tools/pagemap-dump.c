@@ -96,6 +96,40 @@ static const char *errno_name(int err)
 	return name ? name : "E?";
 }
 
+/*
+ * The kpageflags of each walked PFN, kept only where a second walk after the
+ * read finds the same PFN: a page that moved in between (compaction, reclaim,
+ * khugepaged) is no longer the mapping's, and its flags say nothing of it.
+ */
+static void walk_flags(int fd, struct multimap_walk_pid *req, const uint64_t *pfns,
+		       int kf)
+{
+	uint64_t *again = calloc(req->count, sizeof(*again));
+	uint64_t *flags = calloc(req->count, sizeof(*flags));
+	struct multimap_walk_pid req2 = *req;
+	uint64_t i;
+	int known;
+
+	req2.pfns = (uintptr_t)again;
+	known = again && flags && kf >= 0;
+	for (i = 0; known && i < req->count; i++)
+		if (pfns[i] != MULTIMAP_WALK_NOT_MAPPED && read_u64(kf, pfns[i], &flags[i]))
+			flags[i] = UINT64_MAX;
+	if (known && ioctl(fd, MULTIMAP_IOC_WALK_PID, &req2))
+		known = 0;
+	json_open("walk_kpageflags", '[');
+	for (i = 0; i < req->count; i++) {
+		if (known && pfns[i] != MULTIMAP_WALK_NOT_MAPPED &&
+		    again[i] == pfns[i] && flags[i] != UINT64_MAX)
+			json_u64(NULL, flags[i]);
+		else
+			json_null(NULL);
+	}
+	json_close(']');
+	free(again);
+	free(flags);
+}
+
 /* The kernel walk of [start, end) in process pid, as "walk" (or "walk_error"). */
 static void kernel_walk(long pid, uint64_t start, uint64_t end, long page,
 			int kf)
@@ -116,17 +150,7 @@ static void kernel_walk(long pid, uint64_t start, uint64_t end, long page,
 				json_u64(NULL, pfns[i]);
 		}
 		json_close(']');
-		json_open("walk_kpageflags", '[');
-		for (i = 0; i < n; i++) {
-			uint64_t flags;
-
-			if (pfns[i] != MULTIMAP_WALK_NOT_MAPPED && kf >= 0 &&
-			    !read_u64(kf, pfns[i], &flags))
-				json_u64(NULL, flags);
-			else
-				json_null(NULL);
-		}
-		json_close(']');
+		walk_flags(fd, &req, pfns, kf);
 	}
 	if (fd >= 0)
 		close(fd);

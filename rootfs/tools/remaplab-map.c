@@ -8,7 +8,9 @@
  * mprotect-write: read-only and writable again), checks
  * after each that every page still holds its token, and prints one JSON
  * object.  With --hold it then waits for SIGTERM/SIGINT/SIGUSR1, so the host
- * can inspect the mapping.
+ * can inspect the mapping.  With --no-touch (a refusal was expected: the
+ * pages may not be the driver's) it only maps, writes nothing, and takes no
+ * --do or --hold.  --help prints the usage on stdout and exits 0.
  *
  * Exit status: 0 when the mapping was made and every action passed ("ok":true;
  * "tokens_read_back" says whether each page read back its own token); 1 when a
@@ -166,6 +168,8 @@ static void parse(int argc, char **argv, struct opts *o)
 		usage_error("%s must be a non-zero multiple of the page size", "--length");
 	if (o->offset % page_size)
 		usage_error("%s must be page aligned", "--offset");
+	if (o->no_touch && (o->hold || o->nactions))
+		usage_error("%s maps only: no --do, no --hold", "--no-touch");
 }
 
 /*
