@@ -1,5 +1,13 @@
 """Errors a user can act on.  The CLI prints them as one line, never as a traceback."""
 
+MAX_SHOWN = 60  # characters of a user's wrong value quoted in a message
+
+
+def shown(value: object) -> str:
+    """value's repr for an error message, cut to MAX_SHOWN characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
+
 
 class LabError(Exception):
     """A problem with the user's input or the host, described in one clear line."""

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from lab.errors import LabError
+from lab.errors import LabError, shown
 from lab.readfile import read_limited
 from lab.scenario import semantics
 from lab.scenario.schema import Scenario
@@ -66,6 +66,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
 # them by accident, and small enough that a wrong file is refused within a second.
 MAX_BYTES = 256 * 1024
 MAX_NODES = 50_000  # YAML nodes after expanding aliases (an alias bomb is refused, not built)
+MAX_PROBLEMS = 20  # problems listed per file; the rest are counted
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster when present
 
 
@@ -209,7 +210,7 @@ def _describe(errors: list[Any], root: yaml.Node, path: Path) -> list[str]:
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         elif err["type"] == "literal_error":
-            msg = f"{msg}, got {err.get('input')!r}"
+            msg = f"{msg}, got {shown(err.get('input'))}"
         where = f"{path}:{node.start_mark.line + 1}: {_field(loc)}: "
         same = next((i for i, ln in enumerate(lines) if ln.startswith(where)), None)
         if same is None:
@@ -221,6 +222,14 @@ def _describe(errors: list[Any], root: yaml.Node, path: Path) -> list[str]:
             index = same if same is not None else len(lines) - 1
             lines[index] += hint if hint not in lines[index] else ""
     return lines
+
+
+def _bounded(lines: list[str]) -> str:
+    """At most MAX_PROBLEMS of a file's problems, then how many more there are."""
+    more = len(lines) - MAX_PROBLEMS
+    if more <= 1:
+        return "\n".join(lines)
+    return "\n".join([*lines[:MAX_PROBLEMS], f"... and {more} more problems in this file"])
 
 
 def _source(node: yaml.Node) -> str:
@@ -236,13 +245,15 @@ def load_text(text: str, path: Path, base: Path | None = None) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError("\n".join(_describe(exc.errors(), root, path))) from None
+        raise ScenarioError(_bounded(_describe(exc.errors(), root, path))) from None
     found = semantics.problems(scenario, base)
     if found:
         raise ScenarioError(
-            "\n".join(
-                f"{path}:{_node_at(root, loc).start_mark.line + 1}: {_field(loc)}: {message}"
-                for loc, message in found
+            _bounded(
+                [
+                    f"{path}:{_node_at(root, loc).start_mark.line + 1}: {_field(loc)}: {message}"
+                    for loc, message in found
+                ]
             )
         )
     return scenario

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from lab.combos import Backing, Mapping, Source
+from lab.errors import shown
 from lab.physmem import parse_size
 from lab.profiles import arches as known_arches
 
@@ -44,7 +45,7 @@ Regex = Annotated[str, Field(max_length=1000), AfterValidator(_compiles)]
 
 def _known_arch(value: str) -> str:
     if value not in known_arches():
-        raise ValueError(f"unknown arch {value!r}: choose from {', '.join(known_arches())}")
+        raise ValueError(f"unknown arch {shown(value)}: choose from {', '.join(known_arches())}")
     return value
 
 
@@ -182,7 +183,7 @@ class MapStep(Strict):
                 if isinstance(value, str) or not 0 <= value <= MAX_PAGES:
                     raise ValueError(
                         f"{field}: a page count from 0 to {MAX_PAGES} for a multimap map "
-                        f"(sizes such as 64K are for device maps), got {value!r}"
+                        f"(sizes such as 64K are for device maps), got {shown(value)}"
                     )
             return self
         wrong = [f for f in MULTIMAP_ONLY if f in self.model_fields_set]
@@ -192,10 +193,10 @@ class MapStep(Strict):
         if not 0 < length <= MAX_MAP_BYTES or length % 4096:
             raise ValueError(
                 f"length: a device map needs a length, a multiple of 4096 bytes up to "
-                f"{MAX_MAP_BYTES >> 30}G, got {self.length!r}"
+                f"{MAX_MAP_BYTES >> 30}G, got {shown(self.length)}"
             )
         if offset % 4096 or offset > 1 << 50:
-            raise ValueError(f"offset: page aligned bytes, got {self.offset!r}")
+            raise ValueError(f"offset: page aligned bytes, got {shown(self.offset)}")
         allowed = set(DeviceAction.__args__)  # type: ignore[attr-defined]
         odd = [a for a in self.actions if a not in allowed]
         if odd:

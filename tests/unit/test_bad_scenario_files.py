@@ -106,6 +106,15 @@ CORPUS: dict[str, tuple[bytes, str]] = {
         (HEAD + "steps: [{map: {device: /dev/x, length: 64X}}, {release: {}}]\n").encode(),
         r":3: steps\[0\]\.map\.length: String should match pattern [^\n]*$",
     ),
+    "long-value": (
+        (HEAD + "steps: [{map: {backing: '" + "y" * 3000 + "'}}]\n").encode(),
+        r":3: steps\[0\]\.map\.backing: .*got 'y{59}\.\.\. \(3002 characters\)$",
+    ),
+    "many-problems": (
+        (HEAD + "steps:\n" + "  - map: {pages: -1}\n" * 900).encode(),
+        r"\A(?:[^\n]*:\d+: steps\[\d+\]\.map\.pages: [^\n]*\n){20}\.\.\. and 880 more problems in "
+        r"this file\Z",
+    ),
     "kind-typo": (
         (HEAD + "steps: [{run: {command: 'true'}}]\nexpect: {kernel: {kind: WARNNING}}\n").encode(),
         r":4: expect\.kernel\.kind: 'WARNNING' is no report kind: .*WARNING",
