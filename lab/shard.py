@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.limits import MAX_SHARDS
 from lab.readfile import read_limited
 
 DURATIONS_FILE = ".test_durations"
@@ -40,8 +41,8 @@ def parse_shard(text: str) -> Shard:
     if not m:
         raise LabError(f"--shard {text!r}: expected K/N, e.g. 1/3 (shard K of N)")
     index, count = int(m.group(1)), int(m.group(2))
-    if count < 1 or not 1 <= index <= count:
-        raise LabError(f"--shard {text}: K must be between 1 and N (N >= 1)")
+    if not 1 <= count <= MAX_SHARDS or not 1 <= index <= count:
+        raise LabError(f"--shard {text}: K must be between 1 and N (1 <= N <= {MAX_SHARDS})")
     return Shard(index, count)
 
 

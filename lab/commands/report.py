@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.limits import MAX_RUNS, count, seconds
 from lab.log import stderr_log
 
 
@@ -76,8 +77,8 @@ def cmd_durations(args: argparse.Namespace, _command: list[str]) -> int:
 def cmd_soak(args: argparse.Namespace, command: list[str]) -> int:
     from lab.soak import soak
 
-    if args.runs < 1:
-        raise LabError(f"--runs must be at least 1, not {args.runs}")
+    count("--runs", args.runs, MAX_RUNS)
+    seconds("--run-timeout", args.run_timeout)
     out = args.out or Path("results") / time.strftime("soak-%Y%m%d-%H%M%S")
 
     def say(line: str) -> None:

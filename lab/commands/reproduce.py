@@ -10,6 +10,7 @@ from typing import Any
 
 from lab.commands import kernel_spec
 from lab.kernel.spec import add_kernel_args
+from lab.limits import MAX_RUNS, count, seconds
 from lab.log import stderr_log
 
 
@@ -91,8 +92,8 @@ def cmd_bisect(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.profiles import get_profile
 
     get_profile(args.arch)
-    if args.runs < 1:
-        raise LabError(f"--runs must be at least 1, not {args.runs}")
+    count("--runs", args.runs, MAX_RUNS)
+    seconds("--timeout", args.timeout)
     if not args.test.is_file():
         raise LabError(f"{args.test}: no such test (a scenario .yaml or a C reproducer .c)")
     repo = git.toplevel(args.repo)

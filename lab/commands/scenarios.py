@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lab.commands import chosen_arches, kernel_spec
 from lab.errors import LabError
 from lab.kernel.spec import KernelSpec, add_kernel_args
+from lab.limits import MAX_JOBS, count
 from lab.log import stderr_log
 
 if TYPE_CHECKING:
@@ -69,8 +70,7 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
                 description = " ".join(s.description.split())
                 print(f"{s.name:40s} {','.join(s.arches):14s} {description}")
         return 0
-    if args.jobs < 1:
-        raise LabError(f"--jobs must be at least 1, not {args.jobs}")
+    count("--jobs", args.jobs, MAX_JOBS)
     only, meta = _shard(args, loaded, arches)
     if only is not None and not only:
         stderr_log(f"shard {args.shard} has no scenario runs: nothing to do")

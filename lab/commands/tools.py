@@ -9,6 +9,7 @@ from typing import Any
 from lab.commands import cc, chosen_arches, kernel_spec
 from lab.errors import LabError
 from lab.kernel.spec import add_kernel_args
+from lab.limits import MAX_BUILD_JOBS, MAX_RUNS, count
 from lab.profiles import arches
 from lab.readfile import read_limited
 
@@ -41,8 +42,8 @@ def cmd_kernel_build(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.kernel.labbuild import lab_kernel
     from lab.profiles import get_profile
 
-    if args.jobs is not None and args.jobs < 1:
-        raise LabError(f"--jobs must be at least 1, not {args.jobs}")
+    if args.jobs is not None:
+        count("--jobs", args.jobs, MAX_BUILD_JOBS)
     for arch in args.arch or ["x86_64"]:
         kernel = lab_kernel(get_profile(arch), args.profile, args.source, args.jobs)
         print(f"{arch}: {kernel.identity}, release {kernel.release}")
@@ -152,7 +153,7 @@ def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
 def cmd_bench(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.bench import bench
 
-    return bench(chosen_arches(args), args.runs, args.out, args.accel)
+    return bench(chosen_arches(args), count("--runs", args.runs, MAX_RUNS), args.out, args.accel)
 
 
 def _register_kernel(sub: Any, parser_class: Any) -> None:

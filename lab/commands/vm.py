@@ -13,6 +13,7 @@ from lab.cli import EXIT_KERNEL_CRASH
 from lab.commands import kernel_spec
 from lab.errors import GuestTimeout, LabError
 from lab.kernel.spec import add_kernel_args
+from lab.limits import MAX_SMP, count, memory, seconds
 from lab.log import stderr_log
 
 if TYPE_CHECKING:
@@ -61,16 +62,15 @@ def _vm_options(args: argparse.Namespace) -> object:
     from lab.netutil import free_loopback_port
     from lab.vm import VMOptions
 
-    if args.smp < 1:
-        raise LabError(f"--smp must be at least 1, not {args.smp}")
+    seconds("--timeout", args.timeout)
     return VMOptions(
         arch=args.arch,
         accel=args.accel,
-        memory=args.memory,
-        smp=args.smp,
+        memory=memory("--memory", args.memory),
+        smp=count("--smp", args.smp, MAX_SMP),
         append=tuple(args.append.split()) + (("nokaslr",) if args.gdb else ()),
         qemu_args=tuple(args.qemu_arg),
-        boot_timeout=args.boot_timeout,
+        boot_timeout=seconds("--boot-timeout", args.boot_timeout),
         gdb_port=free_loopback_port() if args.gdb else None,
         shares=share_dirs(args.share),
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from lab.cc import check_source, compile_static
 from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
+from lab.limits import MAX_JOBS, MAX_RUNS, MAX_SMP, count, memory, seconds
 from lab.log import Log, stderr_log
 from lab.reproduce.outcome import BOOT_FAILURE, ERROR, RunRecord, Summary, summarize
 from lab.reproduce.runner import Job, run_all
@@ -31,10 +32,11 @@ class Request:
 
     def check(self) -> re.Pattern[str] | None:
         """Refuse bad values with one line (LabError); the compiled --title."""
-        if self.runs < 1 or self.vms < 1:
-            raise LabError(f"--runs and --vms must be at least 1 (got {self.runs}, {self.vms})")
-        if self.timeout <= 0:
-            raise LabError(f"--timeout must be positive, not {self.timeout:g}")
+        count("--runs", self.runs, MAX_RUNS)
+        count("--vms", self.vms, MAX_JOBS)
+        seconds("--timeout", self.timeout)
+        memory("--memory", self.memory)
+        count("--smp", self.smp, MAX_SMP)
         try:
             check_source(self.source)
         except LabError as exc:

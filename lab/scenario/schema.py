@@ -21,6 +21,7 @@ from pydantic import (
 
 from lab.combos import Backing, Mapping, Source
 from lab.errors import shown
+from lab.limits import MAX_MEMORY_MIB, MAX_SMP, memory_problem
 from lab.physmem import parse_size
 from lab.profiles import arches as known_arches
 
@@ -61,8 +62,6 @@ class Strict(BaseModel):
 # limit in the message, instead of failing later in QEMU or in the guest.
 MAX_PAGES = 1 << 20  # 4 GiB of 4 KiB pages per mapping
 MAX_STEPS = 1000
-MAX_MEMORY_MIB = 64 * 1024
-MIN_MEMORY_MIB = 128
 
 
 def _no_nul(value: str) -> str:
@@ -79,11 +78,9 @@ Status = Annotated[int, Field(ge=0, le=255, strict=True)]  # a shell's $? (128+N
 
 
 def _memory(value: str) -> str:
-    mib = int(value[:-1]) * (1024 if value.endswith("G") else 1)
-    if not MIN_MEMORY_MIB <= mib <= MAX_MEMORY_MIB:
-        raise ValueError(
-            f"{value} is outside {MIN_MEMORY_MIB}M .. {MAX_MEMORY_MIB // 1024}G of guest memory"
-        )
+    problem = memory_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -96,7 +93,7 @@ Params = Annotated[
 
 class Boot(Strict):
     memory: Memory = "1G"
-    smp: Annotated[int, Field(ge=1, le=8, strict=True)] = 2
+    smp: Annotated[int, Field(ge=1, le=MAX_SMP, strict=True)] = 2
     append: Annotated[tuple[Text, ...], Field(max_length=64)] = ()
 
 

@@ -121,7 +121,7 @@ def test_a_run_that_never_ends_is_no_crash_timed_out(tmp_path: Path) -> None:
     ("args", "said"),
     [
         (["--title", "("], "not a regular expression"),
-        (["--runs", "0"], "at least 1"),
+        (["--runs", "0"], "--runs must be from 1 to 10000, not 0"),
         (["--lab-kernel", "kasan", "--config", "/etc/hostname"], "exclude each other"),
     ],
 )
