@@ -9,6 +9,7 @@ from pathlib import Path
 from lab.cache import Entry, hash_strings, sha256_file
 from lab.errors import LabError
 from lab.kernel.base import Kernel
+from lab.kernel.imageformat import WANTED, check_image
 from lab.kernel.pvh import has_pvh_note, is_elf
 from lab.log import Log, stderr_log
 from lab.profiles import Profile
@@ -59,6 +60,12 @@ def checked_paths(image: Path, kdir: Path | None) -> tuple[Path, Path | None]:
 
 def path_kernel(profile: Profile, image: Path, kdir: Path | None, log: Log = stderr_log) -> Kernel:
     image, kdir = checked_paths(image, kdir)
+    kind = check_image(image, profile.arch)
+    if kind == "an ELF x86_64 kernel" and not has_pvh_note(image):
+        raise LabError(
+            f"kernel image {image}: an ELF vmlinux without the PVH note (CONFIG_PVH=y) that "
+            f"QEMU needs to boot it: pass {WANTED[profile.arch]}"
+        )
     release = _release(kdir, image) if kdir else "unknown"
     # x86: boot the tree's ELF vmlinux through PVH when it has the note.
     boot = image

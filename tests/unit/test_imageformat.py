@@ -1,0 +1,100 @@
+"""A kernel image is known by its header: what QEMU cannot boot for the guest's arch is refused
+in one line naming the file and what it is, before any VM."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+
+from lab.cli import main
+from lab.errors import LabError
+from lab.kernel.imageformat import check_image, identify
+
+
+def _bzimage() -> bytes:
+    head = bytearray(0x1000)
+    head[0:2] = b"MZ"  # the EFI stub's header comes first, as in Debian's vmlinuz
+    head[0x1FE:0x200] = b"\x55\xaa"
+    head[0x202:0x206] = b"HdrS"
+    return bytes(head)
+
+
+def _arm64_image() -> bytes:
+    head = bytearray(0x1000)
+    head[0:2] = b"MZ"
+    head[0x38:0x3C] = b"ARM\x64"
+    return bytes(head)
+
+
+def _elf(e_type: int, machine: int) -> bytes:
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    # ELF64 header: type, machine, version, entry, phoff, shoff, flags, ehsize, phentsize,
+    # phnum, shentsize, shnum, shstrndx (no sections, no segments)
+    rest = struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0, 0, 0, 0, 64, 56, 0, 64, 0, 0)
+    return ident + rest + bytes(0x200)
+
+
+IMAGES = {
+    "bzimage": (_bzimage(), "a bzImage"),
+    "image": (_arm64_image(), "an arm64 Image"),
+    "image-gz": (gzip.compress(_arm64_image()), "a gzip arm64 Image"),
+    "zboot": (b"MZ\0\0zimg" + bytes(0x300), "an EFI zboot image"),
+    "vmlinux-x86": (_elf(2, 62), "an ELF x86_64 kernel"),
+    "vmlinux-arm64": (_elf(2, 183), "an ELF arm64 kernel"),
+    "module": (_elf(1, 62), "an ELF x86_64 module or object file (e_type 1)"),
+    "program": (_elf(3, 183), "an ELF arm64 program or library (e_type 3)"),
+    "riscv": (_elf(2, 243), "an ELF riscv kernel"),
+    "truncated-elf": (b"\x7fELF\x02", "a truncated ELF file"),
+    "text": (b"root:x:0:0:root:/root:/bin/bash\n", "text"),
+    "empty": (b"", "an empty file"),
+    "gzip-text": (gzip.compress(b"hello\n" * 100), "gzip data"),
+    "random": (bytes(range(256)) * 4, "binary data of no kernel format"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMAGES))
+def test_identify(tmp_path: Path, case: str) -> None:
+    data, kind = IMAGES[case]
+    path = tmp_path / case
+    path.write_bytes(data)
+    assert identify(path) == kind
+
+
+BOOTS = {
+    "x86_64": {"bzimage", "vmlinux-x86"},
+    "arm64": {"image", "image-gz", "zboot", "vmlinux-arm64"},
+}
+
+
+@pytest.mark.parametrize("arch", sorted(BOOTS))
+@pytest.mark.parametrize("case", sorted(IMAGES))
+def test_only_what_qemu_boots_for_the_arch_passes(tmp_path: Path, arch: str, case: str) -> None:
+    data, kind = IMAGES[case]
+    path = tmp_path / case
+    path.write_bytes(data)
+    if case in BOOTS[arch]:
+        assert check_image(path, arch) == kind
+    else:
+        with pytest.raises(LabError, match=f"^kernel image {path}: .*not an {arch} kernel: pass"):
+            check_image(path, arch)
+
+
+@pytest.mark.parametrize(
+    ("arch", "case", "said"),
+    [
+        ("arm64", "bzimage", ": a bzImage, not an arm64 kernel: pass an Image"),
+        ("x86_64", "text", ": text, not an x86_64 kernel: pass a bzImage"),
+        ("x86_64", "vmlinux-x86", ": an ELF vmlinux without the PVH note (CONFIG_PVH=y)"),
+    ],
+)
+def test_the_cli_refuses_a_wrong_kernel_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arch: str, case: str, said: str
+) -> None:
+    path = tmp_path / case
+    path.write_bytes(IMAGES[case][0])
+    assert main(["boot", "--arch", arch, "--kernel", str(path), "--", "true"]) == 125
+    err = capsys.readouterr().err.strip()
+    assert f"kernel image {path}{said}" in err and len(err.splitlines()) == 1, err
