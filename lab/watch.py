@@ -4,14 +4,42 @@ at once instead of after the command's whole timeout."""
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
+from collections.abc import Callable
+from typing import Any
+
+import paramiko
 
 from lab.console import Console
 from lab.crash import Report, find_reports
+from lab.errors import LabError
 
 QUIET_S = 1.0  # a report is complete once the console has been silent this long after it
 LIMIT_S = 5.0  # ... or this long after it began, whatever is still printing
 GUEST_DIED = "the guest died (QEMU exited)"
+SYNC_S = 2.0  # for the sync line to reach the console (it takes milliseconds)
+
+
+def sync_console(console: Console, run: Callable[[str, float], Any]) -> bool:
+    """Once this returns True, every kernel message printed before the call is in the host's
+    console log: a line written to /dev/kmsg at level 0 (shown at any console log level) comes
+    out after every earlier record, as printk prints its records in order.  Without it, a
+    report printed just before a command's end could reach the host after the command's status
+    (SSH and the serial port are separate paths) and be missed or counted to the next step.
+    False, after at most ~2 x SYNC_S, when the guest could not write the line (no SSH, a hung
+    guest) or the console did not show it."""
+    token = secrets.token_hex(6)
+    mark = console.mark()
+    try:
+        result = run(f"echo '<0>remaplab: console sync {token}' > /dev/kmsg", SYNC_S)
+        if not result.ok:
+            return False
+        console.wait_for(re.escape(token), SYNC_S, "the console sync line", start=mark)
+    except (LabError, OSError, EOFError, paramiko.SSHException):
+        return False
+    return True
 
 
 class KernelWatch:

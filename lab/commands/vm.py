@@ -145,6 +145,7 @@ def _command(
 ) -> int:
     """COMMAND's output and status; a kernel crash or the guest's death ends it at once."""
     from lab.ssh import CommandAborted, CommandTimedOut
+    from lab.watch import sync_console
 
     assert vm.ssh is not None
 
@@ -162,6 +163,7 @@ def _command(
             f"(console log {vm.console_log}, kept)"
         ) from None
     _write(result.stdout, result.stderr)
+    sync_console(watch.console, vm.ssh.run)  # what the command made the kernel print is in
     if watch.settle():
         # A report still printing when the command ended is as much its doing as one that
         # ended it: the same 121 whichever came first (a race otherwise decides the status).

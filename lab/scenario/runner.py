@@ -42,6 +42,7 @@ from lab.scenario.verdict import Observed, decide
 from lab.steplog import StepLog, recording, step
 from lab.symbolize import decode_reports
 from lab.vm import VM
+from lab.watch import sync_console
 
 __all__ = [
     "Outcome",
@@ -155,6 +156,8 @@ def _observe(
         modules.load_all(run, mods)
         failed = _steps(run, result)
         if vm.console is not None:
+            if vm.ssh is not None and vm.alive:  # the steps' reports count to the steps
+                sync_console(vm.console, vm.ssh.run)
             result.steps_end = vm.console.mark()
         run.release_all()
         if failed is not None:

@@ -225,3 +225,16 @@ def test_boot_fails_on_kernel_reports_the_command_provoked() -> None:
     )
     assert res.returncode == 121, res.stderr
     assert "kernel crash while running" in res.stderr and "WARNING: refcount bug" in res.stderr
+
+
+def test_a_report_printed_as_the_command_ends_is_not_missed() -> None:
+    """The report's first line is the command's last act: SSH brings the status and the serial
+    port the report on separate paths; the console sync waits for the report either way."""
+    res = boot(
+        "x86_64",
+        "--",
+        "echo '<4>WARNING: CPU: 0 PID: 1 at mm/memory.c:1 remaplab_e2e_probe+0x0/0x10' > /dev/kmsg",
+    )
+    assert res.returncode == 121, res.stderr
+    # a WARNING line with no stack after it: syzkaller's rules title it "WARNING in corrupted"
+    assert "[WARNING] WARNING in" in res.stderr, res.stderr

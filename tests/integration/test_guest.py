@@ -79,3 +79,21 @@ def test_console_is_logged_and_qmp_answers(vm: VM) -> None:
     assert "remaplab: ready" in vm.console_log.read_text()
     status = vm.connect_qmp().cmd("query-status")
     assert status["status"] == "running"
+
+
+def test_console_sync_at_any_log_level(vm: VM) -> None:
+    """The sync line is at level 0: it reaches the console (True) even after a command lowered
+    the console's log level, and everything printed before it is on the console by then."""
+    from lab.watch import sync_console
+
+    assert vm.console is not None
+    try:
+        assert vm.run("dmesg -n 1").ok
+        assert vm.run("echo '<0>remaplab-sync-probe-before' > /dev/kmsg").ok
+        assert sync_console(vm.console, vm.run)
+        assert "remaplab-sync-probe-before" in vm.console.text()
+    finally:
+        vm.run("dmesg -n 8")
+    start = time.monotonic()  # the line could not be written: no wait for it
+    assert not sync_console(vm.console, lambda _c, _t: vm.run("false"))
+    assert time.monotonic() - start < 1.5
