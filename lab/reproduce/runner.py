@@ -30,7 +30,7 @@ from lab.reproduce.outcome import (
 from lab.rootfs import Initramfs
 from lab.ssh import CommandAborted, CommandTimedOut
 from lab.vm import VM, VMOptions
-from lab.watch import KernelWatch
+from lab.watch import KernelWatch, sync_console
 
 GUEST_BINARY = "/root/repro"
 HEALTH_TIMEOUT_S = 15.0  # the guest must answer a `cat` this fast to be reused
@@ -98,6 +98,7 @@ def _execute(vm: VM, timeout: float, stop: threading.Event) -> tuple[KernelWatch
         res = vm.ssh.run(f"cd /root && {GUEST_BINARY}", timeout=timeout, interrupt=interrupt)
         record.status = res.status
         _keep_output(record, res.stdout, res.stderr)
+        sync_console(vm.console, vm.ssh.run)  # what the run made the kernel print is in
     except CommandAborted as exc:
         _keep_output(record, exc.stdout, exc.stderr)
         record.outcome, record.detail = ERROR, exc.reason
