@@ -5,6 +5,7 @@ follow syzkaller's convention ("KASAN: use-after-free Read in foo", "WARNING in 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lab.crash.report import Report, decode_log, find_reports, strip_prefix
@@ -27,16 +28,33 @@ def patterns() -> tuple[Pattern, ...]:
     return table().patterns
 
 
+HEADER_KEY = re.compile(r"^[A-Z][A-Z_]*: ")  # TITLE:, ALT:, TYPE:, CORRUPTED:, ...
+
+
 def strip_header(text: str) -> tuple[str | None, str]:
-    """syzkaller corpus files start with 'TITLE: ...' header lines and a blank line."""
+    """A syzkaller report test file (pkg/report/testdata): header lines up to the first blank
+    line ('# ' comments, 'TITLE: ...', 'ALT: ...' and other 'KEY: ' lines), then the console
+    log, then maybe a blank line and 'REPORT:' with the report syzkaller should cut out (not
+    console).  Returns (the TITLE or None, the console log); text without such a header is
+    returned whole."""
     lines = text.split("\n")
-    if not lines or not lines[0].startswith("TITLE: "):
+    end = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    head = lines[:end]
+    if not head or not all(ln.startswith("#") or HEADER_KEY.match(ln) for ln in head):
         return None, text
-    title = lines[0].removeprefix("TITLE: ").strip()
-    for idx, line in enumerate(lines):
-        if not line.strip():
-            return title, "\n".join(lines[idx + 1 :])
-    return title, ""
+    if not any(ln.startswith("TITLE: ") for ln in head) and not any(
+        ln.startswith("#") for ln in head
+    ):
+        return None, text  # no TITLE and no comment: console lines such as 'RIP: ...'
+    title = next(
+        (ln.removeprefix("TITLE: ").strip() for ln in head if ln.startswith("TITLE: ")), None
+    )
+    body = lines[end + 1 :]
+    for i in range(1, len(body)):
+        if body[i] == "REPORT:" and not body[i - 1].strip():
+            body = body[: i - 1]
+            break
+    return title, "\n".join(body)
 
 
 def settled_reports(

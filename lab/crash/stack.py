@@ -3,16 +3,47 @@ generic helpers skipped, stalls and hangs attributed by their extractors."""
 
 from __future__ import annotations
 
+import functools
 import re
+import subprocess
 
 from lab.crash.table import Frames, Pattern, Skip
 
 Steps = tuple[re.Pattern[str] | None, ...]
 
 
+# Rust symbols, as the kernel prints them (kallsyms keeps them mangled): the v0 scheme (_R...)
+# and the legacy one, an Itanium-like name ending in a hash (_ZN...17h<16 hex>E).
+RUST = re.compile(r"^_R[A-Za-z0-9_]+$|^_ZN[A-Za-z0-9_$.]*17h[0-9a-f]{16}E$")
+RUST_NOISE = re.compile(r"\[[0-9a-f]+\]|::h[0-9a-f]{16}$")  # crate disambiguators, legacy hash
+
+
+@functools.lru_cache(maxsize=1024)
+def demangle_rust(name: str) -> str:
+    """A Rust symbol as a path, as syzkaller titles it: _RNvMs3_NtCs..._11rust_binder7process
+    NtB5_7Process10update_ref is <rust_binder::process::Process>::update_ref.  binutils'
+    c++filt demangles both schemes (the lab's toolchain has it); its crate disambiguators and
+    the legacy hash are dropped.  The name as it is when c++filt is missing or cannot."""
+    from lab.hosttools import which
+
+    tool = which("c++filt")
+    if tool is None:
+        return name
+    try:
+        out = subprocess.run(
+            [tool, "-p", "--", name], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return name
+    return RUST_NOISE.sub("", out) if out and out != name else name
+
+
 def demangle(name: str) -> str:
     """A C++ (Itanium) mangled name without its parameters: _Z8fakeNameiii is fakeName,
-    _ZN2ns4funcEv is ns::func.  Anything else is returned as it is."""
+    _ZN2ns4funcEv is ns::func; a Rust one as its path (demangle_rust).  Anything else is
+    returned as it is."""
+    if RUST.match(name):
+        return demangle_rust(name)
     if not name.startswith("_Z"):
         return name
     rest, nested, parts = name[2:], name.startswith("_ZN"), []

@@ -136,3 +136,23 @@ def test_corpus_rates() -> None:
     assert detected / crash >= 0.98, f"{detected}/{crash} detected"
     assert titled / crash >= 0.95, f"{titled}/{crash} titled like syzkaller"
     assert false_pos == 0
+
+
+HEADER_CASES = {
+    "title": ("TITLE: A\nALT: b\n\nlog\n", ("A", "log\n")),
+    "comments": ("# a note\n# another\nTITLE: A\nTYPE: BUG\n\nlog\n", ("A", "log\n")),
+    "comments-only": ("# no crash here\n\nlog\n", (None, "log\n")),
+    "report-section": ("TITLE: A\n\nlog\n\nREPORT:\ncut\n", ("A", "log")),
+    "no-header": ("[ 1.0] x\n\ny\n", (None, "[ 1.0] x\n\ny\n")),
+    "console-like-keys": (
+        "WARNING: CPU: 0 PID: 1 at x\n\ny\n",
+        (None, "WARNING: CPU: 0 PID: 1 at x\n\ny\n"),
+    ),
+    "empty": ("", (None, "")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+def test_strip_header_reads_syzkallers_test_format(case: str) -> None:
+    text, want = HEADER_CASES[case]
+    assert strip_header(text) == want

@@ -103,3 +103,25 @@ def test_demangle() -> None:
     assert demangle("_ZN2ns4funcEv") == "ns::func"
     assert demangle("plain_c") == "plain_c"
     assert demangle("_Z99x") == "_Z99x"
+
+
+def test_demangle_rust() -> None:
+    """Rust symbols as syzkaller titles them: both schemes, no crate disambiguator, no hash."""
+    v0 = "_RNvMs3_NtCshgDM7dBCdno_11rust_binder7processNtB5_7Process10update_ref"
+    assert demangle(v0) == "<rust_binder::process::Process>::update_ref"
+    assert demangle("_RNvCs1234_7mycrate3foo") == "mycrate::foo"
+    assert demangle("_ZN4core9panicking5panic17h0123456789abcdefE") == "core::panicking::panic"
+    legacy = "_ZN6kernel4sync3arc12Arc$LT$T$GT$4drop17h1234567890abcdefE"
+    assert demangle(legacy) == "kernel::sync::arc::Arc<T>::drop"
+    assert demangle("_Rnot_rust") == "_Rnot_rust"  # c++filt cannot: kept as it is
+
+
+def test_demangle_rust_without_cxxfilt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.crash import stack
+
+    monkeypatch.setattr("lab.hosttools.which", lambda _tool: None)
+    stack.demangle_rust.cache_clear()
+    try:
+        assert demangle("_RNvCs1234_7mycrate3bar") == "_RNvCs1234_7mycrate3bar"
+    finally:
+        stack.demangle_rust.cache_clear()
