@@ -62,7 +62,7 @@ class KernelWatch:
         if last == self._scanned_at:
             return  # nothing new on the console
         self._scanned_at = last
-        self.reports = find_reports(self.console.text(self.mark))
+        self.reports = find_reports(self.console.text(self.mark), after_boot=True)
         if self.reports and self._first_seen is None:
             self._first_seen = time.monotonic()
 

@@ -41,7 +41,7 @@ def judge(path: Path, tally: Tally) -> None:
     try:
         text = decode_log(path.read_bytes())
         title, body = strip_header(text)
-        reports = find_reports(body)
+        reports = find_reports(body, after_boot=body != text)  # as `remaplab triage` reads them
     except Exception as exc:  # a refusal or a crash of the triage itself counts as refused
         tally.refused += 1
         tally.misses.append(f"{path.name}: REFUSED {type(exc).__name__}: {exc}")

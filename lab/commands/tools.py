@@ -109,8 +109,10 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
     kind = next((name for magic, name in BINARY_MAGIC if raw.startswith(magic)), None)
     if kind is not None:  # NUL bytes alone are no reason: real consoles hold them
         raise LabError(f"{path}: binary data ({kind}), not a console log")
-    _title, text = strip_header(decode_log(raw))
-    reports = find_reports(text)
+    log = decode_log(raw)
+    _title, text = strip_header(log)
+    # syzkaller's logs (a test file's header says it is one) start after the boot, as --after-boot
+    reports = find_reports(text, after_boot=args.after_boot or text != log)
     items = [r.as_dict() for r in reports]
     if args.vmlinux or args.module:
         from lab.profiles import get_profile
@@ -177,6 +179,12 @@ def _register_kernel(sub: Any, parser_class: Any) -> None:
 def _register_triage(sub: Any) -> None:
     triage = sub.add_parser("triage", help="find and title the kernel crash reports in a log")
     triage.add_argument("logfile", type=Path)
+    triage.add_argument(
+        "--after-boot",
+        action="store_true",
+        help="the log starts after the kernel booted (syzkaller's logs, dmesg -w): a "
+        "'Booting the kernel' anywhere in it is a reboot, not the first boot",
+    )
     triage.add_argument("--json", action="store_true", help="JSON list: title, kind, text, ...")
     triage.add_argument("-v", "--verbose", action="store_true", help="print each report's text")
     triage.add_argument("--vmlinux", type=Path, help="decode frames with this vmlinux (debug info)")

@@ -62,8 +62,8 @@ def settled_reports(
 ) -> list[Report]:
     """Reports on a live console since offset mark.  Once one has begun, wait (bounded by
     limit) until the console has been quiet for `quiet` seconds, so it is cut out whole."""
-    reports = find_reports(console.text(mark))
+    reports = find_reports(console.text(mark), after_boot=True)
     if reports:
         console.wait_quiet(quiet, limit)
-        reports = find_reports(console.text(mark))
+        reports = find_reports(console.text(mark), after_boot=True)
     return reports

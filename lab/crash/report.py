@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from lab.crash.stack import culprit
@@ -30,6 +30,7 @@ class Report:
 class _Line:
     text: str  # without the printk prefix
     context: str  # "" (no timestamp), "console" (timestamp only), "T123" or "C1"
+    stamp: str = ""  # the timestamp and caller as printed ("[ 12.345678][ T41]"), if any
 
 
 def decode_log(raw: bytes) -> str:
@@ -49,8 +50,28 @@ def _split(text: str, tab: Table) -> list[_Line]:
         assert m is not None  # every part of the prefix is optional
         groups = m.groupdict()
         context = groups.get("context") or ("console" if groups.get("ts") else "")
-        out.append(_Line(m.string[m.end() :], context))
+        stamp = m.group(0)[m.start("ts") :].strip() if groups.get("ts") else ""
+        out.append(_Line(m.string[m.end() :], context, stamp))
     return out
+
+
+def _split_record(
+    lines: list[_Line], i: int, hit: tuple[int, re.Match[str]], tab: Table
+) -> tuple[int, re.Match[str]]:
+    """A report's first line cut in two by a newline inside one printk (a task renamed by a
+    fuzzer to bytes holding one: 'INFO: task <name\nrest>:123 blocked...' comes out as two lines
+    with the very same timestamp and caller).  When the line and the next one share that prefix
+    and, joined, a more specific pattern (earlier in the table) starts there, the joined line
+    and that pattern; else hit."""
+    if i + 1 >= len(lines) or not lines[i].stamp or lines[i + 1].stamp != lines[i].stamp:
+        return hit
+    joined = f"{lines[i].text} {lines[i + 1].text}"
+    better = _start(joined, tab, True)
+    if better is None or better[0] >= hit[0]:
+        return hit
+    lines[i] = replace(lines[i], text=joined)
+    lines[i + 1] = replace(lines[i + 1], text="")
+    return better
 
 
 def _start(line: str, tab: Table, booted: bool) -> tuple[int, re.Match[str]] | None:
@@ -145,15 +166,18 @@ def _choose(
 
 
 def clean_title(title: str, tab: Table) -> str:
-    """syzkaller's title hygiene: run-specific parts replaced, control characters dropped."""
+    """syzkaller's title hygiene (pkg/report's sanitizeTitle): run-specific parts replaced;
+    of the first 120 bytes, tabs made spaces, every byte outside printable ASCII dropped (a
+    fuzzer's task name of random bytes), runs of spaces made one."""
     for regex, repl in tab.replace:
         for _ in range(10):
             new = regex.sub(repl, title)
             if new == title:
                 break
             title = new
-    title = re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", "", title.replace("\t", " "))
-    return re.sub(r" {2,}", " ", title[:_MAX_TITLE]).strip()
+    head = title.encode("utf-8", errors="replace")[:_MAX_TITLE].decode("ascii", errors="ignore")
+    head = re.sub(r"[\x00-\x1f\x7f]", "", head.replace("\t", " "))
+    return re.sub(r" {2,}", " ", head).strip()
 
 
 def _report(lines: list[_Line], first: int, idx: int, body: list[int], tab: Table) -> Report:
@@ -166,13 +190,15 @@ def _report(lines: list[_Line], first: int, idx: int, body: list[int], tab: Tabl
     return Report(pat.kind, clean_title(title, tab), "\n".join(texts), first + 1, func)
 
 
-def find_reports(text: str) -> list[Report]:
-    """Every kernel report in a console log, in the order they start."""
+def find_reports(text: str, after_boot: bool = False) -> list[Report]:
+    """Every kernel report in a console log, in the order they start.  after_boot: the log
+    starts after the kernel booted (a live console since a mark, syzkaller's logs), so a
+    "Booting the kernel" anywhere in it is a reboot; otherwise only one after kernel output."""
     tab = table()
     lines = _split(text, tab)
     reports: list[Report] = []
     taken: set[int] = set()
-    booted = False
+    booted = after_boot
     for i, line in enumerate(lines):
         if i in taken:
             continue
@@ -180,6 +206,7 @@ def find_reports(text: str) -> list[Report]:
         booted = booted or line.context != ""
         if hit is None:
             continue
+        hit = _split_record(lines, i, hit, tab)
         body = _extent(lines, i, tab, False)
         taken.update(body)
         reports.append(_report(lines, i, hit[0], body, tab))

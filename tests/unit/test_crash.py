@@ -16,9 +16,10 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "crashlogs"
 
 @pytest.mark.parametrize("log", sorted(GOLDEN.glob("*.log")), ids=lambda p: p.name)
 def test_golden_title(log: Path) -> None:
-    title, body = strip_header(log.read_text(errors="replace"))
+    text = log.read_text(errors="replace")
+    title, body = strip_header(text)
     assert title is not None
-    reports = find_reports(body)
+    reports = find_reports(body, after_boot=True)  # syzkaller's logs start after the boot
     assert reports, f"no report found in {log.name}"
     assert reports[0].title == title
     assert reports[0].text.strip()
@@ -156,3 +157,45 @@ HEADER_CASES = {
 def test_strip_header_reads_syzkallers_test_format(case: str) -> None:
     text, want = HEADER_CASES[case]
     assert strip_header(text) == want
+
+
+def test_a_boot_in_a_log_that_starts_after_boot_is_a_reboot() -> None:
+    """syzkaller's logs and a live console since a mark start after the boot: a boot banner
+    there, even after only a program's output and the firmware's, is a reboot."""
+    log = "mmap(&(0x7f0000000000/0x1000)=nil)\nSeaBIOS (version 1.16)\nBooting the kernel.\n"
+    assert find_reports(log) == []  # a log from power-on: its first boot
+    (report,) = find_reports(log, after_boot=True)
+    assert (report.kind, report.title) == ("REBOOT", "unexpected kernel reboot")
+
+
+HUNG = (
+    "[  52.080846][   T41] INFO: task ab\n"
+    "[  52.080846][   T41] cd:18088 blocked for more than 143 seconds.\n"
+    "[  52.101131][   T41] Call Trace:\n"
+    "[  52.101131][   T41]  <TASK>\n"
+    "[  52.101132][   T41]  __schedule+0x10/0x20\n"
+    "[  52.101133][   T41]  schedule+0x10/0x20\n"
+    "[  52.101134][   T41]  p9_fd_close+0x10/0x20\n"
+    "[  52.101135][   T41]  </TASK>\n"
+)
+
+
+def test_a_first_line_cut_by_a_newline_in_one_printk_is_joined() -> None:
+    """A task name holding a newline splits the hung-task line in two with one prefix: read
+    joined, the specific pattern names it (not the catch-all 'INFO: ...')."""
+    (report,) = find_reports(HUNG)
+    assert report.title == "INFO: task hung in p9_fd_close", report.title
+    assert report.line == 1
+
+
+def test_lines_of_different_printks_are_not_joined() -> None:
+    other = HUNG.replace("[  52.080846][   T41] cd:", "[  52.080847][   T41] cd:", 1)
+    (report,) = find_reports(other)
+    assert report.title != "INFO: task hung in p9_fd_close"
+
+
+def test_titles_keep_printable_ascii_only() -> None:
+    """As syzkaller's sanitizeTitle: a fuzzer's task name of random bytes leaves nothing."""
+    log = "[ 1.0][ T1] INFO: task \u00e9\ufffd\x01x:12 blocked for more than 143 seconds.\n"
+    (report,) = find_reports(log)
+    assert report.title.isascii() and report.title.isprintable(), report.title
