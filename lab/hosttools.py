@@ -49,3 +49,21 @@ def require(tool: str) -> str:
         hint = f" (Debian package {package})" if package else ""
         raise LabError(f"{tool} not found on PATH or in {', '.join(SBIN)}: run `make deps`{hint}")
     return path
+
+
+def packages() -> list[str]:
+    """The Debian/Ubuntu packages the lab needs on the host (lab/data/host_packages.txt)."""
+    lines = (DATA / "host_packages.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def install_command(host_arch: str) -> str:
+    """The root shell command that installs them: the arm64 foreign architecture first (the lab
+    downloads arm64 guest packages) unless the host is arm64 (dpkg's name for its arch)."""
+    steps = [] if host_arch == "arm64" else ["dpkg --add-architecture arm64"]
+    steps += [
+        "apt-get update",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        + " ".join(packages()),
+    ]
+    return " && ".join(steps)

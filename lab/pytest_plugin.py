@@ -22,6 +22,7 @@ pytest-split (``--splits N --group K``) partitions the items by ``.test_duration
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,3 +179,19 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
     if is_scenario_file(parent.config, file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A session that collected scenarios splits (pytest --splits N --group K) as `remaplab run
+    --shard K/N` does, by pytest-split's least_duration, unless the user chose an algorithm
+    (its own default, duration_based_chunks, gives other shards).  Runs before pytest-split's
+    own hook (trylast)."""
+    if not hasattr(config.option, "splitting_algorithm"):
+        return  # pytest-split is not installed
+    if not any(isinstance(item, ScenarioItem) for item in items):
+        return  # someone else's suite: not ours to change
+    given = [*config.invocation_params.args, *config.getini("addopts")]
+    given += os.environ.get("PYTEST_ADDOPTS", "").split()
+    if not any(str(arg).startswith("--splitting-algorithm") for arg in given):
+        config.option.splitting_algorithm = "least_duration"

@@ -114,12 +114,23 @@ def update_durations(path: Path, measured: Iterable[tuple[str, float]]) -> int:
     return count
 
 
+PYTEST_CONFIGS = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+
+
 def shard_root(folder: Path) -> Path:
-    """What node ids are relative to: the repository (pytest's rootdir here) when the scenario
-    folder is inside it, else the working folder."""
+    """What node ids are relative to, and where .test_durations is: pytest's rootdir.  The
+    repository when the scenario folder is inside it; else, as pytest finds it, the nearest
+    folder above the scenario folder with a pytest configuration file (your repository's
+    pyproject.toml); else the working folder."""
     from lab.paths import REPO
 
-    return REPO if folder.resolve().is_relative_to(REPO.resolve()) else Path.cwd()
+    here = folder.resolve()
+    if here.is_relative_to(REPO.resolve()):
+        return REPO
+    for parent in (here, *here.parents):
+        if any((parent / name).is_file() for name in PYTEST_CONFIGS):
+            return parent
+    return Path.cwd()
 
 
 def scenario_items(

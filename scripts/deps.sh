@@ -5,13 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(
-	qemu-system-x86 qemu-system-arm qemu-utils
-	gcc make libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
-	bc flex bison libelf-dev libssl-dev dwarves
-	busybox-static cpio kmod xz-utils zstd dropbear-bin openssh-client gdb ccache
-	python3 python3-venv python3-dev
-)
+mapfile -t packages < <(grep -Ev '^[[:space:]]*(#|$)' lab/data/host_packages.txt)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -36,6 +36,11 @@ def cmd_merge(args: argparse.Namespace, _command: list[str]) -> int:
             f"{len(merged.duplicates)} results in more than one report (kept the one that did "
             f"not pass, if any; all in report.json's duplicates): {shown}"
         )
+    kernels = merged.meta.get("kernels", {})
+    assert isinstance(kernels, dict)
+    for arch, names in kernels.items():
+        if len(names) > 1:
+            stderr_log(f"the {arch} runs were on {len(names)} kernels: {'; '.join(names)}")
     bad = [r for r in merged.results if not r.ok]
     for r in bad:
         print(f"{r.outcome.value}: {r.scenario} [{r.arch}]: {r.message}", file=sys.stderr)

@@ -63,15 +63,11 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     if not loaded:
         raise LabError(f"no scenario files (*.yaml) in {directory}")
     arches = chosen_arches(args)  # an unknown --arch is refused, --list included
+    only, meta = _shard(args, loaded, arches)
     if args.list:
-        for item in loaded:
-            s = item.scenario
-            if set(s.arches) & set(arches):
-                description = " ".join(s.description.split())
-                print(f"{s.name:40s} {','.join(s.arches):14s} {description}")
+        _list(loaded, arches, only)
         return 0
     count("--jobs", args.jobs, MAX_JOBS)
-    only, meta = _shard(args, loaded, arches)
     if only is not None and not only:
         stderr_log(f"shard {args.shard} has no scenario runs: nothing to do")
         return 0
@@ -97,20 +93,35 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
     return _verdict(results, kept, args.keep_for)
 
 
+def _list(loaded: list[Any], arches: list[str], only: list[tuple[str, str]] | None) -> None:
+    """--list: the scenarios that would run (on the chosen arches; with --shard, the shard's)."""
+    for item in loaded:
+        s = item.scenario
+        on = [a for a in s.arches if a in arches and (only is None or (s.name, a) in only)]
+        if on:
+            description = " ".join(s.description.split())
+            print(f"{s.name:40s} {','.join(on):14s} {description}")
+
+
 def _shard(
     args: argparse.Namespace, loaded: list[Any], arches: list[str]
 ) -> tuple[list[tuple[str, str]] | None, dict[str, object]]:
     """--shard K/N: the (scenario, arch) pairs of that shard (lab/shard.py, the same split as
     pytest --splits N --group K), and what report.json says about it."""
     if not args.shard:
+        if args.durations is not None:
+            raise LabError("--durations is for --shard K/N")
         return None, {}
-    from lab.paths import REPO
-    from lab.shard import DURATIONS_FILE, parse_shard, shard_pairs
+    from lab.shard import DURATIONS_FILE, parse_shard, shard_pairs, shard_root
 
     shard = parse_shard(args.shard)
-    durations = args.durations or REPO / DURATIONS_FILE
+    if args.durations is not None and not args.durations.is_file():
+        raise LabError(f"--durations {args.durations}: no such file")
+    # pytest-split's file sits in pytest's rootdir, which node ids are relative to
+    durations = args.durations or shard_root(loaded[0].path.parent) / DURATIONS_FILE
     pairs = shard_pairs([(i.path, i.scenario.name) for i in loaded], arches, shard, durations)
-    stderr_log(f"shard {shard}: {len(pairs)} scenario runs (durations: {durations})")
+    said = durations if durations.is_file() else f"none ({durations} is missing: equal weights)"
+    stderr_log(f"shard {shard}: {len(pairs)} scenario runs (durations: {said})")
     return pairs, {"shard": str(shard), "shard_runs": len(pairs)}
 
 

@@ -149,6 +149,16 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
 def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
     from lab.doctor import doctor
 
+    if args.install_command:
+        import subprocess
+
+        from lab.hosttools import install_command
+
+        arch = subprocess.run(
+            ["dpkg", "--print-architecture"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        print(install_command(arch or "amd64"))
+        return 0
     return doctor()
 
 
@@ -212,6 +222,12 @@ def register(sub: Any, parser_class: Any) -> None:
     _register_kernel(sub, parser_class)
     _register_triage(sub)
     doc = sub.add_parser("doctor", help="check the host: QEMU, cross compiler, KVM, cache")
+    doc.add_argument(
+        "--install-command",
+        action="store_true",
+        help="print the root shell command that installs the host packages the lab needs "
+        '(for CI: sudo sh -c "$(remaplab doctor --install-command)")',
+    )
     doc.set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="boot-to-first-command benchmark")
     bench.add_argument("--arch", action="append", help="arch to measure (default: all)")

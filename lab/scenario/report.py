@@ -168,4 +168,15 @@ def merge_results(folders: list[Path]) -> Merged:
         "duplicates": duplicates,
     }
     results = sorted(chosen.values(), key=lambda r: (r.scenario, r.arch))
+    meta_out["kernels"] = kernels_by_arch(results)
     return Merged(results, meta_out, duplicates, arches, max(walls, default=0.0))
+
+
+def kernels_by_arch(results: list[Result]) -> dict[str, list[str]]:
+    """Each arch's kernels the results ran on (more than one: the shards' machines differed,
+    e.g. an apt-get update moved one to Debian's next kernel ABI)."""
+    seen: dict[str, list[str]] = {}
+    for r in results:
+        if r.kernel and r.kernel not in seen.setdefault(r.arch, []):
+            seen[r.arch].append(r.kernel)
+    return seen

@@ -62,6 +62,7 @@ class Result:
     log_dir: str = ""
     booted: bool = False  # a VM was booted for this scenario (not a warm one reused)
     notes: list[str] = field(default_factory=list)  # e.g. "boot retried: no console output in 30 s"
+    kernel: str = ""  # the kernel it ran on (Kernel.identity), once prepared
 
     @property
     def overhead(self) -> float:

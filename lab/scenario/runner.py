@@ -268,6 +268,7 @@ def _run(ctx: Context, result: Result) -> None:
         return
     try:
         ctx.kernel = ctx.pool.prepared(ctx.arch).kernel
+        result.kernel = ctx.kernel.identity
     except (LabError, OSError, subprocess.SubprocessError) as exc:
         result.outcome = Outcome.SETUP_ERROR
         result.message = f"could not prepare the {ctx.arch} kernel and initramfs: {exc}"

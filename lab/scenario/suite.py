@@ -23,7 +23,7 @@ from lab.kernel import KernelSpec
 from lab.log import Log
 from lab.scenario.load import Loaded
 from lab.scenario.pool import BootKey
-from lab.scenario.report import write_json, write_junit
+from lab.scenario.report import kernels_by_arch, write_json, write_junit
 from lab.scenario.runner import Outcome, Result, VMPool, run_scenario
 from lab.scenario.schema import Boot
 from lab.steplog import Event, Subscriber
@@ -273,6 +273,7 @@ def run_suite(
         for note in r.notes:
             console.print(Text(f"note: {r.scenario} [{r.arch}]: {note}", style="yellow"))
     meta: dict[str, object] = {"arches": arches, "wall_s": wall, "jobs": jobs, **(extra_meta or {})}
+    meta["kernels"] = kernels_by_arch(results)
     if interrupted is not None:
         meta["interrupted"] = str(interrupted)
     write_junit(results, out_dir / "junit.xml")

@@ -32,3 +32,22 @@ def test_table_expands_cross_prefixes() -> None:
     assert tools["depmod"] == "kmod"
     assert tools["aarch64-linux-gnu-gcc"] == "gcc-aarch64-linux-gnu"
     assert not any("{" in name for name in tools)
+
+
+def test_every_tool_package_is_installed_by_the_package_list() -> None:
+    """What doctor checks, deps.sh (and doctor --install-command) installs: each tool's package
+    is in host_packages.txt, or always there on Debian/Ubuntu (essential, or gcc's dependency)."""
+    from lab.hosttools import packages, table
+
+    always = {"apt", "dpkg", "perl", "binutils"}
+    missing = {pkg for pkg in table().values() if pkg not in packages() and pkg not in always}
+    assert not missing
+
+
+def test_the_install_command() -> None:
+    from lab.hosttools import install_command, packages
+
+    amd64 = install_command("amd64")
+    assert amd64.startswith("dpkg --add-architecture arm64 && apt-get update && ")
+    assert amd64.endswith(" ".join(packages())) and "qemu-system-arm" in amd64
+    assert "--add-architecture" not in install_command("arm64")

@@ -113,3 +113,27 @@ def test_durations_from_run_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                  "--scenarios", "scenarios"]) == 0  # fmt: skip
     assert json.loads(durations.read_text()) == {"scenarios/a.yaml::a[x86_64]": 2.0}  # no skips
     assert a.is_dir()
+
+
+def test_shards_on_different_kernels_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An apt-get update on one machine moved it to Debian's next kernel ABI: the merge says
+    which kernels each arch ran on, and report.json keeps them."""
+    old, new = (f"debian linux-image-6.1.0-{n}-amd64 6.1.1-{n}" for n in (56, 57))
+    first = [good("a", "x86_64"), good("b", "arm64")]
+    first[0].kernel, first[1].kernel = old, "debian linux-image-6.1.0-56-arm64 6.1.1-56"
+    second = [good("c", "x86_64")]
+    second[0].kernel = new
+    a = shard(tmp_path / "s1", first, "1/2", 30)
+    b = shard(tmp_path / "s2", second, "2/2", 30)
+    out = tmp_path / "merged"
+    assert main(["report", "merge", str(a), str(b), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"the x86_64 runs were on 2 kernels: {old}; {new}" in err
+    assert "arm64 runs were on" not in err
+    kernels = json.loads((out / "report.json").read_text())["kernels"]
+    assert kernels == {
+        "arm64": ["debian linux-image-6.1.0-56-arm64 6.1.1-56"],
+        "x86_64": [old, new],
+    }

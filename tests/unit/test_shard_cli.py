@@ -5,6 +5,8 @@ shard, hold disjoint runs, and report merge puts the whole suite back together."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,90 @@ def test_a_bad_shard_is_125(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     (tmp_path / "a.yaml").write_text(SCENARIO.format(name="a"))
     assert main(["run", "--scenarios", str(tmp_path), "--shard", "3/2"]) == 125
     assert "--shard 3/2" in capsys.readouterr().err
+
+
+def _foreign_repo(tmp_path: Path) -> Path:
+    """A driver author's repository: pyproject.toml, scenarios/, a committed .test_durations
+    whose one heavy item decides the split."""
+    repo = tmp_path / "myrepo"
+    (repo / "scenarios").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    for name in NAMES:
+        (repo / "scenarios" / f"{name}.yaml").write_text(SCENARIO.format(name=name))
+    stored = {f"scenarios/{n}.yaml::{n}[arm64]": 1.0 for n in NAMES}
+    stored["scenarios/s3.yaml::s3[arm64]"] = 100.0
+    (repo / ".test_durations").write_text(json.dumps(stored))
+    return repo
+
+
+def test_a_foreign_repositorys_durations_decide_its_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From any working folder: node ids and .test_durations are the repository's (pytest's
+    rootdir), as pytest --splits reads them; --list shows the shard's own runs."""
+    repo = _foreign_repo(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    listed = {}
+    for k in (1, 2):
+        argv = ["run", "--scenarios", str(repo / "scenarios"), "--arch", "arm64",
+                "--shard", f"{k}/2", "--list"]  # fmt: skip
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        assert f"(durations: {repo / '.test_durations'})" in captured.err, captured.err
+        listed[k] = sorted(line.split()[0] for line in captured.out.splitlines())
+    assert listed[1] == ["s3"] or listed[2] == ["s3"], listed  # the heavy one alone
+    assert sorted(listed[1] + listed[2]) == NAMES
+
+
+def test_a_missing_durations_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _foreign_repo(tmp_path)
+    argv = ["run", "--scenarios", str(repo / "scenarios"), "--shard", "1/2",
+            "--durations", str(tmp_path / "nope.json"), "--list"]  # fmt: skip
+    assert main(argv) == 125
+    assert f"--durations {tmp_path / 'nope.json'}: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_pytest_in_a_foreign_repository_splits_as_remaplab_run(
+    tmp_path: Path, k: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repository's pyproject names no splitting algorithm: the plugin makes pytest-split
+    use least_duration for a session of scenarios, so both tools give the same shards."""
+    repo = _foreign_repo(tmp_path)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--splits",
+            "2",
+            "--group",
+            str(k),
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "scenarios",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    ids = [ln.split("::")[1] for ln in res.stdout.splitlines() if "::" in ln]
+    pairs = [(i.split("[")[0], i.split("[")[1].rstrip("]")) for i in ids]
+    by_pytest = sorted(p for p in pairs if p[1] == "arm64")  # --list: what runs, not skips
+    monkeypatch.chdir(repo)
+    assert main(["run", "--scenarios", "scenarios", "--shard", f"{k}/2", "--list"]) == 0
+    by_remaplab = sorted(
+        (line.split()[0], arch)
+        for line in capsys.readouterr().out.splitlines()
+        for arch in line.split()[1].split(",")
+    )
+    assert by_pytest == by_remaplab, (by_pytest, by_remaplab)
