@@ -70,6 +70,9 @@ def skip_reason(scenario: Scenario, kernel: Kernel) -> str | None:
             return f"needs KASAN: {kernel.identity} has no CONFIG_KASAN"
         if req == "debug_vm" and kernel.config_value("CONFIG_DEBUG_VM") != "y":
             return f"needs CONFIG_DEBUG_VM (e.g. the lab-built kernel): {kernel.identity} has none"
+        for option, name in (("CONFIG_KASAN", "nokasan"), ("CONFIG_DEBUG_VM", "nodebug_vm")):
+            if req == name and kernel.config_value(option) == "y":
+                return f"needs a kernel without {option}: {kernel.identity} has it"
         if req == "multimap" and kernel.kdir is None:
             return f"needs the multimap module: {kernel.identity} has no build tree"
     for option in scenario.requires_config:

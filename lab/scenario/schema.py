@@ -28,7 +28,7 @@ from lab.profiles import arches as known_arches
 Action = Literal[
     "fork", "munmap-part", "mremap-grow", "mremap-move", "close", "mprotect-write", "readback"
 ]
-Requirement = Literal["cma", "nocma", "kasan", "debug_vm", "multimap"]
+Requirement = Literal["cma", "nocma", "kasan", "nokasan", "debug_vm", "nodebug_vm", "multimap"]
 Errno = Annotated[str, Field(pattern=r"^E[A-Z0-9]+$")]
 
 
