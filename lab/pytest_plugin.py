@@ -104,7 +104,8 @@ class ScenarioItem(pytest.Item):
             failed = Result(self.loaded.scenario.name, self.arch, Outcome.FAILED, message=str(exc))
             raise ScenarioFailure(failed) from None
         if result.outcome == Outcome.SKIPPED:
-            pytest.skip(result.message)
+            # reported at the scenario file (as a skipif mark is), not at this line
+            raise pytest.skip.Exception(result.message, _use_item_location=True)
         if result.outcome != Outcome.PASSED:
             raise ScenarioFailure(result)
 

@@ -70,3 +70,19 @@ def test_options_and_single_registration(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[2] / "tests" / "unit" / "data",
     ).stdout
     assert plugins.count("lab/pytest_plugin.py") == 1, plugins
+
+
+def test_a_skipped_scenario_is_reported_at_its_file(tmp_path: Path) -> None:
+    """The skip names the scenario file (as a skipif mark does), not a line of the plugin."""
+    (tmp_path / "scenarios").mkdir()
+    text = SCENARIO.format(name="armonly").replace("[x86_64, arm64]", "[arm64]")
+    (tmp_path / "scenarios" / "armonly.yaml").write_text(text)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--arch", "x86_64"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert "SKIPPED [1] scenarios/armonly.yaml:1: scenario is for arm64" in res.stdout, res.stdout
+    assert "pytest_plugin.py" not in res.stdout
