@@ -168,8 +168,13 @@ def results_dir(config: pytest.Config) -> Path:
 
 
 def is_scenario_file(config: pytest.Config, file_path: Path) -> bool:
+    """In a scenario folder (the ini option's, else one named scenarios), or named on the
+    command line itself (pytest negative/bug1.yaml)."""
     if file_path.suffix not in SUFFIXES:
         return False
+    base = Path(config.invocation_params.dir)
+    if any((base / arg.split("::")[0]).resolve() == file_path.resolve() for arg in config.args):
+        return True
     folders: list[Path] = config.getini(INI_SCENARIOS)
     if folders:
         return any(file_path.resolve().is_relative_to(f.resolve()) for f in folders)

@@ -86,3 +86,15 @@ def test_a_skipped_scenario_is_reported_at_its_file(tmp_path: Path) -> None:
     )
     assert "SKIPPED [1] scenarios/armonly.yaml:1: scenario is for arm64" in res.stdout, res.stdout
     assert "pytest_plugin.py" not in res.stdout
+
+
+def test_a_scenario_file_named_on_the_command_line_is_collected(tmp_path: Path) -> None:
+    """Outside the scenario folders, a YAML file named explicitly is still a scenario; other
+    YAML files there are not."""
+    (tmp_path / "negative").mkdir()
+    (tmp_path / "negative" / "bug1.yaml").write_text(SCENARIO.format(name="bug1"))
+    (tmp_path / "negative" / "bug2.yaml").write_text(SCENARIO.format(name="bug2"))
+    res = collect(tmp_path, "--arch", "x86_64", "negative/bug1.yaml")
+    assert "negative/bug1.yaml::bug1[x86_64]" in res.stdout, res.stdout + res.stderr
+    assert "bug2" not in res.stdout
+    assert "no tests collected" in collect(tmp_path, "--arch", "x86_64", "negative").stdout
