@@ -25,6 +25,15 @@ def test_golden_title(log: Path) -> None:
     assert reports[0].text.strip()
 
 
+@pytest.mark.parametrize("log", sorted((GOLDEN / "nocrash").glob("*.log")), ids=lambda p: p.name)
+def test_golden_no_crash(log: Path) -> None:
+    """Real logs syzkaller finds no crash in (kernel warnings that are no bug: eBPF and
+    Spectre notices, ...): no report either."""
+    title, body = strip_header(decode_log(log.read_bytes()))
+    assert title is None
+    assert find_reports(body, after_boot=True) == []
+
+
 @pytest.mark.parametrize("log", sorted(DERIVED.glob("*.log")), ids=lambda p: p.name)
 def test_derived_title(log: Path) -> None:
     """Every derived log: its title exactly, or no report at all when it has no header."""
