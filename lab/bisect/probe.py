@@ -3,6 +3,7 @@ and reduce each run to its failure signature (None: the run passed)."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,9 +140,34 @@ def observe(
         kernel, seconds = built.kernel, built.seconds
         log(f"{commit[:12]}: kernel built in {seconds:.0f} s")
         spec = KernelSpec(image=kernel.image, kdir=kernel.kdir)
-    if test.is_c:
-        if kernel is None:
-            raise LabError("a C reproducer bisects a kernel tree: --repo must be one")
+    if test.is_c and kernel is not None:
         return _c_runs(test, kernel, original, log), seconds
-    loaded = retarget(load_file(test.path), test.repo, tree, not test.kernel_tree)
+    scenario = c_wrapper(test) if test.is_c else load_file(test.path)
+    loaded = retarget(scenario, test.repo, tree, not test.kernel_tree)
     return _scenario_runs(test, loaded, spec, step), seconds
+
+
+WRAPPER = "bisect-c-wrapper"
+
+
+def c_wrapper(test: Test) -> Loaded:
+    """A C reproducer over a module's repository: the scenario that builds and loads the module
+    from the repository's top level, then runs the program, which must exit 0 (a non-zero
+    status or a kernel report is the failure).  Written into the log folder, to be read."""
+    if not any((test.repo / name).is_file() for name in ("Kbuild", "Makefile")):
+        raise LabError(
+            f"{test.repo}: no Kbuild or Makefile at its top level: a C reproducer bisects a "
+            "kernel tree, or a module built from the repository's top level; for a module "
+            "elsewhere in it, bisect a scenario: modules: [{source: PATH}] and steps: "
+            "[{program: {source: REPRO.c}}]"
+        )
+    text = (
+        f"name: {WRAPPER}\n"
+        f"description: {test.path.name} with the module built from {test.repo} at each commit\n"
+        f"arches: [{test.arch}]\n"
+        f"modules: [{{source: {json.dumps(str(test.repo))}}}]\n"
+        f"steps:\n  - program: {{source: {json.dumps(str(test.path))}, status: 0}}\n"
+    )
+    path = test.out / f"{WRAPPER}.yaml"
+    path.write_text(text)
+    return load_file(path)

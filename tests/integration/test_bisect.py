@@ -187,3 +187,66 @@ def test_flaky_kernel_bug_is_found_with_runs(
     repo, commits = kernel_repo
     data = _kernel_bisect(tmp_path, repo, commits, "prctl-flaky.c", "--runs", "8")
     assert data["culprit"] == commits[2]
+
+
+ANSWER_SOURCE = """// SPDX-License-Identifier: GPL-2.0
+#include <linux/module.h>
+/* revision: {rev} */
+static int answer = {answer};
+module_param(answer, int, 0444);
+
+static int __init bisectmod_init(void)
+{{
+	return 0;
+}}
+
+static void __exit bisectmod_exit(void)
+{{
+}}
+
+module_init(bisectmod_init);
+module_exit(bisectmod_exit);
+MODULE_LICENSE("GPL");
+"""
+ANSWER_REPRO = r"""#include <stdio.h>
+
+int main(void)
+{
+	FILE *f = fopen("/sys/module/bisectmod/parameters/answer", "r");
+	int answer = 0;
+
+	if (!f || fscanf(f, "%d", &answer) != 1) {
+		perror("answer");
+		return 2;
+	}
+	printf("answer %d\n", answer);
+	return answer == 42 ? 0 : 1;
+}
+"""
+
+
+def test_a_c_reproducer_bisects_a_module_repository(tmp_path: Path) -> None:
+    """A driver's own C program (its exit status is the verdict) over a repository whose top
+    level is the module: the lab builds and loads the module at each commit, runs the program,
+    and names the commit whose module gives the wrong answer; the scenario it made is kept."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "Kbuild").write_text("obj-m += bisectmod.o\n")
+    commits = []
+    for rev in range(1, 6):
+        answer = 41 if rev >= 3 else 42
+        (repo / "bisectmod.c").write_text(ANSWER_SOURCE.format(rev=rev, answer=answer))
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-q", "-m", "bisectmod: off by one" if rev == 3 else f"rev {rev}")
+        commits.append(_git(repo, "rev-parse", "HEAD"))
+    repro = tmp_path / "answer.c"
+    repro.write_text(ANSWER_REPRO)
+    argv = [*REMAPLAB, "bisect", str(repro), "--repo", str(repo), "--good", commits[0]]
+    argv += ["--bad", "main", "--out", str(tmp_path / "log"), "--json"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert data["culprit"] == commits[2], data
+    assert "status 1" in data["signature"], data["signature"]
+    assert (tmp_path / "log/bisect-c-wrapper.yaml").is_file()
