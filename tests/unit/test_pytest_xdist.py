@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 SCENARIO = "name: {name}\ndescription: d\narches: [arm64]\nsteps:\n  - run: {{command: 'true'}}\n"
@@ -52,6 +53,8 @@ def test_keep_vm_is_refused_under_xdist(tmp_path: Path) -> None:
 class FakeConfig:
     def __init__(self, root: Path) -> None:
         self.rootpath = root
+        self.args: list[str] = []  # no file named on the command line
+        self.invocation_params = SimpleNamespace(dir=root)
 
     def getini(self, name: str) -> list[Path]:
         return []
