@@ -64,7 +64,12 @@ def signature(result: dict[str, Any]) -> str:
         (s for s in result.get("steps") or [] if s.get("index") == step), {}
     )
     lines = str(found.get("detail") or "").strip().splitlines()
-    return f"{head}: {_VARYING.sub('N', lines[0])[:300]}" if lines else head
+    if not lines:
+        return head
+    first = lines[0]
+    if first.endswith(":") and len(lines) > 1:  # a heading: what it announces is the finding
+        first = f"{first} {lines[1].strip()}"
+    return f"{head}: {_VARYING.sub('N', first)[:300]}"
 
 
 def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]:
@@ -76,6 +81,8 @@ def same_failure(before: str, after: str, same_kernel: bool) -> tuple[bool, str]
         return True, "reproduced"
     if not before.startswith("crash: ") and ": " not in before and after.startswith(f"{before}: "):
         return True, "reproduced (the original's signature names no finding)"  # an older bundle
+    if before.endswith(":") and after.startswith(f"{before} "):  # older: the heading alone
+        return True, "reproduced (the original's signature names the finding's heading only)"
     head_b, head_a = before.split(" in ", 1)[0], after.split(" in ", 1)[0]
     crash = before.startswith("crash: ")  # a step's finding is compared whole
     if crash and not same_kernel and head_b == head_a and head_b.count(":") >= 2:

@@ -10,6 +10,7 @@ walks, pagemap dumps and token hits."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,17 @@ def repeated_pages(pfns: list[int | None]) -> list[str]:
         for pfn, pages in where.items()
         if len(pages) > 1
     ]
+
+
+def _repeat_summary(pfns: list[int | None]) -> str:
+    """'expected each page once; 16 pages map 1 page between them (one page 16 times)'."""
+    counts = Counter(p for p in pfns if p is not None)
+    twice = {pfn: n for pfn, n in counts.items() if n > 1}
+    pages, most = sum(twice.values()), max(twice.values())
+    return (
+        f"expected each page once; pages repeat: {pages} pages map {len(twice)} page(s) "
+        f"between them (one page {most} times)"
+    )
 
 
 def _shape_checks(expect: CheckStep, pfns: list[int], seen: str) -> list[Disagreement]:
@@ -216,15 +228,10 @@ def check_foreign(
                 foreign,
             )
         )
-    repeats = repeated_pages(w.walk if w.walk is not None else agreed)
+    seen_pfns = w.walk if w.walk is not None else agreed
+    repeats = repeated_pages(seen_pfns)
     if repeats and expect.distinct_pages is None:
-        problems.append(
-            Disagreement(
-                "kernel walk",
-                "expected each page once; pages repeat: one page mapped twice",
-                repeats,
-            )
-        )
+        problems.append(Disagreement("kernel walk", _repeat_summary(seen_pfns), repeats))
     known = [p for p in agreed if p is not None]
     evidence["contiguity"] = contiguity(known).summary()
     judged = "agreed PFNs" if w.walk is not None and w.physical is not None else "PFNs"

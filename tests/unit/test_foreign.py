@@ -158,3 +158,11 @@ def test_a_cut_output_says_so() -> None:
     assert tail("short") == "short"
     kept = tail("x" * 2500 + "END")
     assert kept.startswith("[503 characters before these are not kept]\n") and kept.endswith("END")
+
+
+def test_a_repeat_says_how_often() -> None:
+    """One page behind all sixteen (an mmap that forgot '+ i') is not 'mapped twice'."""
+    w = Witnesses([0x6A0C] * 16, [0x6A0C] * 16)
+    problems, _ = check_foreign(CheckStep(), w, None)
+    text = "\n".join(p.render() for p in problems)
+    assert "16 pages map 1 page(s) between them (one page 16 times)" in text, text

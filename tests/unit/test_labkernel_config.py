@@ -83,7 +83,7 @@ def test_a_step_failure_signature_names_its_finding() -> None:
     status = signature(failed("../t.c exited with status 2, expected 0"))
     assert status == "failed at step 0: ../t.c exited with status 2, expected 0"
     compile_error = signature(failed("../t.c does not compile:\nt.c:1:10: fatal error: x.h"))
-    assert compile_error == "failed at step 0: ../t.c does not compile:"
+    assert compile_error == "failed at step 0: ../t.c does not compile: t.c:1:10: fatal error: x.h"
     assert not same_failure(status, compile_error, True)[0]
     pfn_a = signature(failed("witnesses disagree at 0x7f12a000: pfn 123456 in 0.52 s (pid 731)"))
     pfn_b = signature(failed("witnesses disagree at 0x7f88b000: pfn 654321 in 0.61 s (pid 912)"))
@@ -91,6 +91,12 @@ def test_a_step_failure_signature_names_its_finding() -> None:
     # a bundle written before the signature named the finding still compares
     assert same_failure("failed at step 0", status, True)[0]
     assert not same_failure("failed at step 1", status, True)[0]
+    # a heading's line alone ("...:") said nothing: the line it announces is the finding
+    repeat = signature(failed("the mapping is not what the step expects:\n  pages repeat: 16"))
+    assert repeat == "failed at step 0: the mapping is not what the step expects: pages repeat: 16"
+    assert same_failure(
+        "failed at step 0: the mapping is not what the step expects:", repeat, True
+    )[0]
     # an exit status is never made N: a segfault is not an abort
     segv = signature(failed("`./t` exit status 139, expected 0"))
     abort = signature(failed("`./t` exit status 134, expected 0"))
