@@ -31,12 +31,14 @@ class RunRecord:
     stdout: str = ""  # the reproducer's own output (its last OUTPUT_KEEP characters each)
     stderr: str = ""
     reports: list[Any] = field(default_factory=list)  # lab.crash.Report; not in as_dict
+    next_guest: str = ""  # why the next run gets a fresh guest, if it does
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "vm": self.vm,
             "guest": self.guest,
+            "next_guest": self.next_guest,
             "outcome": self.outcome,
             "titles": self.titles,
             "status": self.status,
@@ -53,7 +55,8 @@ class RunRecord:
         if self.detail:
             what += f" ({self.detail})"
         where = f"vm {self.vm}, {self.guest} guest, {self.seconds:.1f} s"
-        return f"run {self.index}/{total} ({where}): {what}"
+        after = f"; guest {self.next_guest}" if self.next_guest and self.outcome == NO_CRASH else ""
+        return f"run {self.index}/{total} ({where}): {what}{after}"
 
 
 def matching(titles: list[str], title: re.Pattern[str] | None) -> list[str]:

@@ -70,13 +70,18 @@ class _Slot:
         self.vm = vm
         return vm
 
-    def healthy(self) -> bool:
+    def unhealthy(self) -> str | None:
+        """Why the guest may not run the next run (None: it may): its taint changed (a WARNING,
+        a module loaded out of tree), or it does not answer."""
         assert self.vm is not None
         try:
             res = self.vm.run("cat /proc/sys/kernel/tainted", HEALTH_TIMEOUT_S)
-        except GUEST_ERRORS:
-            return False
-        return res.ok and res.stdout.strip() == self.taint
+        except GUEST_ERRORS as exc:
+            return f"the guest did not answer ({exc})"
+        now = res.stdout.strip()
+        if not res.ok or now == self.taint:
+            return None if res.ok else "the guest could not read its taint"
+        return f"the kernel's taint changed from {self.taint} to {now}{_taint_letters(now)}"
 
     def discard(self, keep_log: bool) -> None:
         if self.vm is not None:
@@ -141,10 +146,24 @@ def run_once(slot: _Slot, index: int, stop: threading.Event) -> RunRecord:
             record.outcome = CRASH
         record.console = watch.console.text(watch.mark)
     record.seconds = time.monotonic() - start
-    clean = record.outcome == NO_CRASH and slot.healthy()
-    if not clean:
+    why = slot.unhealthy() if record.outcome == NO_CRASH else f"the run ended: {record.outcome}"
+    if why is not None:
+        record.next_guest = f"not reused: {why}"
         slot.discard(keep_log=record.outcome in (CRASH, ERROR))
     return record
+
+
+TAINTS = "PFSRMBUDAWCIOELKXTN"  # the kernel's taint letters by bit (Documentation: tainted-kernels)
+
+
+def _taint_letters(value: str) -> str:
+    """' (O, E)': the letters of a taint value, as the kernel prints them after 'Tainted:'."""
+    try:
+        bits = int(value)
+    except ValueError:
+        return ""
+    letters = [c for n, c in enumerate(TAINTS) if bits & (1 << n)]
+    return f" ({', '.join(letters)})" if letters else ""
 
 
 def _worker(

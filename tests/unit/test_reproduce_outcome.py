@@ -35,3 +35,18 @@ def test_title_filter_counts_only_matching_crashes() -> None:
 def test_a_run_record_reads_as_one_line() -> None:
     line = _runs()[3].line(4)
     assert line.startswith("run 4/4 (vm 2, reused guest") and TIMED_OUT in line
+
+
+def test_a_run_says_why_the_next_gets_a_fresh_guest() -> None:
+    """A clean run on a guest whose taint changed (an unsigned out-of-tree module loaded: O
+    and E) is not reused, and its line says so."""
+    from lab.reproduce.outcome import NO_CRASH, RunRecord
+    from lab.reproduce.runner import _taint_letters
+
+    assert _taint_letters("12288") == " (O, E)" and _taint_letters("0") == ""
+    assert _taint_letters("512") == " (W)" and _taint_letters("x") == ""
+    record = RunRecord(1, 1, "fresh", NO_CRASH, status=0, seconds=1.0)
+    record.next_guest = "not reused: the kernel's taint changed from 0 to 12288 (O, E)"
+    line = record.line(2)
+    assert line.endswith("; guest not reused: the kernel's taint changed from 0 to 12288 (O, E)")
+    assert record.as_dict()["next_guest"] == record.next_guest
