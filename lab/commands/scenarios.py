@@ -129,7 +129,7 @@ def _verdict(results: list[Any], kept: list[Any], keep_for: float) -> int:
     """Exit status of a run: 1 when anything did not pass or skip, or when nothing ran."""
     bad = [r for r in results if not r.ok]
     for r in bad:
-        print(r.render(), file=sys.stderr)
+        print(r.render(brief=True), file=sys.stderr)
     if kept:
         from lab.scenario.runner import hold_kept
 

@@ -47,6 +47,9 @@ def step_at(steps: list[StepRecord], offset: int, end: int | None = None) -> Ste
     return begun[-1] if begun else None
 
 
+BRIEF_EVIDENCE = 400  # characters of a failed step's evidence shown on a terminal
+
+
 @dataclass
 class Result:
     scenario: str
@@ -78,14 +81,21 @@ class Result:
         data["overhead"] = self.overhead
         return data
 
-    def render(self) -> str:
+    def render(self, brief: bool = False) -> str:
+        """The result for a person; brief (a terminal): the evidence as one cut line, the whole
+        of it is in the result folder's result.json."""
         lines = [f"{self.scenario} [{self.arch}]: {self.outcome.value}: {self.message}"]
         lines += [f"note: {note}" for note in self.notes]
         if self.failing_step is not None:
             step = self.steps[self.failing_step] if self.failing_step < len(self.steps) else None
             if step:
                 lines.append(f"failing step {step.index} ({step.kind}): {step.detail}")
-                if step.evidence:
+                if step.evidence and brief:
+                    text = json.dumps(step.evidence, default=str)
+                    where = f"{self.log_dir}/result.json" if self.log_dir else "result.json"
+                    cut = f"... (all of it: {where})" if len(text) > BRIEF_EVIDENCE else ""
+                    lines.append(f"evidence: {text[:BRIEF_EVIDENCE]}{cut}")
+                elif step.evidence:
                     lines.append(json.dumps(step.evidence, indent=1, default=str)[:3000])
         for crash in self.crashes:
             text = crash.get("decoded") or crash["text"]

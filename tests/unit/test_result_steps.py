@@ -42,3 +42,18 @@ def test_during_names_the_step() -> None:
     assert during({"step": {"index": 0, "kind": "map"}}) == " (during step 0, map)"
     assert during({"step": None, "after_steps": True}) == " (after the steps)"
     assert during({"step": None}) == "" and during({}) == ""
+
+
+def test_a_terminal_gets_the_evidence_in_one_cut_line() -> None:
+    """remaplab run's terminal: one line of evidence and where the whole of it is; JUnit and
+    pytest keep the indented JSON."""
+    from lab.scenario.result import BRIEF_EVIDENCE, Outcome, Result, StepRecord
+
+    evidence = {"pages": [{"index": i, "pfn": 0x6A0C} for i in range(64)]}
+    step = StepRecord(0, "check", False, 0.1, "pages repeat", evidence)
+    r = Result("s", "x86_64", Outcome.FAILED, failing_step=0, steps=[step], log_dir="results/r/s")
+    brief = r.render(brief=True)
+    line = next(ln for ln in brief.splitlines() if ln.startswith("evidence: "))
+    assert line.endswith("... (all of it: results/r/s/result.json)")
+    assert len(line) < BRIEF_EVIDENCE + 80 and len(brief.splitlines()) <= 5
+    assert len(r.render().splitlines()) > 20
