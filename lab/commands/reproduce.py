@@ -44,6 +44,7 @@ def cmd_reproduce(args: argparse.Namespace, _command: list[str]) -> int:
         accel=args.accel,
         memory=args.memory,
         smp=args.smp,
+        modules=tuple(args.module),
     )
     request.check()
     spec = kernel_spec(args)
@@ -58,6 +59,7 @@ def cmd_reproduce(args: argparse.Namespace, _command: list[str]) -> int:
         _rerun_options(args),
         result.records,
         result.summary,
+        request.modules,
     )
     s = result.summary
     if args.json:
@@ -160,7 +162,7 @@ def register(sub: Any) -> None:
         "reproduce",
         help="run a C reproducer N times on clean guests; exit 0 when a kernel crash came",
         usage="remaplab reproduce --repro FILE.c [--arch ARCH] [kernel options] [--runs N] "
-        "[--vms M] [--title REGEX] [--timeout S] [--json]",
+        "[--vms M] [--module DIR]... [--title REGEX] [--timeout S] [--json]",
     )
     p.add_argument("--repro", type=Path, required=True, metavar="FILE.c", help="the reproducer")
     p.add_argument("--arch", default="x86_64", help=f"guest architecture: {', '.join(profiles())}")
@@ -172,6 +174,15 @@ def register(sub: Any) -> None:
     p.add_argument("--accel", default="auto", help="auto|kvm|tcg")
     p.add_argument("--memory", default="1G", help="guest memory (default 1G)")
     p.add_argument("--smp", type=int, default=2, help="guest CPUs (default 2)")
+    p.add_argument(
+        "--module",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="your module's source folder (Kbuild or Makefile): built for the kernel and loaded "
+        "into every fresh guest before the run (repeatable, loaded in order)",
+    )
     p.add_argument("--out", type=Path, help="bundle folder (default results/repro-NAME-ARCH-...)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_reproduce)

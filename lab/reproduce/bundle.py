@@ -18,6 +18,23 @@ from lab.reproduce.outcome import CRASH, RunRecord, Summary
 from lab.shscript import in_bundle, prelude
 
 CONFIG = "user.config"  # a --config, as the bundle keeps it
+# A module folder's build products are not its sources: the rerun builds them anew.
+BUILD_OUTPUT = shutil.ignore_patterns(
+    "*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order", ".tmp_*", ".git"
+)
+
+
+def _sources_only(bundle: Path) -> Any:
+    """copytree's ignore: build products, and whatever holds the bundle (a module folder that
+    is the working folder holds results/)."""
+    held = bundle.resolve()
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        out = set(BUILD_OUTPUT(folder, names))
+        base = Path(folder).resolve()
+        return out | {n for n in names if held.is_relative_to(base / n)}
+
+    return ignore
 
 
 def kernel_args(spec: KernelSpec, bundle: Path) -> list[str]:
@@ -60,6 +77,7 @@ def write_bundle(
     options: list[str],
     records: list[RunRecord],
     summary: Summary,
+    modules: tuple[Path, ...] = (),
 ) -> Path:
     """Fill bundle (created); options: the reproduce options besides --repro and the kernel's
     (--arch, --runs, ...), as argv words."""
@@ -99,6 +117,12 @@ def write_bundle(
         for i, w in enumerate(kargs)
     ]
     words += [shlex.quote(w) for w in options]
+    for n, folder in enumerate(modules, start=1):
+        rel = f"modules/{n}-{folder.resolve().name}"
+        shutil.copytree(
+            folder, bundle / rel, ignore=_sources_only(bundle), symlinks=True, dirs_exist_ok=True
+        )
+        words += ["--module", in_bundle(rel)]
     script = (
         "#!/bin/sh\n"
         "# Rerun this reproduction (same reproducer, kernel and options) from anywhere; extra\n"

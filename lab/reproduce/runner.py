@@ -47,6 +47,17 @@ class Job:
     binary: Path
     timeout: float  # per run
     runs: int
+    modules: tuple[Path, ...] = ()  # .ko files loaded, in order, into every fresh guest
+
+
+def _insmod(vm: VM, ko: Path) -> None:
+    """Load a user's module into a fresh guest; a LabError quoting insmod when it will not."""
+    guest = f"/root/{ko.name}"
+    vm.put(ko, guest, 0o644)
+    res = vm.run(f"insmod {guest}", HEALTH_TIMEOUT_S)
+    if not res.ok:
+        said = (res.stderr or res.stdout).strip().splitlines()
+        raise LabError(f"insmod {ko.name} failed: {said[-1] if said else f'exit {res.status}'}")
 
 
 class _Slot:
@@ -62,6 +73,8 @@ class _Slot:
         try:
             vm.start()
             vm.put(self.job.binary, GUEST_BINARY, 0o755)
+            for ko in self.job.modules:
+                _insmod(vm, ko)
             self.taint = vm.run("cat /proc/sys/kernel/tainted", HEALTH_TIMEOUT_S).stdout.strip()
         except BaseException:
             vm.failed = True

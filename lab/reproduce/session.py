@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.build import BuildFailure, build_external_module
 from lab.cc import check_source, compile_static
 from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
@@ -29,6 +30,7 @@ class Request:
     accel: str = "auto"
     memory: str = "1G"
     smp: int = 2
+    modules: tuple[Path, ...] = ()  # module source folders, built and loaded before every run
 
     def check(self) -> re.Pattern[str] | None:
         """Refuse bad values with one line (LabError); the compiled --title."""
@@ -37,6 +39,11 @@ class Request:
         seconds("--timeout", self.timeout)
         memory("--memory", self.memory)
         count("--smp", self.smp, MAX_SMP)
+        for folder in self.modules:
+            if not folder.is_dir() or not any(
+                (folder / n).is_file() for n in ("Kbuild", "Makefile")
+            ):
+                raise LabError(f"--module {folder}: not a module folder (no Kbuild or Makefile)")
         try:
             check_source(self.source)
         except LabError as exc:
@@ -65,7 +72,13 @@ def reproduce(request: Request, spec: KernelSpec, log: Log = stderr_log) -> Repr
     require_qemu(request.arch)
     binary = compile_static(request.arch, request.source, log=log)
     kernel, initramfs = prepare(request.arch, spec, log=log)
-    return run_on(request, kernel, initramfs, binary, pattern, log)
+    kos: list[Path] = []
+    for folder in request.modules:
+        try:
+            kos += build_external_module(kernel, folder.resolve(), log)
+        except BuildFailure as exc:
+            raise LabError(f"--module {folder}: {exc}") from None
+    return run_on(request, kernel, initramfs, binary, pattern, log, tuple(kos))
 
 
 def run_on(
@@ -75,6 +88,7 @@ def run_on(
     binary: Path,
     pattern: re.Pattern[str] | None,
     log: Log = stderr_log,
+    modules: tuple[Path, ...] = (),
 ) -> Reproduction:
     from lab.rootfs import Initramfs
 
@@ -82,7 +96,7 @@ def run_on(
     options = VMOptions(
         arch=request.arch, accel=request.accel, memory=request.memory, smp=request.smp
     )
-    job = Job(kernel, initramfs, options, binary, request.timeout, request.runs)
+    job = Job(kernel, initramfs, options, binary, request.timeout, request.runs, modules)
     log(
         f"running {request.source.name} {request.runs} time(s) on {min(request.vms, request.runs)}"
         f" VM(s), {kernel.identity} ({request.arch})"

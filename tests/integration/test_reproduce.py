@@ -163,3 +163,87 @@ def test_user_config_options_that_do_not_survive_are_named(tmp_path: Path) -> No
     assert "CONFIG_KASAN_INLINE=y -> absent" in text
     assert "CONFIG_VIRTIO_NET=not set -> y: the lab needs it to boot" in text
     assert "CONFIG_PRINTK" not in text and "CONFIG_DEBUG_KERNEL" not in text
+
+
+WARNMOD = """// SPDX-License-Identifier: GPL-2.0
+#include <linux/module.h>
+#include <linux/proc_fs.h>
+
+static ssize_t warnmod_write(struct file *f, const char __user *buf, size_t n, loff_t *pos)
+{
+	WARN(1, "warnmod: the user's bug\\n");
+	return n;
+}
+
+static const struct proc_ops warnmod_ops = { .proc_write = warnmod_write };
+
+static int __init warnmod_init(void)
+{
+	return proc_create("warnmod", 0200, NULL, &warnmod_ops) ? 0 : -ENOMEM;
+}
+
+static void __exit warnmod_exit(void)
+{
+	remove_proc_entry("warnmod", NULL);
+}
+
+module_init(warnmod_init);
+module_exit(warnmod_exit);
+MODULE_LICENSE("GPL");
+"""
+WARN_REPRO = r"""#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int main(void)
+{
+	int fd = open("/proc/warnmod", O_WRONLY);
+
+	if (fd < 0 || write(fd, "1", 1) != 1) {
+		perror("/proc/warnmod");
+		return 1;
+	}
+	return 0;
+}
+"""
+
+
+def test_a_users_module_is_built_and_loaded_for_the_reproducer(tmp_path: Path) -> None:
+    """--module: the driver's source folder is built for the kernel and loaded into every fresh
+    guest before its reproducer runs; the bundle carries the sources and its repro.sh loads them
+    again from wherever the bundle is."""
+    mod = tmp_path / "warnmod"
+    mod.mkdir()
+    (mod / "Kbuild").write_text("obj-m += warnmod.o\n")
+    (mod / "warnmod.c").write_text(WARNMOD)
+    repro = tmp_path / "warn.c"
+    repro.write_text(WARN_REPRO)
+    argv = [*REMAPLAB, "reproduce", "--repro", str(repro), "--module", str(mod)]
+    argv += ["--runs", "2", "--out", str(tmp_path / "b"), "--json"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(res.stdout)
+    assert data["crashed"] == 2 and data["title"] == "WARNING in warnmod_write", data["titles"]
+    bundle = Path(data["bundle"])
+    assert (bundle / "modules/1-warnmod/warnmod.c").is_file()
+    assert not list((bundle / "modules/1-warnmod").glob("*.ko"))  # sources, rebuilt on rerun
+    assert '--module "$here"/modules/1-warnmod' in (bundle / "repro.sh").read_text()
+    moved = tmp_path / "moved"
+    shutil.move(bundle, moved)
+    rerun = subprocess.run(
+        [str(moved / "repro.sh"), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert rerun.returncode == 0 and "reproduced 1/1: WARNING in warnmod_write" in rerun.stdout, (
+        rerun.stdout + rerun.stderr[-2000:]
+    )
+
+
+def test_a_module_folder_that_is_none_is_refused(tmp_path: Path) -> None:
+    res = _reproduce(tmp_path, "no-crash.c", "--module", str(tmp_path))
+    assert res.returncode == 125
+    assert f"--module {tmp_path}: not a module folder (no Kbuild or Makefile)" in res.stderr
