@@ -18,7 +18,8 @@ def _bundle_dir(args: argparse.Namespace) -> Path:
     if args.out is not None:
         return Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("results") / f"repro-{args.repro.stem}-{args.arch}-{stamp}"
+    name = "repro" if args.repro.stem == "repro" else f"repro-{args.repro.stem}"  # a bundle's rerun
+    return Path("results") / f"{name}-{args.arch}-{stamp}"
 
 
 def _rerun_options(args: argparse.Namespace) -> list[str]:
