@@ -19,7 +19,7 @@ MAX_SMP = 8  # guest CPUs
 MIN_MEMORY_MIB = 128
 MAX_MEMORY_MIB = 64 * 1024
 MAX_SECONDS = 7 * 86_400  # any timeout
-MEMORY = re.compile(r"^[0-9]{1,9}[MG]$")
+MEMORY = re.compile(r"[0-9]{1,9}[MG]")  # the whole value (fullmatch: no trailing newline)
 
 
 def count(option: str, value: int, high: int, low: int = 1) -> int:
@@ -38,7 +38,7 @@ def seconds(option: str, value: float, high: float = MAX_SECONDS) -> float:
 
 def memory_problem(value: str) -> str | None:
     """What is wrong with a guest memory size such as 512M or 2G (None: nothing)."""
-    if not MEMORY.match(value):
+    if not MEMORY.fullmatch(value):
         return f"{shown(value)} is no memory size: a number of MiB or GiB such as 512M or 2G"
     mib = int(value[:-1]) * (1024 if value.endswith("G") else 1)
     if not MIN_MEMORY_MIB <= mib <= MAX_MEMORY_MIB:

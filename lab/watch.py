@@ -12,7 +12,7 @@ from typing import Any
 
 import paramiko
 
-from lab.console import Console
+from lab.console import Console, ConsoleEOF, ConsoleFailure
 from lab.crash import Report, find_reports
 from lab.errors import LabError
 
@@ -37,8 +37,8 @@ def sync_console(console: Console, run: Callable[[str, float], Any]) -> bool:
         if not result.ok:
             return False
         console.wait_for(re.escape(token), SYNC_S, "the console sync line", start=mark)
-    except (LabError, OSError, EOFError, paramiko.SSHException):
-        return False
+    except (LabError, OSError, EOFError, paramiko.SSHException, ConsoleEOF, ConsoleFailure):
+        return False  # the guest died meanwhile: whatever reached the console is all there is
     return True
 
 

@@ -3,10 +3,11 @@ and reduce each run to its failure signature (None: the run passed)."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from lab.bisect.decide import Observation
 from lab.bisect.kernel import build_step
@@ -142,18 +143,22 @@ def observe(
         spec = KernelSpec(image=kernel.image, kdir=kernel.kdir)
     if test.is_c and kernel is not None:
         return _c_runs(test, kernel, original, log), seconds
-    scenario = c_wrapper(test) if test.is_c else load_file(test.path)
-    loaded = retarget(scenario, test.repo, tree, not test.kernel_tree)
+    if test.is_c:  # a module's repository: the wrapper builds it from the worktree itself
+        loaded = c_wrapper(test, tree)
+    else:
+        loaded = retarget(load_file(test.path), test.repo, tree, not test.kernel_tree)
     return _scenario_runs(test, loaded, spec, step), seconds
 
 
 WRAPPER = "bisect-c-wrapper"
+MAX_SCENARIO_S = 3600.0  # a scenario's timeout at most (its schema)
 
 
-def c_wrapper(test: Test) -> Loaded:
+def c_wrapper(test: Test, tree: Path) -> Loaded:
     """A C reproducer over a module's repository: the scenario that builds and loads the module
-    from the repository's top level, then runs the program, which must exit 0 (a non-zero
-    status or a kernel report is the failure).  Written into the log folder, to be read."""
+    from the worktree's top level (the commit under test), then runs the program, which must
+    exit 0 within --timeout (a non-zero status or a kernel report is the failure).  Written
+    into the log folder, to be read."""
     if not any((test.repo / name).is_file() for name in ("Kbuild", "Makefile")):
         raise LabError(
             f"{test.repo}: no Kbuild or Makefile at its top level: a C reproducer bisects a "
@@ -161,13 +166,22 @@ def c_wrapper(test: Test) -> Loaded:
             "elsewhere in it, bisect a scenario: modules: [{source: PATH}] and steps: "
             "[{program: {source: REPRO.c}}]"
         )
-    text = (
-        f"name: {WRAPPER}\n"
-        f"description: {test.path.name} with the module built from {test.repo} at each commit\n"
-        f"arches: [{test.arch}]\n"
-        f"modules: [{{source: {json.dumps(str(test.repo))}}}]\n"
-        f"steps:\n  - program: {{source: {json.dumps(str(test.path))}, status: 0}}\n"
-    )
+    scenario = {
+        "name": WRAPPER,
+        "description": f"{test.path.name} with the module built from {test.repo} at each commit",
+        "arches": [test.arch],
+        "modules": [{"source": str(tree)}],
+        "steps": [
+            {
+                "program": {
+                    "source": str(test.path),
+                    "status": 0,
+                    "timeout": min(test.timeout, MAX_SCENARIO_S),  # bisect's --timeout
+                }
+            }
+        ],
+        "timeout": min(test.timeout + 60.0, MAX_SCENARIO_S),  # the program's, and its setup
+    }
     path = test.out / f"{WRAPPER}.yaml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
     return load_file(path)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lab.commands import chosen_arches, kernel_spec
 from lab.errors import LabError
 from lab.kernel.spec import KernelSpec, add_kernel_args
-from lab.limits import MAX_JOBS, count
+from lab.limits import MAX_JOBS, count, seconds
 from lab.log import stderr_log
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def cmd_run(args: argparse.Namespace, _command: list[str]) -> int:
         _list(loaded, arches, only)
         return 0
     count("--jobs", args.jobs, MAX_JOBS)
+    seconds("--keep-for", args.keep_for)
     if only is not None and not only:
         stderr_log(f"shard {args.shard} has no scenario runs: nothing to do")
         return 0

@@ -154,9 +154,12 @@ def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
 
         from lab.hosttools import install_command
 
-        arch = subprocess.run(
-            ["dpkg", "--print-architecture"], capture_output=True, text=True, check=False
-        ).stdout.strip()
+        try:
+            arch = subprocess.run(
+                ["dpkg", "--print-architecture"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+        except OSError:
+            raise LabError("dpkg not found: the install command is for Debian/Ubuntu") from None
         print(install_command(arch or "amd64"))
         return 0
     return doctor()

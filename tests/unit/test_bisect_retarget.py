@@ -59,3 +59,26 @@ def test_kernel_tree_detection(tmp_path: Path) -> None:
     (tmp_path / "arch").mkdir()
     (tmp_path / "kernel").mkdir()
     assert is_kernel_tree(tmp_path)
+
+
+def test_the_c_wrapper_builds_the_worktrees_module_wherever_its_log_is(tmp_path: Path) -> None:
+    """The wrapper's log folder may lie inside the repository (run from the driver's checkout):
+    the module still comes from the worktree of the commit under test, paths with YAML's own
+    characters load, and the program gets bisect's --timeout."""
+    from lab.bisect.probe import Test, c_wrapper
+
+    repo = tmp_path / "my: drv [x]"
+    repo.mkdir()
+    (repo / "Kbuild").write_text("obj-m += m.o\n")
+    out = repo / "results" / "bisect-1"
+    out.mkdir(parents=True)
+    tree = tmp_path / "tree"  # the worktree, at the commit under test
+    tree.mkdir()
+    (tree / "Kbuild").write_text("obj-m += m.o\n")
+    repro = tmp_path / "[r]: x.c"
+    repro.write_text("int main(void) { return 0; }\n")
+    test = Test(path=repro, arch="x86_64", runs=1, repo=repo, out=out, timeout=900.0)
+    loaded = c_wrapper(test, tree)
+    assert [m.source for m in loaded.scenario.modules] == [str(tree)]
+    program = loaded.scenario.steps[0].program  # type: ignore[union-attr]
+    assert program is not None and program.source == str(repro) and program.timeout == 900.0

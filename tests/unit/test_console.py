@@ -83,3 +83,21 @@ def test_wait_quiet_ends_when_the_console_closes(console: Console) -> None:
     console.child.sendeof()  # cat exits: EOF on the console
     assert console.wait_closed(WAIT) is True
     assert console.wait_quiet(WAIT, WAIT / 10) is True  # not the limit: EOF ends the wait
+
+
+def test_console_sync_is_false_when_the_guest_dies_meanwhile() -> None:
+    """The console ends (QEMU exited) between the sync line's write and its arrival: False,
+    never an exception out of the wait."""
+    from types import SimpleNamespace
+
+    from lab.console import ConsoleEOF
+    from lab.watch import sync_console
+
+    class Dying:
+        def mark(self) -> int:
+            return 0
+
+        def wait_for(self, *args: object, **kwargs: object) -> None:
+            raise ConsoleEOF("QEMU exited")
+
+    assert sync_console(Dying(), lambda _c, _t: SimpleNamespace(ok=True)) is False  # type: ignore[arg-type]

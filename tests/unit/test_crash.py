@@ -208,3 +208,18 @@ def test_titles_keep_printable_ascii_only() -> None:
     log = "[ 1.0][ T1] INFO: task \u00e9\ufffd\x01x:12 blocked for more than 143 seconds.\n"
     (report,) = find_reports(log)
     assert report.title.isascii() and report.title.isprintable(), report.title
+
+
+def test_ipv6_addresses_in_titles_and_what_is_no_address() -> None:
+    from lab.crash.report import clean_title
+    from lab.crash.table import table
+
+    said = {t: clean_title(t, table()) for t in (
+        "BUG: Address fc00:: on device lo", "x 2001:db8::1 y", "WARNING in <List<T>>::add",
+        "WARNING in <T>::dec", "at 12:34:56",
+    )}  # fmt: skip
+    assert said["BUG: Address fc00:: on device lo"] == "BUG: Address IPV6ADDR on device lo"
+    assert said["x 2001:db8::1 y"] == "x IPV6ADDR y"
+    assert said["WARNING in <List<T>>::add"] == "WARNING in <List<T>>::add"
+    assert said["WARNING in <T>::dec"] == "WARNING in <T>::dec"
+    assert "IPV6ADDR" not in said["at 12:34:56"]

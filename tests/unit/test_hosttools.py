@@ -51,3 +51,13 @@ def test_the_install_command() -> None:
     assert amd64.startswith("dpkg --add-architecture arm64 && apt-get update && ")
     assert amd64.endswith(" ".join(packages())) and "qemu-system-arm" in amd64
     assert "--add-architecture" not in install_command("arm64")
+
+
+def test_install_command_without_dpkg_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab.cli import main
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["doctor", "--install-command"]) == 125
+    assert "dpkg not found" in capsys.readouterr().err

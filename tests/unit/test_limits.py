@@ -18,6 +18,7 @@ BOOT = ["boot", "--arch", "x86_64"]
 CASES = [
     (["run", "--jobs", "99999"], "--jobs must be from 1 to 64, not 99999"),
     (["run", "--jobs", "0"], "--jobs must be from 1 to 64, not 0"),
+    (["run", "--keep", "--keep-for", "inf"], "--keep-for must be more than 0"),
     (["run", "--shard", "1/99999999999999999999"], "(1 <= N <= 1000)"),
     ([*BOOT, "--memory", "abc", "--", "true"], "--memory: 'abc' is no memory size"),
     ([*BOOT, "--memory", "0", "--", "true"], "--memory: '0' is no memory size"),
@@ -63,5 +64,5 @@ def test_the_bounds_themselves() -> None:
         with pytest.raises(LabError, match="--t must be more than 0"):
             seconds("--t", bad)
     assert memory("--m", "128M") == "128M" and memory("--m", "64G") == "64G"
-    for bad in ("127M", "65G", "1T", "1g", "", " 1G", "1.5G", "1234567890M"):
+    for bad in ("127M", "65G", "1T", "1g", "", " 1G", "1.5G", "1234567890M", "512M\n"):
         assert memory_problem(bad) is not None, bad
