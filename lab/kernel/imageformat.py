@@ -19,6 +19,7 @@ from lab.errors import LabError
 
 ELF_MACHINES = {62: "x86_64", 183: "arm64", 3: "i386", 40: "arm", 243: "riscv"}
 ELF_EXEC = 2
+ELF_DYN = 3
 HEADER_BYTES = 0x240
 # What QEMU boots with -kernel, per guest arch (anything else is refused).
 BOOTABLE = {
@@ -31,12 +32,30 @@ WANTED = {
 }
 
 
-def _elf(head: bytes) -> str:
+KERNEL_SECTIONS = (".head.text", "__ksymtab")  # every vmlinux has them; a program has neither
+
+
+def _kernel_sections(path: Path) -> bool:
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with path.open("rb") as fh:
+            elf = ELFFile(fh)
+            return any(elf.get_section_by_name(name) is not None for name in KERNEL_SECTIONS)
+    except (ELFError, OSError, ValueError):
+        return False
+
+
+def _elf(head: bytes, path: Path) -> str:
     if len(head) < 20 or head[4] not in (1, 2) or head[5] not in (1, 2):
         return "a truncated ELF file"
     order = "<" if head[5] == 1 else ">"
     e_type, e_machine = struct.unpack(order + "HH", head[16:20])
     machine = ELF_MACHINES.get(e_machine, f"machine {e_machine}")
+    # a relocatable kernel (arm64 with CONFIG_RELOCATABLE, as defconfig) is linked -shared
+    if e_type == ELF_DYN and _kernel_sections(path):
+        return f"an ELF {machine} kernel"
     if e_type != ELF_EXEC:
         kind = {1: "module or object file", 3: "program or library"}.get(e_type, "file")
         return f"an ELF {machine} {kind} (e_type {e_type})"
@@ -57,7 +76,7 @@ def identify(path: Path) -> str:
     with path.open("rb") as fh:
         head = fh.read(HEADER_BYTES)
     if head.startswith(b"\x7fELF"):
-        return _elf(head)
+        return _elf(head, path)
     if head[0x1FE:0x200] == b"\x55\xaa" and head[0x202:0x206] == b"HdrS":
         return "a bzImage"
     if head[0x38:0x3C] == b"ARM\x64":

@@ -98,3 +98,36 @@ def test_the_cli_refuses_a_wrong_kernel_in_one_line(
     assert main(["boot", "--arch", arch, "--kernel", str(path), "--", "true"]) == 125
     err = capsys.readouterr().err.strip()
     assert f"kernel image {path}{said}" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("compiler", "arch"), [("gcc", "x86_64"), ("aarch64-linux-gnu-gcc", "arm64")]
+)
+def test_a_relocatable_kernel_is_a_kernel_not_a_library(
+    tmp_path: Path, compiler: str, arch: str
+) -> None:
+    """arm64 with CONFIG_RELOCATABLE (defconfig) links vmlinux -shared (ELF type 3): its kernel
+    sections tell it from a shared library of the same type."""
+    import shutil
+    import subprocess
+
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    src = tmp_path / "k.c"
+    src.write_text(
+        '__attribute__((section(".head.text"))) int head = 1;\nint lib(void) { return 0; }\n'
+    )
+    kernel, library = tmp_path / "vmlinux", tmp_path / "lib.so"
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-nostdlib", "-o", str(kernel), str(src)], check=True
+    )
+    (tmp_path / "l.c").write_text("int lib(void) { return 0; }\n")
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-nostdlib", "-o", str(library), str(tmp_path / "l.c")],
+        check=True,
+    )
+    machine = {"x86_64": "x86_64", "arm64": "arm64"}[arch]
+    assert identify(kernel) == f"an ELF {machine} kernel"
+    assert identify(library) == f"an ELF {machine} program or library (e_type 3)"
+    if arch == "arm64":
+        assert check_image(kernel, arch) == "an ELF arm64 kernel"
