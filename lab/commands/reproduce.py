@@ -61,6 +61,7 @@ def cmd_reproduce(args: argparse.Namespace, _command: list[str]) -> int:
         result.records,
         result.summary,
         request.modules,
+        result.modules,
     )
     s = result.summary
     if args.json:

@@ -54,15 +54,19 @@ def kernel_args(spec: KernelSpec, bundle: Path) -> list[str]:
     return args
 
 
-def _decoded(records: list[RunRecord], kernel: Kernel) -> dict[int, list[str]]:
+def _decoded(
+    records: list[RunRecord], kernel: Kernel, kos: tuple[Path, ...]
+) -> dict[int, list[str]]:
     from lab.symbolize import decode_reports
 
+    symbols = {ko.stem: ko for ko in kos}  # the user's modules: their frames decode too
     out: dict[int, list[str]] = {}
     for r in records:
         if not r.reports:
             continue
         try:
-            out[r.index] = [str(d["decoded"]) for d in decode_reports(r.reports, kernel)]
+            decoded = decode_reports(r.reports, kernel, symbols)
+            out[r.index] = [str(d["decoded"]) for d in decoded]
         except (LabError, OSError):
             out[r.index] = [rep.text for rep in r.reports]
     return out
@@ -78,6 +82,7 @@ def write_bundle(
     records: list[RunRecord],
     summary: Summary,
     modules: tuple[Path, ...] = (),
+    kos: tuple[Path, ...] = (),
 ) -> Path:
     """Fill bundle (created); options: the reproduce options besides --repro and the kernel's
     (--arch, --runs, ...), as argv words."""
@@ -97,7 +102,7 @@ def write_bundle(
     if kernel.kdir is not None and (kernel.kdir / ".config").is_file():
         with contextlib.suppress(OSError):
             shutil.copy(kernel.kdir / ".config", bundle / "kernel.config")
-    decoded = _decoded(records, kernel)
+    decoded = _decoded(records, kernel, kos)
     for r in records:
         if r.stdout or r.stderr:  # what the reproducer itself said, every run
             said = f"--- stdout ---\n{r.stdout}\n--- stderr ---\n{r.stderr}\n"

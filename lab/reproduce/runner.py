@@ -14,6 +14,7 @@ from pathlib import Path
 
 import paramiko
 
+from lab.crash import find_reports
 from lab.errors import BootError, LabError
 from lab.kernel import Kernel
 from lab.log import Log
@@ -50,14 +51,32 @@ class Job:
     modules: tuple[Path, ...] = ()  # .ko files loaded, in order, into every fresh guest
 
 
+class ModuleLoadFailure(LabError):
+    """The user's module would not load, or its loading made the kernel report: no run can
+    start, on any guest (the reproduction stops instead of booting guest after guest)."""
+
+
 def _insmod(vm: VM, ko: Path) -> None:
-    """Load a user's module into a fresh guest; a LabError quoting insmod when it will not."""
+    """Load a user's module into a fresh guest; ModuleLoadFailure quoting insmod when it will
+    not, or naming the kernel's report when loading it made one."""
+    assert vm.console is not None
     guest = f"/root/{ko.name}"
     vm.put(ko, guest, 0o644)
+    mark = vm.console.mark()
     res = vm.run(f"insmod {guest}", HEALTH_TIMEOUT_S)
+    sync_console(vm.console, vm.run)
+    reports = find_reports(vm.console.text(mark), after_boot=True)
+    if reports:
+        first = reports[0]
+        raise ModuleLoadFailure(
+            f"loading {ko.name} made the kernel report [{first.kind}] {first.title} "
+            f"(console log {vm.console_log})"
+        )
     if not res.ok:
         said = (res.stderr or res.stdout).strip().splitlines()
-        raise LabError(f"insmod {ko.name} failed: {said[-1] if said else f'exit {res.status}'}")
+        raise ModuleLoadFailure(
+            f"insmod {ko.name} failed: {said[-1] if said else f'exit {res.status}'}"
+        )
 
 
 class _Slot:
@@ -142,6 +161,9 @@ def run_once(slot: _Slot, index: int, stop: threading.Event) -> RunRecord:
     start = time.monotonic()
     try:
         vm = slot.vm or slot.boot()
+    except ModuleLoadFailure as exc:
+        stop.set()  # the same on every guest: no more boots
+        return RunRecord(index, slot.number, guest, ERROR, detail=str(exc))
     except (BootError, *GUEST_ERRORS) as exc:
         return RunRecord(index, slot.number, guest, BOOT_FAILURE, detail=str(exc))
     watch, record = _execute(vm, slot.job.timeout, stop)

@@ -60,6 +60,7 @@ class Reproduction:
     binary: Path
     records: list[RunRecord]
     summary: Summary
+    modules: tuple[Path, ...] = ()  # the user's built .ko files (their frames decode)
 
 
 def reproduce(request: Request, spec: KernelSpec, log: Log = stderr_log) -> Reproduction:
@@ -104,4 +105,4 @@ def run_on(
     records = run_all(job, request.vms, log)
     if records and all(r.outcome in (BOOT_FAILURE, ERROR) for r in records):
         raise LabError(f"no run of {request.source.name} could run: {records[-1].detail}")
-    return Reproduction(kernel, binary, records, summarize(records, pattern))
+    return Reproduction(kernel, binary, records, summarize(records, pattern), modules)

@@ -228,6 +228,7 @@ def test_a_users_module_is_built_and_loaded_for_the_reproducer(tmp_path: Path) -
     assert (bundle / "modules/1-warnmod/warnmod.c").is_file()
     assert not list((bundle / "modules/1-warnmod").glob("*.ko"))  # sources, rebuilt on rerun
     assert '--module "$here"/modules/1-warnmod' in (bundle / "repro.sh").read_text()
+    assert "warnmod.c:" in (bundle / "run-1-reports.txt").read_text()  # decoded to its lines
     moved = tmp_path / "moved"
     shutil.move(bundle, moved)
     rerun = subprocess.run(
@@ -247,3 +248,31 @@ def test_a_module_folder_that_is_none_is_refused(tmp_path: Path) -> None:
     res = _reproduce(tmp_path, "no-crash.c", "--module", str(tmp_path))
     assert res.returncode == 125
     assert f"--module {tmp_path}: not a module folder (no Kbuild or Makefile)" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("init", "said"),
+    [
+        ("return -EINVAL;", "insmod badmod.ko failed: "),
+        (
+            'WARN(1, "badmod: init\\n");\n\treturn 0;',
+            "loading badmod.ko made the kernel report [WARNING]",
+        ),
+    ],
+    ids=["refused", "reports"],
+)
+def test_a_module_that_will_not_load_stops_at_once(tmp_path: Path, init: str, said: str) -> None:
+    """A module whose init fails (or makes the kernel report) fails the same on every guest:
+    one boot, one line, exit 125, instead of a boot per run."""
+    mod = tmp_path / "badmod"
+    mod.mkdir()
+    (mod / "Kbuild").write_text("obj-m += badmod.o\n")
+    (mod / "badmod.c").write_text(
+        "// SPDX-License-Identifier: GPL-2.0\n#include <linux/module.h>\n"
+        f"static int __init badmod_init(void)\n{{\n\t{init}\n}}\n"
+        'module_init(badmod_init);\nMODULE_LICENSE("GPL");\n'
+    )
+    res = _reproduce(tmp_path, "no-crash.c", "--module", str(mod), "--runs", "6")
+    assert res.returncode == 125, res.stderr[-3000:]
+    assert said in res.stderr, res.stderr[-3000:]
+    assert res.stderr.count("run ") <= 2, res.stderr[-3000:]  # not a boot per run
