@@ -100,6 +100,8 @@ class ScenarioItem(pytest.Item):
         out = results_dir(self.config)
         try:
             result = run_scenario(self.loaded, self.arch, pools[self.arch], out)
+            if result.kernel:  # --junitxml writes it: report merge compares shards' kernels
+                self.user_properties.append(("kernel", result.kernel))
         except LabError as exc:
             failed = Result(self.loaded.scenario.name, self.arch, Outcome.FAILED, message=str(exc))
             raise ScenarioFailure(failed) from None

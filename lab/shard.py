@@ -114,21 +114,45 @@ def update_durations(path: Path, measured: Iterable[tuple[str, float]]) -> int:
     return count
 
 
-PYTEST_CONFIGS = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+# pytest's configuration files and what makes each one (pytest.ini counts even when empty)
+PYTEST_CONFIGS = {
+    "pytest.ini": "",
+    ".pytest.ini": "",
+    "pyproject.toml": "[tool.pytest.ini_options]",
+    "tox.ini": "[pytest]",
+    "setup.cfg": "[tool:pytest]",
+}
+
+
+def _pytest_config(folder: Path) -> bool:
+    for name, section in PYTEST_CONFIGS.items():
+        path = folder / name
+        if path.is_file():
+            try:
+                if section in path.read_text(errors="replace"):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def shard_root(folder: Path) -> Path:
     """What node ids are relative to, and where .test_durations is: pytest's rootdir.  The
     repository when the scenario folder is inside it; else, as pytest finds it, the nearest
-    folder above the scenario folder with a pytest configuration file (your repository's
-    pyproject.toml); else the working folder."""
+    folder above the scenario folder with a pytest configuration (a pytest.ini, a
+    pyproject.toml with [tool.pytest.ini_options], ...), else the nearest pyproject.toml
+    (pytest 8's fallback); else the working folder."""
     from lab.paths import REPO
 
     here = folder.resolve()
     if here.is_relative_to(REPO.resolve()):
         return REPO
-    for parent in (here, *here.parents):
-        if any((parent / name).is_file() for name in PYTEST_CONFIGS):
+    above = (here, *here.parents)
+    for parent in above:
+        if _pytest_config(parent):
+            return parent
+    for parent in above:
+        if (parent / "pyproject.toml").is_file():
             return parent
     return Path.cwd()
 

@@ -46,6 +46,9 @@ def write_junit(results: list[Result], path: Path) -> None:
             name=r.scenario,
             time=f"{r.seconds:.3f}",
         )
+        if r.kernel:  # as pytest writes a test's user properties
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", name="kernel", value=r.kernel)
         if r.outcome == Outcome.SKIPPED:
             ET.SubElement(case, "skipped", message=r.message)
         elif r.outcome == Outcome.FAILED:
@@ -106,7 +109,10 @@ def read_junit(path: Path) -> list[Result]:
             scenario, arch = f"{classname}::{name}" if classname else name, ""
         outcome, message = _junit_outcome(case)
         seconds = float(case.get("time") or 0.0)
-        results.append(Result(scenario, arch, outcome, seconds=seconds, message=message))
+        props = {p.get("name"): p.get("value", "") for p in case.iter("property")}
+        result = Result(scenario, arch, outcome, seconds=seconds, message=message)
+        result.kernel = props.get("kernel") or ""  # pytest's record of the plugin's property
+        results.append(result)
     return results
 
 

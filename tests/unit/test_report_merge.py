@@ -137,3 +137,28 @@ def test_shards_on_different_kernels_are_named(
         "arm64": ["debian linux-image-6.1.0-56-arm64 6.1.1-56"],
         "x86_64": [old, new],
     }
+
+
+def test_kernels_survive_junit_only_shards(tmp_path: Path) -> None:
+    """A pytest shard leaves only JUnit XML: the kernel property the plugin records (and
+    remaplab's own junit.xml carries) reaches the merge."""
+    r = good("a", "x86_64")
+    r.kernel = "debian linux-image-6.1.0-57-amd64 6.1.1-57"
+    folder = tmp_path / "s1"
+    folder.mkdir()
+    write_junit([r], folder / "junit.xml")
+    (back,) = read_junit(folder / "junit.xml")
+    assert back.kernel == r.kernel
+    pytest_xml = tmp_path / "s2" / "junit.xml"
+    pytest_xml.parent.mkdir()
+    pytest_xml.write_text(
+        '<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="1">'
+        '<testcase classname="scenarios.b" name="b[arm64]" time="3.0"><properties>'
+        '<property name="kernel" value="debian linux-image-6.1.0-57-arm64 6.1.1-57"/>'
+        "</properties></testcase></testsuite></testsuites>"
+    )
+    merged = merge_results([folder, pytest_xml.parent])
+    assert merged.meta["kernels"] == {
+        "x86_64": ["debian linux-image-6.1.0-57-amd64 6.1.1-57"],
+        "arm64": ["debian linux-image-6.1.0-57-arm64 6.1.1-57"],
+    }

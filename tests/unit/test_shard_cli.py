@@ -143,3 +143,21 @@ def test_pytest_in_a_foreign_repository_splits_as_remaplab_run(
         for arch in line.split()[1].split(",")
     )
     assert by_pytest == by_remaplab, (by_pytest, by_remaplab)
+
+
+def test_the_rootdir_is_the_folder_with_pytests_own_configuration(tmp_path: Path) -> None:
+    """A monorepo: the pytest configuration at the top, a helper pyproject.toml without one
+    beside the scenarios; node ids are relative to the top, as pytest makes them."""
+    from lab.shard import shard_root
+
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '-ra'\n")
+    sub = tmp_path / "drivers" / "foo"
+    (sub / "scenarios").mkdir(parents=True)
+    (sub / "pyproject.toml").write_text("[project]\nname = 'foo'\n")
+    assert shard_root(sub / "scenarios") == tmp_path
+    (sub / "pytest.ini").write_text("")  # pytest.ini counts even when empty
+    assert shard_root(sub / "scenarios") == sub
+    lone = tmp_path.parent / f"{tmp_path.name}-lone"
+    (lone / "scenarios").mkdir(parents=True)
+    (lone / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert shard_root(lone / "scenarios") == lone  # no configuration anywhere: pytest 8's fallback
