@@ -114,6 +114,9 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
     # syzkaller's logs (a test file's header says it is one) start after the boot, as --after-boot
     reports = find_reports(text, after_boot=args.after_boot or text != log)
     items = [r.as_dict() for r in reports]
+    header = log[: max(0, log.find(text))].count("\n") if text and text != log else 0
+    for item in items:  # the file's own line numbers, past a syzkaller test file's header
+        item["line"] += header
     if args.vmlinux or args.module:
         from lab.profiles import get_profile
         from lab.symbolize import Symbolizer

@@ -223,3 +223,17 @@ def test_ipv6_addresses_in_titles_and_what_is_no_address() -> None:
     assert said["WARNING in <List<T>>::add"] == "WARNING in <List<T>>::add"
     assert said["WARNING in <T>::dec"] == "WARNING in <T>::dec"
     assert "IPV6ADDR" not in said["at 12:34:56"]
+
+
+def test_triage_names_the_files_own_lines_past_a_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab.cli import main
+
+    log = tmp_path / "t.log"
+    log.write_text(
+        "# a note\nTITLE: x\n\nboot line\n"
+        "[  1.0] WARNING: CPU: 0 PID: 1 at mm/memory.c:1 f+0x0/0x1\n"
+    )
+    assert main(["triage", str(log)]) == 0
+    assert f"{log}:5: [WARNING]" in capsys.readouterr().out
