@@ -40,12 +40,10 @@ def strip_header(text: str) -> tuple[str | None, str]:
     lines = text.split("\n")
     end = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
     head = lines[:end]
-    if not head or not all(ln.startswith("#") or HEADER_KEY.match(ln) for ln in head):
+    header = all(ln.startswith("#") or HEADER_KEY.match(ln) for ln in head)
+    # ... and a TITLE or a comment in it: 'KEY: ' lines alone are console ('RIP: ...')
+    if not head or not header or not any(ln.startswith(("TITLE: ", "#")) for ln in head):
         return None, text
-    if not any(ln.startswith("TITLE: ") for ln in head) and not any(
-        ln.startswith("#") for ln in head
-    ):
-        return None, text  # no TITLE and no comment: console lines such as 'RIP: ...'
     title = next(
         (ln.removeprefix("TITLE: ").strip() for ln in head if ln.startswith("TITLE: ")), None
     )

@@ -29,6 +29,7 @@ from lab.reproduce.outcome import (
     RunRecord,
 )
 from lab.rootfs import Initramfs
+from lab.scenario.oracles import taint_letters
 from lab.ssh import CommandAborted, CommandTimedOut
 from lab.vm import VM, VMOptions
 from lab.watch import KernelWatch, sync_console
@@ -113,7 +114,7 @@ class _Slot:
         now = res.stdout.strip()
         if not res.ok or now == self.taint:
             return None if res.ok else "the guest could not read its taint"
-        return f"the kernel's taint changed from {self.taint} to {now}{_taint_letters(now)}"
+        return f"the kernel's taint changed from {self.taint} to {now}{taint_letters(now)}"
 
     def discard(self, keep_log: bool) -> None:
         if self.vm is not None:
@@ -186,19 +187,6 @@ def run_once(slot: _Slot, index: int, stop: threading.Event) -> RunRecord:
         record.next_guest = f"not reused: {why}"
         slot.discard(keep_log=record.outcome in (CRASH, ERROR))
     return record
-
-
-TAINTS = "PFSRMBUDAWCIOELKXTN"  # the kernel's taint letters by bit (Documentation: tainted-kernels)
-
-
-def _taint_letters(value: str) -> str:
-    """' (O, E)': the letters of a taint value, as the kernel prints them after 'Tainted:'."""
-    try:
-        bits = int(value)
-    except ValueError:
-        return ""
-    letters = [c for n, c in enumerate(TAINTS) if bits & (1 << n)]
-    return f" ({', '.join(letters)})" if letters else ""
 
 
 def _worker(

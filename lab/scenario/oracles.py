@@ -74,6 +74,19 @@ def token(seed: int, index: int) -> int:
     return ((seed << 32) ^ TOKEN_MAGIC ^ (index + 1)) & ((1 << 64) - 1)
 
 
+TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"  # the kernel's taint letters by bit (tainted-kernels.rst)
+
+
+def taint_letters(value: str) -> str:
+    """' (O, E)': the letters of a taint value, as the kernel prints them after 'Tainted:'."""
+    try:
+        bits = int(value)
+    except ValueError:
+        return ""
+    letters = [c for n, c in enumerate(TAINT_LETTERS) if bits & (1 << n)]
+    return f" ({', '.join(letters)})" if letters else ""
+
+
 def taint_flags(before: int, after: int) -> list[str]:
     new = after & ~before
     return [name for bit, name in TAINT_BAD.items() if new & (1 << bit)]

@@ -41,7 +41,7 @@ def test_a_run_says_why_the_next_gets_a_fresh_guest() -> None:
     """A clean run on a guest whose taint changed (an unsigned out-of-tree module loaded: O
     and E) is not reused, and its line says so."""
     from lab.reproduce.outcome import NO_CRASH, RunRecord
-    from lab.reproduce.runner import _taint_letters
+    from lab.scenario.oracles import taint_letters as _taint_letters
 
     assert _taint_letters("12288") == " (O, E)" and _taint_letters("0") == ""
     assert _taint_letters("512") == " (W)" and _taint_letters("x") == ""
