@@ -32,7 +32,8 @@ WANTED = {
 }
 
 
-KERNEL_SECTIONS = (".head.text", "__ksymtab")  # every vmlinux has them; a program has neither
+# a vmlinux has its init code (and a head, a symbol table for modules); a program has none
+KERNEL_SECTIONS = (".init.text", ".head.text", "__ksymtab")
 
 
 def _kernel_sections(path: Path) -> bool:
@@ -53,13 +54,12 @@ def _elf(head: bytes, path: Path) -> str:
     order = "<" if head[5] == 1 else ">"
     e_type, e_machine = struct.unpack(order + "HH", head[16:20])
     machine = ELF_MACHINES.get(e_machine, f"machine {e_machine}")
-    # a relocatable kernel (arm64 with CONFIG_RELOCATABLE, as defconfig) is linked -shared
-    if e_type == ELF_DYN and _kernel_sections(path):
+    # a relocatable kernel (arm64 with CONFIG_RELOCATABLE, as defconfig) is linked -shared;
+    # a static program is an executable as much as a vmlinux: its sections tell them apart
+    if e_type in (ELF_EXEC, ELF_DYN) and _kernel_sections(path):
         return f"an ELF {machine} kernel"
-    if e_type != ELF_EXEC:
-        kind = {1: "module or object file", 3: "program or library"}.get(e_type, "file")
-        return f"an ELF {machine} {kind} (e_type {e_type})"
-    return f"an ELF {machine} kernel"
+    kinds = {1: "module or object file", 2: "program", 3: "program or library"}
+    return f"an ELF {machine} {kinds.get(e_type, 'file')} (e_type {e_type})"
 
 
 def _gunzipped_head(path: Path) -> bytes:

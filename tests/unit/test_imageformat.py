@@ -29,12 +29,32 @@ def _arm64_image() -> bytes:
     return bytes(head)
 
 
-def _elf(e_type: int, machine: int) -> bytes:
+def _elf(e_type: int, machine: int, sections: tuple[str, ...] = ()) -> bytes:
+    """An ELF64 header and, with sections, a section table naming them (a vmlinux has
+    .init.text; a program has none of the kernel's sections)."""
     ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
-    # ELF64 header: type, machine, version, entry, phoff, shoff, flags, ehsize, phentsize,
-    # phnum, shentsize, shnum, shstrndx (no sections, no segments)
-    rest = struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0, 0, 0, 0, 64, 56, 0, 64, 0, 0)
-    return ident + rest + bytes(0x200)
+    names = [".shstrtab", *sections]
+    strtab = b"\0" + b"".join(n.encode() + b"\0" for n in names)
+    offsets = [1 + sum(len(n) + 1 for n in names[:i]) for i in range(len(names))]
+    shoff = 64 + len(strtab) + (-len(strtab) % 8)
+    count = len(names) + 1 if sections else 0
+    # type, machine, version, entry, phoff, shoff, flags, ehsize, phentsize, phnum,
+    # shentsize, shnum, shstrndx
+    header = struct.pack(
+        "<HHIQQQIHHHHHH", e_type, machine, 1, 0, 0, shoff if count else 0, 0, 64, 56, 0, 64,
+        count, 1 if count else 0,
+    )  # fmt: skip
+    if not count:
+        return ident + header + bytes(0x200)
+    table = bytes(64)  # the null section
+    table += struct.pack("<IIQQQQIIQQ", offsets[0], 3, 0, 0, 64, len(strtab), 0, 0, 1, 0)
+    for off in offsets[1:]:  # PROGBITS, no bytes
+        table += struct.pack("<IIQQQQIIQQ", off, 1, 6, 0, 0, 0, 0, 0, 16, 0)
+    body = ident + header + strtab
+    return body + bytes(shoff - len(body)) + table
+
+
+KERNEL = (".init.text",)
 
 
 IMAGES = {
@@ -42,11 +62,12 @@ IMAGES = {
     "image": (_arm64_image(), "an arm64 Image"),
     "image-gz": (gzip.compress(_arm64_image()), "a gzip arm64 Image"),
     "zboot": (b"MZ\0\0zimg" + bytes(0x300), "an EFI zboot image"),
-    "vmlinux-x86": (_elf(2, 62), "an ELF x86_64 kernel"),
-    "vmlinux-arm64": (_elf(2, 183), "an ELF arm64 kernel"),
+    "vmlinux-x86": (_elf(2, 62, KERNEL), "an ELF x86_64 kernel"),
+    "vmlinux-arm64": (_elf(2, 183, KERNEL), "an ELF arm64 kernel"),
     "module": (_elf(1, 62), "an ELF x86_64 module or object file (e_type 1)"),
     "program": (_elf(3, 183), "an ELF arm64 program or library (e_type 3)"),
-    "riscv": (_elf(2, 243), "an ELF riscv kernel"),
+    "riscv": (_elf(2, 243, KERNEL), "an ELF riscv kernel"),
+    "static-program": (_elf(2, 62, (".text",)), "an ELF x86_64 program (e_type 2)"),
     "truncated-elf": (b"\x7fELF\x02", "a truncated ELF file"),
     "text": (b"root:x:0:0:root:/root:/bin/bash\n", "text"),
     "empty": (b"", "an empty file"),
