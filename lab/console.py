@@ -34,7 +34,7 @@ class Console:
                 data = self.child.read_nonblocking(READ_CHUNK, timeout=0.5)
             except pexpect.TIMEOUT:
                 continue
-            except (pexpect.EOF, OSError, ValueError):
+            except (pexpect.ExceptionPexpect, OSError, ValueError):  # EOF, or QEMU reaped
                 break
             if not data:
                 continue

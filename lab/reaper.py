@@ -23,6 +23,8 @@ import threading
 from types import FrameType
 from typing import Any, NoReturn
 
+import pexpect
+
 PR_SET_PDEATHSIG = 1
 _live: dict[int, Any] = {}
 _lock = threading.Lock()
@@ -132,6 +134,16 @@ def register(child: Any) -> None:
         if threading.current_thread() is threading.main_thread():
             raise_for(signum, again=True)
         raise Stopping(signum)
+
+
+def child_alive(child: Any) -> bool:
+    """child.isalive(), safe when another thread reaped it first: kill_all (the main thread,
+    on a signal) and the VM's owner both wait for the same QEMU, and ptyprocess raises when its
+    waitpid finds the child gone.  A reaped child is not alive."""
+    try:
+        return bool(child.isalive())
+    except pexpect.ExceptionPexpect:
+        return False
 
 
 def unregister(child: Any) -> None:

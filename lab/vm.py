@@ -340,7 +340,7 @@ class VM:
 
     @property
     def alive(self) -> bool:
-        return self.child is not None and self.child.isalive()
+        return self.child is not None and reaper.child_alive(self.child)
 
     def stop(self) -> None:
         """Clean shutdown: SIGTERM (QEMU's own orderly exit; a QMP `quit` would first need a
@@ -349,7 +349,7 @@ class VM:
         if self.ssh is not None:
             self.ssh.close()
             self.ssh = None
-        if self.child is not None and self.child.isalive():
+        if self.child is not None and reaper.child_alive(self.child):
             with contextlib.suppress(OSError):
                 os.kill(self.child.pid, signal.SIGTERM)
             if self.console is not None:
@@ -376,7 +376,7 @@ class VM:
                 self.qmp.close()
             self.qmp = None
         if self.child is not None:
-            if self.child.isalive():
+            if reaper.child_alive(self.child):
                 with contextlib.suppress(OSError):
                     os.kill(self.child.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):

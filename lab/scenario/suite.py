@@ -127,8 +127,11 @@ class Suite:
             pool.discard(arch)
             return Result(item.scenario.name, arch, Outcome.INTERRUPTED, message=str(exc))
         except Exception as exc:  # the rest of the suite must still run
-            pool.discard(arch)
             trace = "".join(traceback.format_exception(exc))
+            try:
+                pool.discard(arch)
+            except Exception as again:  # still this scenario's result, never a dead worker
+                trace += "\nthen, stopping its VM:\n" + "".join(traceback.format_exception(again))
             folder = self.out_dir / f"{item.scenario.name}-{arch}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "internal-error.txt").write_text(trace)

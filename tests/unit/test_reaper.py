@@ -3,13 +3,18 @@ no new QEMU once one came.  Real child processes (sleep) stand in for QEMU."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import threading
+from pathlib import Path
 
+import pexpect
 import pytest
 
 from lab import reaper
+from lab.console import Console
 
 
 @pytest.fixture
@@ -135,3 +140,34 @@ def test_reraise_is_a_no_op_in_other_threads(fresh_reaper: None) -> None:
     t.start()
     t.join(10)
     assert not t.is_alive() and not caught
+
+
+def test_a_child_reaped_by_kill_all_is_not_alive_to_its_owner() -> None:
+    """The CI failure of stop 12: on SIGINT the main thread's kill_all reaped a QEMU while the
+    scenario's thread asked vm.alive; ptyprocess's waitpid found no child and raised, and the
+    scenario's thread died with a traceback instead of recording 'interrupted'."""
+    child = pexpect.spawn("sleep", ["60"])
+    os.kill(child.pid, signal.SIGKILL)
+    # kill_all's child.wait(), caught between its waitpid and noting the child terminated
+    os.waitpid(child.pid, 0)
+    with pytest.raises(pexpect.ExceptionPexpect):
+        child.isalive()  # the raw call: what the owner's thread met
+    assert reaper.child_alive(child) is False
+    assert reaper.child_alive(child) is False  # and again: nothing left half-done
+
+
+def test_the_console_reader_ends_when_its_qemu_was_reaped_elsewhere(tmp_path: Path) -> None:
+    """On the pty's EOF pexpect asks isalive(), and a child another thread reaped makes that
+    raise ExceptionPexpect instead of EOF: the reader must still end and mark the console
+    closed, or every wait on it runs to its bound.  (Reaped before the reader starts, so the
+    order is the bad one every time.)"""
+    child = pexpect.spawn("sh", ["-c", "echo ready; exec sleep 60"])
+    assert child.expect_exact("ready", timeout=10) == 0
+    os.kill(child.pid, signal.SIGKILL)
+    os.waitpid(child.pid, 0)
+    console = Console(child, tmp_path / "console.log")
+    try:
+        assert console.wait_closed(10.0), "the console reader never ended"
+    finally:
+        with contextlib.suppress(pexpect.ExceptionPexpect):  # reaped: close says so
+            child.close(force=True)
