@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -33,9 +34,32 @@ class _Line:
     stamp: str = ""  # the timestamp and caller as printed ("[ 12.345678][ T41]"), if any
 
 
+# Logs saved by other tools: Notepad adds a UTF-8 BOM, PowerShell's `>` writes UTF-16 (with a
+# BOM).  A kernel log is nearly all ASCII, so UTF-16 shows as a NUL beside nearly every byte; a
+# BOM alone is no proof (a serial console can start with stray FF FE bytes).
+_SNIFF = 4096  # bytes looked at for UTF-16
+
+
+def _codec(raw: bytes) -> str:
+    """utf-8-sig after a UTF-8 BOM; UTF-16 (LE or BE) when nearly every other byte is NUL (a
+    serial console's stray NULs are far fewer); else UTF-8."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    head = raw[: _SNIFF - _SNIFF % 2]
+    if len(head) >= 16 and len(raw) % 2 == 0:
+        half = len(head) // 2
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if odd >= 0.9 * half and even <= 0.1 * half:
+            return "utf-16-le"
+        if even >= 0.9 * half and odd <= 0.1 * half:
+            return "utf-16-be"
+    return "utf-8"
+
+
 def decode_log(raw: bytes) -> str:
-    """A console log as text: invalid UTF-8 replaced, NUL bytes dropped (consoles hold both)."""
-    return raw.decode("utf-8", errors="replace").replace("\0", "")
+    """A console log as text: UTF-8 (or as a BOM or UTF-16's NULs say), invalid bytes replaced,
+    NUL bytes dropped (consoles hold both)."""
+    return raw.decode(_codec(raw), errors="replace").lstrip("\ufeff").replace("\0", "")
 
 
 def strip_prefix(line: str) -> str:

@@ -115,6 +115,41 @@ def test_nul_bytes_and_bad_utf8_are_tolerated() -> None:
     assert find_reports(raw.decode("latin-1"))[0].title == "WARNING in zap_pte_range"
 
 
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-16-le", b"\xff\xfe"),  # PowerShell's `>`
+        ("utf-16-be", b"\xfe\xff"),
+        ("utf-16-le", b""),
+        ("utf-16-be", b""),
+        ("utf-8", b"\xef\xbb\xbf"),  # Notepad
+    ],
+)
+def test_a_log_saved_by_another_tool_reads_as_its_encoding(encoding: str, bom: bytes) -> None:
+    """A real log re-encoded: the same reports, the header still a header (read as UTF-8, a
+    UTF-16 BOM hid it and its TITLE line was taken for a report)."""
+    log = GOLDEN / "1001.log"
+    text = log.read_text()
+    want = [(r.title, r.line) for r in find_reports(strip_header(text)[1], after_boot=True)]
+    raw = bom + text.encode(encoding)
+    title, body = strip_header(decode_log(raw))
+    assert title == strip_header(text)[0]
+    assert [(r.title, r.line) for r in find_reports(body, after_boot=True)] == want
+
+
+def test_stray_bytes_on_a_serial_console_do_not_make_it_utf16() -> None:
+    """FF FE and a few NULs at the start of a console (line noise before the firmware speaks)
+    are no byte-order mark: the log stays UTF-8."""
+    raw = (
+        b"\xff\xfe\0\0\r\n[   10.1] WARNING: CPU: 1 PID: 42 at mm/memory.c:123 "
+        b"zap_pte_range+0x1/0x2\r\n[   10.2] RIP: 0010:zap_pte_range+0x1/0x2\r\n"
+    )
+    text = decode_log(raw)
+    assert "WARNING: CPU: 1 PID: 42" in text
+    (report,) = find_reports(text)
+    assert report.title == "WARNING in zap_pte_range"
+
+
 def test_title_from_the_first_of_two_reports() -> None:
     log = (
         "BUG: KASAN: use-after-free in foo_read+0x1/0x2\nRead of size 8 at addr ffff8880 by "
