@@ -19,11 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field, ValidationError
+
 from lab.build import build_module, build_tools
 from lab.cc import local_headers
 from lab.errors import LabError
 from lab.kernel import Kernel
 from lab.log import quiet
+from lab.profiles import arches
 from lab.scenario.load import Loaded
 from lab.shscript import prelude
 
@@ -215,13 +218,58 @@ def write_bundle(
     return bundle
 
 
+class _Crash(BaseModel):
+    title: str
+
+
+class _Step(BaseModel):
+    index: int | None = None
+    detail: str | None = None
+
+
+class _BundleResult(BaseModel):
+    """The fields of result.json a rerun reads (signature(), the scenario's file name)."""
+
+    scenario: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a name, never a path
+    outcome: str
+    failing_step: int | None = None
+    crashes: list[_Crash] = []
+    steps: list[_Step] = []
+
+
+class _KernelInfo(BaseModel):
+    arch: str
+    identity: str
+    key: str
+    spec: dict[str, str | None]
+
+
+class _ScenarioInfo(BaseModel):
+    scenario_dir: str
+    sources_base: str
+
+
+def _checked(path: Path, model: type[BaseModel]) -> dict[str, Any]:
+    """path's JSON object, its fields checked by model; LabError naming the file and field."""
+    try:
+        data = json.loads(path.read_text())
+        model.model_validate(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabError(f"{path}: not a readable JSON file ({exc})") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise LabError(f"{path}: {where}: {err['msg']}") from None
+    assert isinstance(data, dict)  # model_validate refused anything else
+    return data
+
+
 def bundle_base(bundle: Path) -> Path | None:
     """Where a bundle's scenario finds its relative sources: its original folder while that
     exists, else the copies in the bundle."""
-    try:
-        info = json.loads((bundle / "scenario.json").read_text())
-    except (OSError, ValueError):
+    if not (bundle / "scenario.json").is_file():
         return None
+    info = _checked(bundle / "scenario.json", _ScenarioInfo)
     original = Path(info["scenario_dir"])
     if original.is_dir():
         return original
@@ -232,10 +280,17 @@ def read_bundle(bundle: Path) -> tuple[dict[str, Any], dict[str, Any], Path]:
     """(result, kernel info, scenario file) of a bundle, or a clear error."""
     bundle = bundle.expanduser()
     missing = [n for n in ("result.json", "kernel.json") if not (bundle / n).is_file()]
+    if missing and (bundle / "runs.json").is_file():
+        raise LabError(
+            f"{bundle} is a `remaplab reproduce` bundle, not a scenario's: rerun it with its "
+            f"repro.sh ({bundle / 'repro.sh'})"
+        )
     if missing:
         raise LabError(f"{bundle} is not a repro bundle: {', '.join(missing)} missing")
-    result = json.loads((bundle / "result.json").read_text())
-    kinfo = json.loads((bundle / "kernel.json").read_text())
+    result = _checked(bundle / "result.json", _BundleResult)
+    kinfo = _checked(bundle / "kernel.json", _KernelInfo)
+    if kinfo["arch"] not in arches():
+        raise LabError(f"{bundle / 'kernel.json'}: arch: {kinfo['arch']!r} is no lab arch")
     scenario = bundle / f"{result['scenario']}.yaml"
     if not scenario.is_file():
         raise LabError(f"{bundle} is not a repro bundle: {scenario.name} missing")
