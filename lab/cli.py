@@ -45,7 +45,12 @@ def version() -> str:
 def build_parser() -> Parser:
     from lab.commands import report, reproduce, scenarios, tools, vm
 
-    parser = Parser(prog="remaplab", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = Parser(
+        prog="remaplab",
+        description="A QEMU lab for Linux kernel memory-mapping code: boot guests, run "
+        "scenarios, triage kernel crashes, reproduce and bisect.",
+        epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
     parser.add_argument("--version", action="version", version=f"remaplab {version()}")
     sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     vm.register(sub)
