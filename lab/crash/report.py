@@ -13,6 +13,7 @@ from lab.crash.table import Pattern, Table, table
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _MAX_TITLE = 120
 _SCAN_FACTOR = 4  # lines of other contexts read past while following one report
+FOREIGN = "foreign"  # the context of a host logger's line of another program
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def _split(text: str, tab: Table) -> list[_Line]:
         assert m is not None  # every part of the prefix is optional
         groups = m.groupdict()
         context = groups.get("context") or ("console" if groups.get("ts") else "")
+        if groups.get("foreign"):
+            context = FOREIGN  # another program's line in a host's log: never the kernel's
         stamp = m.group(0)[m.start("ts") :].strip() if groups.get("ts") else ""
         out.append(_Line(m.string[m.end() :], context, stamp))
     return out
@@ -225,6 +228,8 @@ def find_reports(text: str, after_boot: bool = False) -> list[Report]:
     booted = after_boot
     for i, line in enumerate(lines):
         if i in taken:
+            continue
+        if line.context == FOREIGN:
             continue
         hit = _start(line.text, tab, booted)
         booted = booted or line.context != ""

@@ -27,7 +27,7 @@ _PATTERN_KEYS = {
 _REQUIRED = ("start", "kind", "title")
 _SECTIONS: dict[str, dict[str, type]] = {
     "console": {
-        "prefix": str, "ignore": list, "end": list, "cut": list, "aftermath": list,
+        "prefix": list, "ignore": list, "end": list, "cut": list, "aftermath": list,
         "aftermath_after": int, "skip_lines": list, "questionable": str, "max_lines": int,
     },
     "frames": {"stack_start": list, "frame": list, "corrupted": list, "skip": list,
@@ -192,7 +192,7 @@ def _section(data: dict[str, Any], name: str, parent: dict[str, Any] | None = No
 
 def _console(ld: _Loader, c: dict[str, Any]) -> Console:
     return Console(
-        prefix=ld.regex("[console] prefix", c["prefix"]),
+        prefix=ld.regex("[console] prefix", "^" + "".join(c["prefix"])),
         ignore=ld.any_of("[console] ignore", c["ignore"]),
         end=ld.any_of("[console] end", c["end"]),
         cut=ld.any_of("[console] cut", c["cut"]),

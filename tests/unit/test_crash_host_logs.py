@@ -1,0 +1,86 @@
+"""Kernel reports as users paste them from real machines, not syzkaller's corpus: host loggers'
+prefixes (syslog in any language, journalctl's formats, OpenWrt's logread, svlogd, /dev/kmsg
+records), quoted pastes, a hypervisor's tag, frames decoded by decode_stacktrace.sh, s390, bare
+kmemleak records, and other programs' lines in the same log, which never start a report."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lab.crash import decode_log, find_reports, strip_header
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "crashlogs" / "real"
+GOLDEN = REAL.parent
+
+
+@pytest.mark.parametrize("log", sorted(REAL.glob("*.log")), ids=lambda p: p.name)
+def test_a_real_paste_gets_its_title(log: Path) -> None:
+    title, body = strip_header(decode_log(log.read_bytes()))
+    assert title is not None
+    reports = find_reports(body)
+    assert reports, f"no report found in {log.name}"
+    assert reports[0].title == title
+
+
+@pytest.mark.parametrize("log", sorted((REAL / "nocrash").glob("*.log")), ids=lambda p: p.name)
+def test_a_real_log_without_a_crash_reports_none(log: Path) -> None:
+    """A user-space program's "WARNING:" in syslog, a segfault with its Code: line, an MCE."""
+    _title, body = strip_header(decode_log(log.read_bytes()))
+    assert find_reports(body) == []
+
+
+TS = re.compile(r"^\[\s*(\d+)\.(\d+)\] ?(.*)$")
+
+# Each shape turns one printk line (seconds, fraction, message) into a host logger's line.
+SHAPES: dict[str, Callable[[int, str, str], str]] = {
+    "syslog": lambda s, f, m: f"Nov 29 19:{s // 60 % 60:02d}:{s % 60:02d} build01 kernel: {m}",
+    "syslog-no-host": lambda s, f, m: f"Nov  9 19:00:{s % 60:02d} kernel: {m}",
+    "syslog-localized": lambda s, f, m: f"sept. 29 19:00:{s % 60:02d} hôte kernel: {m}",
+    "syslog-precise": lambda s, f, m: f"Mär 29 19:00:{s % 60:02d}.{f} host kernel: [{s}.{f}] {m}",
+    "journal-iso": lambda s, f, m: f"2026-11-29T19:00:{s % 60:02d}+0100 host kernel: {m}",
+    "journal-precise": lambda s, f, m: f"2026-11-29 19:00:{s % 60:02d}.{f} host kernel: {m}",
+    "journal-monotonic": lambda s, f, m: f"[{s:5d}.{f}] host kernel: {m}",
+    "logread": lambda s, f, m: (
+        f"Sun Nov 29 19:00:{s % 60:02d} 2026 kern.warn kernel: [{s}.{f}] {m}"
+    ),
+    "svlogd": lambda s, f, m: f"2026-11-29T19:00:{s % 60:02d}.{f} kern.err: {m}",
+    "kmsg": lambda s, f, m: f"4,{s},{s}{f},-;{m}",
+    "quoted": lambda s, f, m: f"> [{s:5d}.{f}] {m}",
+    "hypervisor-tag": lambda s, f, m: f"[guest0/uart0] [{s:5d}.{f}] {m}",
+    "pstore": lambda s, f, m: f"<4>[{s:5d}.{f}] {m}",
+}
+# Other programs' lines, interleaved: crash-like words a report must neither start on nor take.
+FOREIGN = [
+    "Nov 29 19:00:01 build01 openvpn[812]: WARNING: this configuration may cache passwords",
+    "2026-11-29T19:00:01+0100 host systemd[1]: BUG: unit foo.service failed (Call Trace: none)",
+    "sept. 29 19:00:01 hôte gdm-x-session[901]: general protection fault in Xorg",
+]
+
+
+def _rewrap(text: str, shape: Callable[[int, str, str], str]) -> str:
+    out = []
+    for n, line in enumerate(text.splitlines()):
+        m = TS.match(line)
+        out.append(shape(int(m.group(1)), m.group(2), m.group(3)) if m else line)
+        if n % 7 == 3:
+            out.append(FOREIGN[n % len(FOREIGN)])
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize(
+    "name", ["111.log", "117.log", "190.log", "21.log", "322.log", "591.log", "9.log"]
+)
+def test_a_host_loggers_shape_keeps_the_title(shape: str, name: str) -> None:
+    """Real reports (golden logs) re-wrapped the way each host logger writes them, with other
+    programs' lines between: the same titles as the console's own text."""
+    title, body = strip_header((GOLDEN / name).read_text())
+    want = [r.title for r in find_reports(body, after_boot=True)]
+    assert want and want[0] == title
+    got = find_reports(_rewrap(body, SHAPES[shape]), after_boot=True)
+    assert [r.title for r in got] == want
+    assert not any("openvpn" in r.text or "systemd[1]" in r.text for r in got)
