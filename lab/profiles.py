@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -64,3 +65,12 @@ def host_arch() -> str:
 
     machine = platform.machine()
     return {"aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def require_qemu(arch: str) -> None:
+    """LabError naming the Debian package when the arch's QEMU is not installed."""
+    profile = get_profile(arch)
+    if shutil.which(profile.qemu) is None:
+        raise LabError(
+            f"{profile.qemu} not found: run `make deps` (Debian package {profile.qemu_package})"
+        )

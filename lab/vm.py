@@ -17,14 +17,14 @@ from typing import Any
 import pexpect
 
 from lab import accel as accel_mod
-from lab import reaper, stall, workdirs
+from lab import bootcheck, reaper, stall, workdirs
 from lab.console import Console, ConsoleEOF
 from lab.errors import BootError, GuestTimeout, LabError
 from lab.kernel import Kernel
 from lab.log import Log, stderr_log
 from lab.netutil import free_loopback_port
 from lab.physmem import GuestRAM, parse_size, sweep_stale
-from lab.profiles import get_profile
+from lab.profiles import get_profile, require_qemu
 from lab.qemu import QemuSpec, build_argv, render
 from lab.qmp_greeting import wait_for_greeting
 from lab.rootfs import Initramfs
@@ -61,14 +61,7 @@ class VMOptions:
     shared_ram: bool = True  # guest RAM in a host-readable file (guest-physical witness)
     keep_workdir: bool = False  # kept anyway when the boot failed (console log = evidence)
     shares: tuple[Path, ...] = ()  # host folders mounted read-write at the same guest path
-
-
-def require_qemu(arch: str) -> None:
-    profile = get_profile(arch)
-    if shutil.which(profile.qemu) is None:
-        raise LabError(
-            f"{profile.qemu} not found: run `make deps` (Debian package {profile.qemu_package})"
-        )
+    clean_boot: bool = True  # a kernel report during boot: retried once, then noted
 
 
 class SilentConsole(Exception):
@@ -102,7 +95,7 @@ class VM:
             self.workdir = options.workdir
             self.workdir.mkdir(parents=True, exist_ok=True)
         self.failed = False
-        self.stalls: list[Path] = []  # QEMU's view of each silent boot (kept with the folder)
+        self.stalls: list[Path] = []  # each silent boot's or boot report's evidence (kept)
         shm = Path("/dev/shm")
         ram_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
         sweep_stale(ram_dir)
@@ -164,7 +157,7 @@ class VM:
             accel=accel,
             memory=self.options.memory,
             smp=self.options.smp,
-            append=self.options.append,
+            append=(*bootcheck.kernel_params(self.kernel), *self.options.append),
             qemu_args=self.options.qemu_args,
             qmp_socket=self.workdir / "qmp.sock",
             ssh_port=port,
@@ -186,13 +179,17 @@ class VM:
 
     def _boot_once(self, accel: str, timeout: float) -> None:
         start = time.monotonic()
-        attempts_silent = 0
-        for attempt in range(PORT_ATTEMPTS + SILENT_RETRIES):
+        attempts_silent, reported = 0, False
+        for attempt in range(PORT_ATTEMPTS + SILENT_RETRIES + 1):
             port = free_loopback_port()
             self.spawn(build_argv(self.spec(accel, port)))
             assert self.console is not None
             try:
                 self._wait_ready(timeout - (time.monotonic() - start))
+                if self.options.clean_boot and bootcheck.retry(self, attempt, reported):
+                    reported = True
+                    self._kill()
+                    continue
                 self.ram_file.unlink(missing_ok=True)
                 break
             except SilentConsole as exc:

@@ -73,6 +73,7 @@ def _vm_options(args: argparse.Namespace) -> object:
         boot_timeout=seconds("--boot-timeout", args.boot_timeout),
         gdb_port=free_loopback_port() if args.gdb else None,
         shares=share_dirs(args.share),
+        clean_boot=False,  # a report during boot is shown (below), the guest still yours
     )
 
 
@@ -111,9 +112,10 @@ def guest_command(words: list[str]) -> str:
 
 def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
     from lab.accel import ACCELS
-    from lab.profiles import get_profile
+    from lab.crash import find_reports
+    from lab.profiles import get_profile, require_qemu
     from lab.session import prepare
-    from lab.vm import VM, VMOptions, require_qemu
+    from lab.vm import VM, VMOptions
     from lab.watch import KernelWatch
 
     get_profile(args.arch)
@@ -135,6 +137,9 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
             _print_gdb(vm, kernel, options.gdb_port)
         assert vm.ssh is not None and vm.console is not None
         watch = KernelWatch(vm.console, vm.console.mark())
+        for report in find_reports(vm.console.raw()[: watch.mark].decode(errors="replace")):
+            vm.failed = True  # keep the console log
+            stderr_log(f"kernel report during boot: {report.title} (console log: {vm.console_log})")
         if not command:
             return _shell(vm, kernel, watch, cwd)
         return _command(vm, kernel, watch, guest_command(command), cwd, args.timeout)

@@ -12,9 +12,10 @@ from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
 from lab.limits import MAX_JOBS, MAX_RUNS, MAX_SMP, count, memory, seconds
 from lab.log import Log, stderr_log
+from lab.profiles import require_qemu
 from lab.reproduce.outcome import BOOT_FAILURE, ERROR, RunRecord, Summary, summarize
 from lab.reproduce.runner import Job, run_all
-from lab.vm import VMOptions, require_qemu
+from lab.vm import VMOptions
 
 DEFAULT_TIMEOUT_S = 300.0
 
