@@ -84,3 +84,25 @@ def test_a_host_loggers_shape_keeps_the_title(shape: str, name: str) -> None:
     got = find_reports(_rewrap(body, SHAPES[shape]), after_boot=True)
     assert [r.title for r in got] == want
     assert not any("openvpn" in r.text or "systemd[1]" in r.text for r in got)
+
+
+@pytest.mark.parametrize(
+    ("log", "title"),
+    [
+        (  # s390's die line (arch/s390/kernel/dumpstack.c: "%s: %04x ilc:%d [#%d]")
+            "Low-address protection: 0004 ilc:3 [#1] SMP\n"
+            "Krnl PSW : 0704c00180000000 000000000043a1b2 (vmr_mmap+0x32/0x80 [vmrmap])\n"
+            "Call Trace:\n [<000000000043a1b2>] vmr_mmap+0x32/0x80 [vmrmap]\n",
+            "Low-address protection in vmr_mmap",
+        ),
+        (  # x86 __die_header() for a reason the table has no row of its own
+            "[    5.1] Bad pagetable: 000e [#1] PREEMPT SMP NOPTI\n"
+            "[    5.2] RIP: 0010:fm_fault+0x41/0x90 [faultmap]\n",
+            "Bad pagetable in fm_fault",
+        ),
+    ],
+)
+def test_any_die_line_is_an_oops(log: str, title: str) -> None:
+    """An oops whose reason the table has no row for is still a report, by its die line."""
+    (report,) = find_reports(log)
+    assert (report.kind, report.title) == ("BUG", title)
