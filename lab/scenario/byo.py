@@ -97,16 +97,21 @@ def _witnesses(
     walk = dump.get("walk")
     extra: Evidence = {}
     physical = None
+    hits: list[list[int]] | None = None
     beyond: set[int] = set()
     if m.writable:
         start = time.monotonic()
         ram = run.vm.guest_ram()
         found = ram.find_page_tokens({token(m.seed, m.first + i) for i in range(m.pages)})
-        physical = physical_pfns(found, m.seed, m.first, m.pages)
+        physical = physical_pfns(found, m.seed, m.first, m.pages, walk)
         extra["physical_search_s"] = round(time.monotonic() - start, 4)
+        hits = [found.get(token(m.seed, m.first + i), []) for i in range(m.pages)]
+        odd = {str(i): h for i, h in enumerate(hits) if len(h) != 1}
+        if odd:  # a token seen 0 or 2+ times (copies: another reader): where, exactly
+            extra["physical_hits"] = odd
         beyond = {i for i, p in enumerate(walk or []) if p is not None and not ram.holds(p)}
     flags = dump.get("walk_kpageflags")
-    w = Witnesses(walk, physical, m.hole, dump.get("walk_error"), frozenset(beyond), flags)
+    w = Witnesses(walk, physical, m.hole, dump.get("walk_error"), frozenset(beyond), flags, hits)
     return w, extra
 
 

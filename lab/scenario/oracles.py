@@ -9,6 +9,7 @@ Pure analysis lives here too (contiguity), unit-tested on recorded data."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,13 +129,34 @@ def diff_pfns(name_a: str, a: list[int], name_b: str, b: list[int]) -> list[str]
     return out
 
 
-def physical_pfns(found: dict[int, list[int]], seed: int, first: int, n: int) -> list[int | None]:
-    """Per mapped page: the single guest-physical PFN holding its token, or None."""
+def physical_pfns(
+    found: dict[int, list[int]],
+    seed: int,
+    first: int,
+    n: int,
+    expected: Sequence[int | None] | None = None,
+) -> list[int | None]:
+    """Per mapped page: the guest-physical PFN holding its token, or None.  A token found more
+    than once is a copy's doing (another process read the buffer: its pipe or its own buffer
+    holds the bytes too): where one of the hits is the PFN another witness names for the page
+    (expected: the kernel walk, the module's list), the page is there; else it is unresolved."""
     out: list[int | None] = []
     for i in range(n):
         hits = found.get(token(seed, first + i), [])
-        out.append(hits[0] if len(hits) == 1 else None)
+        want = expected[i] if expected is not None and i < len(expected) else None
+        if len(hits) == 1:
+            out.append(hits[0])
+        else:
+            out.append(want if want is not None and want in hits else None)
     return out
+
+
+def hits_text(hits: list[int]) -> str:
+    """A token's hits in guest RAM, for a table cell: 'not found', 'found 3x: 0x1, 0x2, 0x3'."""
+    if not hits:
+        return "not found"
+    shown = ", ".join(f"{p:#x}" for p in hits[:4]) + (", ..." if len(hits) > 4 else "")
+    return f"found {len(hits)}x: {shown}"
 
 
 def _module_checks(

@@ -82,9 +82,10 @@ def _physical(run: ScenarioRun, mapping: HeldMapping, n: int) -> tuple[list[int 
     tokens = {token(seed, offset + i) for i in range(n)}
     start = time.monotonic()
     found = run.vm.guest_ram().find_page_tokens(tokens)
-    phys = physical_pfns(found, seed, offset, n)
+    module = [int(p) for p in mapping.report.get("pfns", [])]
+    phys = physical_pfns(found, seed, offset, n, module)
     evidence: Evidence = {"physical_search_s": round(time.monotonic() - start, 4)}
-    odd = {i: found.get(token(seed, offset + i), []) for i, p in enumerate(phys) if p is None}
+    odd = {i: hits for i in range(n) if len(hits := found.get(token(seed, offset + i), [])) != 1}
     if odd:  # a token seen 0 or 2+ times: where, exactly
         evidence["physical_hits"] = {str(i): pfns for i, pfns in odd.items()}
     return phys, evidence

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from lab.scenario.foreign import Witnesses, agreed_pfns, check_foreign, repeated_pages
+from lab.scenario.oracles import physical_pfns, token
 from lab.scenario.schema import CheckStep
 
 EXMAP = [261637, 21249, 24442, 27329, 27333, 27334, 27335, 27336, 27337, 27338, 27339, 27340]
@@ -25,7 +26,7 @@ def test_a_repeated_page_is_named_with_every_index() -> None:
     problems, _ = check_foreign(CheckStep(), w, None)
     text = "\n".join(p.render() for p in problems)
     assert "pages repeat" in text and "pfn 0x3febb: pages 0, 1, 2, 3" in text
-    assert "     0         0x3febb               -" in text  # the per-page diff
+    assert "     0         0x3febb  -" in text  # the per-page diff
 
 
 def test_expected_repeats_are_counted_not_refused() -> None:
@@ -39,7 +40,7 @@ def test_disagreement_is_a_per_page_diff() -> None:
     phys[3] = 999
     agreed, rows = agreed_pfns(Witnesses(list(EXMAP), phys))
     assert agreed[3] is None and agreed[4] == EXMAP[4]
-    assert rows[0].split() == ["page", "kernel", "walk", "guest", "RAM"]
+    assert rows[0].split() == ["page", "kernel", "walk", "guest", "RAM", "(the", "page's", "token)"]
     assert rows[1].split() == ["3", hex(EXMAP[3]), hex(999)]
 
 
@@ -166,3 +167,35 @@ def test_a_repeat_says_how_often() -> None:
     problems, _ = check_foreign(CheckStep(), w, None)
     text = "\n".join(p.render() for p in problems)
     assert "16 pages map 1 page(s) between them (one page 16 times)" in text, text
+
+
+def test_a_token_copied_by_another_reader_is_still_the_walks_page() -> None:
+    """A correct driver whose buffer another process read (`cat /dev/dev > /dev/null`): every
+    token sits in guest RAM twice, at the mapped page and in the reader's memory.  The page
+    where the walk says is the mapping's (a helper's correct driver failed here, 16 of 16)."""
+    seed, first, n = 7, 0, 4
+    found = {token(seed, first + i): [0x9000 + i, 0x5000 + i] for i in range(n)}
+    walk: list[int | None] = [0x9000 + i for i in range(n)]
+    phys = physical_pfns(found, seed, first, n, walk)
+    assert phys == walk
+    hits = [found[token(seed, first + i)] for i in range(n)]
+    problems, _ = check_foreign(CheckStep(), Witnesses(walk, phys, hits=hits), None)
+    assert problems == []
+
+
+def test_a_copy_elsewhere_and_none_at_the_walks_pfn_disagrees_with_the_hits_named() -> None:
+    seed = 7
+    found = {token(seed, 0): [0x5000, 0x6000], token(seed, 1): []}
+    walk: list[int | None] = [0x9000, 0x9001]
+    phys = physical_pfns(found, seed, 0, 2, walk)
+    assert phys == [None, None]
+    hits = [found[token(seed, 0)], found[token(seed, 1)]]
+    _agreed, rows = agreed_pfns(Witnesses(walk, phys, hits=hits))
+    assert rows[1].split() == ["0", "0x9000", "found", "2x:", "0x5000,", "0x6000"]
+    assert rows[2].split() == ["1", "0x9001", "not", "found"]
+
+
+def test_without_another_witness_two_hits_stay_unresolved() -> None:
+    seed = 7
+    found = {token(seed, 0): [0x5000, 0x6000]}
+    assert physical_pfns(found, seed, 0, 1) == [None]
