@@ -3,8 +3,11 @@ hold a mapping open while the host inspects it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shlex
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,16 +106,39 @@ def faults(report: dict[str, Any]) -> str:
 def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multimap-ctl") -> Held:
     """Start TOOL ARGS --hold (multimap-ctl, or remaplab-map for any device) in the background;
     return once its report is out."""
-    fifo = f"/tmp/{tool}-{abs(hash(tuple(args))) % 100000}.fifo"
+    base = f"/tmp/{tool}-{abs(hash(tuple(args))) % 100000}"
+    fifo, err = f"{base}.fifo", f"{base}.err"
+    # No report line means the holder ended (or closed its output) first: its own exit status
+    # and stderr say how, not the wrapper's "exit 0" (a driver's bad page got it SIGKILLed).
     cmd = (
         f"rm -f {fifo}; mkfifo {fifo}; "
-        f"{tool} {shlex.join(args)} --hold > {fifo} 2>/dev/null < /dev/null & "
-        f'read -r line < {fifo}; rm -f {fifo}; echo "$line"'
+        f"{tool} {shlex.join(args)} --hold > {fifo} 2>{err} < /dev/null & holder=$!; "
+        f'read -r line < {fifo}; rm -f {fifo}; [ -n "$line" ] && {{ echo "$line"; exit 0; }}; '
+        f'if kill -0 $holder 2>/dev/null; then echo "{tool} closed its output, still running" >&2; '
+        f'else wait $holder; echo "{tool} exited with status $?" >&2; fi; '
+        f"tail -c 400 {err} >&2; exit 1"
     )
-    report = _json(vm.run(cmd, timeout=timeout), f"{tool} --hold")
+    res = vm.run(cmd, timeout=timeout)
+    if not res.ok:
+        said = "; ".join(ln for ln in exit_words(res.stderr.strip()).splitlines() if ln.strip())
+        raise LabError(f"{tool} --hold printed no report: {said}")
+    report = _json(res, f"{tool} --hold")
     if not report.get("ok"):
         raise HoldFailed(tool, report)
     return Held(vm, int(report["pid"]), report)
+
+
+def exit_words(text: str) -> str:
+    """'exited with status 137' -> '... 137 (killed by SIGKILL)': a shell's 128+N is signal N."""
+
+    def name(m: re.Match[str]) -> str:
+        status = int(m.group(1))
+        if 128 < status < 128 + 65:
+            with contextlib.suppress(ValueError):
+                return f"{m.group(0)} (killed by {signal.Signals(status - 128).name})"
+        return m.group(0)
+
+    return re.sub(r"exited with status (\d+)", name, text)
 
 
 def pagemap(vm: Guest, pid: int, start: int, end: int, walk: bool = False) -> dict[str, Any]:

@@ -115,6 +115,11 @@ def _steps(run: ScenarioRun, result: Result) -> tuple[int, str] | None:
                 except StepFailed as exc:
                     record.ok, record.detail, record.evidence = False, exc.detail, exc.evidence
                     logged["failed"] = exc.detail[:500]
+                except GUEST_ERRORS as exc:  # judged by _observe (crash, lost, ...): the step
+                    record.ok, record.detail = False, str(exc) or type(exc).__name__
+                    logged["failed"] = record.detail[:500]
+                    result.failing_step = index
+                    raise
         finally:
             record.seconds = time.monotonic() - t0
             result.step_seconds += record.seconds
@@ -180,9 +185,11 @@ def _observe(
         # A panicking guest drops SSH a moment before QEMU exits (panic=-1, -no-reboot).
         if vm.console is not None and vm.alive:
             vm.console.wait_closed(PANIC_EXIT_WAIT_S)
+        failing = result.failing_step
         return replace(
             observed,
             error=str(exc) or type(exc).__name__,
+            error_step=(failing, result.steps[failing].kind) if failing is not None else None,
             vm_alive=vm.alive,
             ssh_connected=vm.ssh is not None and vm.ssh.connected,
             last_console_line=vm.console.last_line() if vm.console else "",

@@ -31,6 +31,7 @@ class Observed:
     timeout: str | None = None  # a step or the scenario ran out of time: the message
     unresponsive: str | None = None  # after a timeout: why the guest counts as hung
     error: str | None = None  # SSH broke, a guest tool failed, the guest went away: the message
+    error_step: tuple[int, str] | None = None  # (index, kind) of the step the error ended
     last_console_line: str = ""
 
 
@@ -70,6 +71,9 @@ def _before_reports(o: Observed) -> Verdict:
                 f"lost the SSH connection to the guest ({o.error}); QEMU still runs; "
                 f"last console line: {o.last_console_line!r}",
             )
+        if o.error_step is not None:  # a guest tool or the guest's shell gave out in a step
+            index, kind = o.error_step
+            return Verdict(Outcome.FAILED, f"step {index} ({kind}) could not complete: {o.error}")
         return Verdict(Outcome.FAILED, f"lab error: {o.error}")
     return verdict
 

@@ -9,7 +9,7 @@ import pytest
 from lab.crash import Report, find_reports
 from lab.scenario.result import Outcome
 from lab.scenario.schema import Crash
-from lab.scenario.verdict import EXPECTED_CRASH, Observed, decide
+from lab.scenario.verdict import EXPECTED_CRASH, Observed, Verdict, decide
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -129,3 +129,11 @@ def test_expected_kind_is_a_full_match(bad_page: tuple[Report, ...]) -> None:
     assert decide(Observed(expect=Crash(kind=f"{kind}|KASAN"), reports=bad_page)).outcome == (
         Outcome.PASSED
     )
+
+
+def test_a_tool_that_gave_out_in_a_step_names_the_step_not_the_lab() -> None:
+    """A user's driver got the holder SIGKILLed in the map step: the step could not complete,
+    no 'lab error' (a helper's foreign driver was reported so, failing_step null)."""
+    error = "remaplab-map --hold printed no report: exited with status 137 (killed by SIGKILL)"
+    v = decide(Observed(error=error, error_step=(0, "map")))
+    assert v == Verdict(Outcome.FAILED, f"step 0 (map) could not complete: {error}")
