@@ -735,6 +735,7 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 			void *dest = mmap(NULL, n * page_size, PROT_NONE,
 					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			void *p = MAP_FAILED;
+			int moved;
 
 			if (hole != UINT64_MAX) {
 				action_result(a, 0, "cannot move a split mapping", 0);
@@ -748,8 +749,9 @@ static unsigned char *run_actions(int *fdp, const struct opts *o,
 				continue;
 			}
 			addr = p;
-			action_result(a, verify_tokens(o, addr, o->offset, n),
-				      "moved; tokens intact at the new address", 0);
+			moved = verify_tokens(o, addr, o->offset, n);
+			action_result(a, moved, moved ? "moved; tokens intact at the new address" :
+				      "moved; the tokens no longer read back at the new address", 0);
 		} else if (!strcmp(a, "close")) {
 			int ok = !close(*fdp);
 
