@@ -165,7 +165,7 @@ def cmd_repro(args: argparse.Namespace, _command: list[str]) -> int:
     print(f"original on {kinfo['identity']}: {before}")
     print(f"rerun on {kernel.identity}: {after}")
     same, verdict = same_failure(before, after, kernel.key == kinfo["key"])
-    print(verdict if same else f"{verdict} (logs: {out})")
+    print(f"{verdict} (the rerun's logs: {out})")
     return 0 if same else 1
 
 
