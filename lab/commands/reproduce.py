@@ -28,6 +28,8 @@ def _rerun_options(args: argparse.Namespace) -> list[str]:
     words += ["--memory", args.memory, "--smp", str(args.smp)]
     if args.title is not None:
         words += ["--title", args.title]
+    for param in args.module_param:
+        words += ["--module-param", param]
     return words
 
 
@@ -46,6 +48,7 @@ def cmd_reproduce(args: argparse.Namespace, _command: list[str]) -> int:
         memory=args.memory,
         smp=args.smp,
         modules=tuple(args.module),
+        module_params=tuple(args.module_param),
     )
     request.check()
     spec = kernel_spec(args)
@@ -164,7 +167,8 @@ def register(sub: Any) -> None:
         "reproduce",
         help="run a C reproducer N times on clean guests; exit 0 when a kernel crash came",
         usage="remaplab reproduce --repro FILE.c [--arch ARCH] [kernel options] [--runs N] "
-        "[--vms M] [--module DIR]... [--title REGEX] [--timeout S] [--json]",
+        "[--vms M] [--module DIR]... [--module-param MOD.NAME=VALUE]... [--title REGEX] "
+        "[--timeout S] [--json]",
     )
     p.add_argument("--repro", type=Path, required=True, metavar="FILE.c", help="the reproducer")
     p.add_argument("--arch", default="x86_64", help=f"guest architecture: {', '.join(profiles())}")
@@ -184,6 +188,14 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="your module's source folder (Kbuild or Makefile): built for the kernel and loaded "
         "into every fresh guest before the run (repeatable, loaded in order)",
+    )
+    p.add_argument(
+        "--module-param",
+        action="append",
+        default=[],
+        metavar="MOD.NAME=VALUE",
+        help="a parameter for the --module named MOD at insmod, as on the kernel command line "
+        "(repeatable; e.g. vmrmap.bug=1)",
     )
     p.add_argument("--out", type=Path, help="bundle folder (default results/repro-NAME-ARCH-...)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -6,10 +6,11 @@ unchanged), in which case the guest is reused and the record says so."""
 from __future__ import annotations
 
 import queue
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import paramiko
@@ -50,6 +51,7 @@ class Job:
     timeout: float  # per run
     runs: int
     modules: tuple[Path, ...] = ()  # .ko files loaded, in order, into every fresh guest
+    params: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per .ko stem: NAME=VALUE
 
 
 class ModuleLoadFailure(LabError):
@@ -57,14 +59,14 @@ class ModuleLoadFailure(LabError):
     start, on any guest (the reproduction stops instead of booting guest after guest)."""
 
 
-def _insmod(vm: VM, ko: Path) -> None:
+def _insmod(vm: VM, ko: Path, params: tuple[str, ...] = ()) -> None:
     """Load a user's module into a fresh guest; ModuleLoadFailure quoting insmod when it will
     not, or naming the kernel's report when loading it made one."""
     assert vm.console is not None
     guest = f"/root/{ko.name}"
     vm.put(ko, guest, 0o644)
     mark = vm.console.mark()
-    res = vm.run(f"insmod {guest}", HEALTH_TIMEOUT_S)
+    res = vm.run(shlex.join(["insmod", guest, *params]), HEALTH_TIMEOUT_S)
     sync_console(vm.console, vm.run)
     reports = find_reports(vm.console.text(mark), after_boot=True)
     if reports:
@@ -94,7 +96,7 @@ class _Slot:
             vm.start()
             vm.put(self.job.binary, GUEST_BINARY, 0o755)
             for ko in self.job.modules:
-                _insmod(vm, ko)
+                _insmod(vm, ko, self.job.params.get(ko.stem, ()))
             self.taint = vm.run("cat /proc/sys/kernel/tainted", HEALTH_TIMEOUT_S).stdout.strip()
         except BaseException:
             vm.failed = True

@@ -32,6 +32,7 @@ class Request:
     memory: str = "1G"
     smp: int = 2
     modules: tuple[Path, ...] = ()  # module source folders, built and loaded before every run
+    module_params: tuple[str, ...] = ()  # "MOD.NAME=VALUE", as on the kernel command line
 
     def check(self) -> re.Pattern[str] | None:
         """Refuse bad values with one line (LabError); the compiled --title."""
@@ -45,6 +46,12 @@ class Request:
                 (folder / n).is_file() for n in ("Kbuild", "Makefile")
             ):
                 raise LabError(f"--module {folder}: not a module folder (no Kbuild or Makefile)")
+        for param in self.module_params:
+            if not MODULE_PARAM.fullmatch(param):
+                raise LabError(
+                    f"--module-param {param!r}: want MOD.NAME=VALUE (a module's name, a "
+                    "parameter name, a value without spaces or quotes)"
+                )
         try:
             check_source(self.source)
         except LabError as exc:
@@ -53,6 +60,25 @@ class Request:
             return re.compile(self.title) if self.title is not None else None
         except re.error as exc:
             raise LabError(f"--title {self.title!r}: not a regular expression ({exc})") from None
+
+
+MODULE_PARAM = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z_][A-Za-z0-9_]*)=([^\s'\"\\]+)")
+
+
+def insmod_params(given: tuple[str, ...], kos: list[Path]) -> dict[str, tuple[str, ...]]:
+    """--module-param MOD.NAME=VALUE per built module (by its .ko name; '-' and '_' alike, as
+    the kernel takes them); LabError naming the modules there are for a MOD that is none."""
+    names = {ko.stem.replace("-", "_"): ko.stem for ko in kos}
+    out: dict[str, list[str]] = {}
+    for param in given:
+        m = MODULE_PARAM.fullmatch(param)
+        assert m is not None  # Request.check refused the rest
+        mod = m.group(1).replace("-", "_")
+        if mod not in names:
+            known = ", ".join(sorted(names.values())) or "none: no --module"
+            raise LabError(f"--module-param {param!r}: no module {m.group(1)!r} (built: {known})")
+        out.setdefault(names[mod], []).append(f"{m.group(2)}={m.group(3)}")
+    return {k: tuple(v) for k, v in out.items()}
 
 
 @dataclass
@@ -80,7 +106,8 @@ def reproduce(request: Request, spec: KernelSpec, log: Log = stderr_log) -> Repr
             kos += build_external_module(kernel, folder.resolve(), log)
         except BuildFailure as exc:
             raise LabError(f"--module {folder}: {exc}") from None
-    return run_on(request, kernel, initramfs, binary, pattern, log, tuple(kos))
+    params = insmod_params(request.module_params, kos)
+    return run_on(request, kernel, initramfs, binary, pattern, log, tuple(kos), params)
 
 
 def run_on(
@@ -91,6 +118,7 @@ def run_on(
     pattern: re.Pattern[str] | None,
     log: Log = stderr_log,
     modules: tuple[Path, ...] = (),
+    params: dict[str, tuple[str, ...]] | None = None,
 ) -> Reproduction:
     from lab.rootfs import Initramfs
 
@@ -98,7 +126,9 @@ def run_on(
     options = VMOptions(
         arch=request.arch, accel=request.accel, memory=request.memory, smp=request.smp
     )
-    job = Job(kernel, initramfs, options, binary, request.timeout, request.runs, modules)
+    job = Job(
+        kernel, initramfs, options, binary, request.timeout, request.runs, modules, params or {}
+    )
     log(
         f"running {request.source.name} {request.runs} time(s) on {min(request.vms, request.runs)}"
         f" VM(s), {kernel.identity} ({request.arch})"
