@@ -25,11 +25,24 @@ class BootReport(Exception):
         self.saved = saved
 
 
-def kernel_params(kernel: Kernel) -> tuple[str, ...]:
+# Asking the kernel to stop at KASAN's first report: kasan_multi_shot would keep it going (its
+# end_report() checks panic_on_warn only without multi-shot).
+_PANIC_ON_REPORT = ("panic_on_warn=1", "kasan.fault=panic", "kasan.fault=panic_on_write")
+
+
+def kernel_params(kernel: Kernel, append: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Parameters the kernel's config asks for: KASAN prints only its first report without
     kasan_multi_shot (a report at boot, or one a scenario expected, would leave the guest blind
-    for the rest of its life; the runner reuses guests)."""
-    return ("kasan_multi_shot",) if kernel.config_value("CONFIG_KASAN") == "y" else ()
+    for the rest of its life; the runner reuses guests) - unless the user's own parameters ask
+    to panic at a report, which multi-shot would undo."""
+    if kernel.config_value("CONFIG_KASAN") != "y" or any(a in _PANIC_ON_REPORT for a in append):
+        return ()
+    return ("kasan_multi_shot",)
+
+
+def reported(vm: VM) -> bool:
+    """Whether vm's kernel reported while it booted (its boot-report-N.txt is kept)."""
+    return any(p.name.startswith("boot-report-") for p in vm.stalls)
 
 
 def check(console_text: str, folder: Path, attempt: int) -> None:

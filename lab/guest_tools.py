@@ -113,10 +113,11 @@ def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multim
     cmd = (
         f"rm -f {fifo}; mkfifo {fifo}; "
         f"{tool} {shlex.join(args)} --hold > {fifo} 2>{err} < /dev/null & holder=$!; "
-        f'read -r line < {fifo}; rm -f {fifo}; [ -n "$line" ] && {{ echo "$line"; exit 0; }}; '
+        f"read -r line < {fifo}; rm -f {fifo}; "
+        f'[ -n "$line" ] && {{ rm -f {err}; echo "$line"; exit 0; }}; '
         f'if kill -0 $holder 2>/dev/null; then echo "{tool} closed its output, still running" >&2; '
         f'else wait $holder; echo "{tool} exited with status $?" >&2; fi; '
-        f"tail -c 400 {err} >&2; exit 1"
+        f"tail -c 400 {err} >&2; rm -f {err}; exit 1"
     )
     res = vm.run(cmd, timeout=timeout)
     if not res.ok:

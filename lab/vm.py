@@ -157,7 +157,10 @@ class VM:
             accel=accel,
             memory=self.options.memory,
             smp=self.options.smp,
-            append=(*bootcheck.kernel_params(self.kernel), *self.options.append),
+            append=(
+                *bootcheck.kernel_params(self.kernel, self.options.append),
+                *self.options.append,
+            ),
             qemu_args=self.options.qemu_args,
             qmp_socket=self.workdir / "qmp.sock",
             ssh_port=port,
@@ -189,6 +192,7 @@ class VM:
                 if self.options.clean_boot and bootcheck.retry(self, attempt, reported):
                     reported = True
                     self._kill()
+                    start = time.monotonic()  # the retry is a boot of its own: its own time
                     continue
                 self.ram_file.unlink(missing_ok=True)
                 break

@@ -121,6 +121,8 @@ def _extent(lines: list[_Line], first: int, tab: Table, whole: bool) -> list[int
     marker, at the next report or at a cut message; for its title (whole) only at the next
     report, and not even there when a printk caller context tells its lines apart."""
     con, ctx = tab.console, lines[first].context
+    own = _start(lines[first].text, tab, True)
+    kind = tab.patterns[own[0]].kind if own is not None else None
     plain = ctx in ("", "console")
     body, j, cpu_trace = [first], first + 1, False
     limit = first + con.max_lines * _SCAN_FACTOR
@@ -133,7 +135,10 @@ def _extent(lines: list[_Line], first: int, tab: Table, whole: bool) -> list[int
         if plain and con.cut.search(line.text):
             break
         hit = _start(line.text, tab, True)
-        if hit is not None and tab.patterns[hit[0]].cut and (plain or not whole):
+        cuts = hit is not None and tab.patterns[hit[0]].cut
+        if cuts and len(body) == 1 and hit is not None and tab.patterns[hit[0]].kind == kind:
+            cuts = False  # the heading's own record right after it ("BUG: memory leak")
+        if cuts and (plain or not whole):
             break
         body.append(j - 1)
         if not whole and con.end.search(line.text):

@@ -46,6 +46,8 @@ class Request:
                 (folder / n).is_file() for n in ("Kbuild", "Makefile")
             ):
                 raise LabError(f"--module {folder}: not a module folder (no Kbuild or Makefile)")
+        if self.module_params and not self.modules:
+            raise LabError(f"--module-param {self.module_params[0]!r}: no --module to give it to")
         for param in self.module_params:
             if not MODULE_PARAM.fullmatch(param):
                 raise LabError(

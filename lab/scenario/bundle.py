@@ -60,7 +60,7 @@ def signature(result: dict[str, Any]) -> str:
     if crashes:
         return f"crash: {crashes[0]['title']}"
     step = result.get("failing_step")
-    if step is None:
+    if step is None or result["outcome"] != "failed":  # a timeout, hang, lost guest: as such
         return str(result["outcome"])
     head = f"{result['outcome']} at step {step}"
     found: dict[str, Any] = next(

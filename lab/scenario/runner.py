@@ -115,6 +115,8 @@ def _steps(run: ScenarioRun, result: Result) -> tuple[int, str] | None:
                 except StepFailed as exc:
                     record.ok, record.detail, record.evidence = False, exc.detail, exc.evidence
                     logged["failed"] = exc.detail[:500]
+                except GuestTimeout:
+                    raise  # a timeout or hang: judged as such, by its own message
                 except GUEST_ERRORS as exc:  # judged by _observe (crash, lost, ...): the step
                     record.ok, record.detail = False, str(exc) or type(exc).__name__
                     logged["failed"] = record.detail[:500]

@@ -3,6 +3,7 @@ a summary table, JUnit XML and JSON."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import threading
@@ -124,7 +125,8 @@ class Suite:
         try:
             return run_scenario(item, arch, pool, self.out_dir)
         except reaper.Stopping as exc:  # a VM it needed was refused: the run is stopping
-            pool.discard(arch)
+            with contextlib.suppress(Exception):  # the run is going down: nothing to add
+                pool.discard(arch)
             return Result(item.scenario.name, arch, Outcome.INTERRUPTED, message=str(exc))
         except Exception as exc:  # the rest of the suite must still run
             trace = "".join(traceback.format_exception(exc))

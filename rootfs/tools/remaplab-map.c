@@ -274,7 +274,8 @@ static void verified(const char *name, const struct opts *o, unsigned char *addr
 	}
 	snprintf(detail, sizeof(detail),
 		 "%llu of %llu pages no longer read back their tokens (first: page %llu)",
-		 (unsigned long long)bad, (unsigned long long)n, (unsigned long long)first);
+		 (unsigned long long)bad, (unsigned long long)(n - (hole < n)),
+		 (unsigned long long)first);
 	action_result(name, 0, detail, 0);
 }
 

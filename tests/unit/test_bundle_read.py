@@ -92,3 +92,13 @@ def test_the_cli_says_it_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 125, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].endswith("kernel.json: arch: Field required")
+
+
+def test_a_signature_names_the_step_only_for_a_failed_expectation() -> None:
+    """A timeout, a hang, a lost or dead guest stay their outcome, as before steps were named
+    for errors too: bundles made earlier still reproduce, and bisect does not split one hang
+    into timing-dependent step messages."""
+    lost = {**RESULT, "outcome": "lost connection", "failing_step": 2}
+    assert signature(lost) == "lost connection"
+    failed = {**RESULT, "steps": [{"index": 1, "detail": "step 1 (map) could not complete: x"}]}
+    assert signature(failed) == "failed at step 1: step 1 (map) could not complete: x"

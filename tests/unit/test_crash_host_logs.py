@@ -106,3 +106,47 @@ def test_any_die_line_is_an_oops(log: str, title: str) -> None:
     """An oops whose reason the table has no row for is still a report, by its die line."""
     (report,) = find_reports(log)
     assert (report.kind, report.title) == ("BUG", title)
+
+
+def test_a_kmemleak_dump_is_one_report_per_leak() -> None:
+    """/sys/kernel/debug/kmemleak lists every leak bare, one record each (mm/kmemleak.c
+    print_unreferenced); syzkaller's heading "BUG: memory leak" keeps its one record."""
+    record = (
+        "unreferenced object 0xffff888004a1c{n} (size 64):\n"
+        '  comm "insmod", pid 131, jiffies 4294902{n} (age 12.340s)\n'
+        "  hex dump (first 32 bytes):\n"
+        "    00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................\n"
+        "  backtrace:\n"
+        "    [<ffffffff8123abcd>] kmalloc_trace+0x26/0x60\n"
+        "    [<ffffffffc0002{n}>] {f}+0x2c/0x98 [mydrv]\n"
+        "    [<ffffffff81001234>] do_one_initcall+0x41/0x200\n"
+    )
+    dump = record.format(n=100, f="mydrv_open") + record.format(n=200, f="mydrv_ioctl")
+    assert [r.title for r in find_reports(dump)] == [
+        "memory leak in mydrv_open",
+        "memory leak in mydrv_ioctl",
+    ]
+    headed = "BUG: memory leak\n" + record.format(n=100, f="mydrv_open")
+    assert [r.title for r in find_reports(headed)] == ["memory leak in mydrv_open"]
+
+
+def test_another_programs_line_in_a_monotonic_journal_is_not_the_kernels() -> None:
+    """journalctl -o short-monotonic: '[ seconds] host prog[pid]: ' is another program's line."""
+    log = (
+        "[  100.000001] host kernel: WARNING: CPU: 1 PID: 42 at mm/memory.c:123 "
+        "zap_pte_range+0x1/0x2\n"
+        "[  100.000003] host openvpn[812]: WARNING: this configuration may cache passwords\n"
+        "[  100.000004] host kernel: RIP: 0010:zap_pte_range+0x1/0x2\n"
+        "[  100.000005] host sshd[9]: Accepted publickey for root\n"
+    )
+    (report,) = find_reports(log)
+    assert report.title == "WARNING in zap_pte_range"
+    assert "openvpn" not in report.text and "sshd" not in report.text
+
+
+@pytest.mark.parametrize(
+    "line", ["Result: 0000 [#1] ok", "progress: 1234 [#5]", "CHECK(x): deadbeef [#3]"]
+)
+def test_a_programs_line_shaped_like_a_die_line_is_none(line: str) -> None:
+    """Only the kernel's flags may follow "[#N]" (PREEMPT, SMP, KASAN, PTI, ...)."""
+    assert find_reports(f"[    5.1] {line}\n") == []

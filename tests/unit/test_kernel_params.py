@@ -28,3 +28,12 @@ def test_a_kasan_kernel_reports_every_time(tmp_path: Path) -> None:
 def test_other_kernels_get_nothing(tmp_path: Path) -> None:
     assert kernel_params(_kernel(tmp_path, "# CONFIG_KASAN is not set\n")) == ()
     assert kernel_params(_kernel(tmp_path, None)) == ()  # a bring-your-own image without config
+
+
+def test_a_user_who_asks_to_panic_at_a_report_keeps_it(tmp_path: Path) -> None:
+    """KASAN's end_report() honours panic_on_warn only without multi-shot: the user's own
+    parameter wins."""
+    kasan = _kernel(tmp_path, "CONFIG_KASAN=y\n")
+    for own in ("panic_on_warn=1", "kasan.fault=panic"):
+        assert kernel_params(kasan, ("nokaslr", own)) == ()
+    assert kernel_params(kasan, ("nokaslr",)) == ("kasan_multi_shot",)

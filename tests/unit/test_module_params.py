@@ -28,5 +28,13 @@ def test_a_param_for_no_module_names_the_built_ones() -> None:
 def test_a_malformed_param_is_refused_before_anything_runs(tmp_path: Path, bad: str) -> None:
     src = tmp_path / "r.c"
     src.write_text("int main(void) { return 0; }\n")
+    (tmp_path / "Kbuild").write_text("obj-m += m.o\n")
     with pytest.raises(LabError, match=r"want MOD\.NAME=VALUE"):
-        Request(arch="x86_64", source=src, module_params=(bad,)).check()
+        Request(arch="x86_64", source=src, modules=(tmp_path,), module_params=(bad,)).check()
+
+
+def test_a_param_without_any_module_is_refused_at_once(tmp_path: Path) -> None:
+    src = tmp_path / "r.c"
+    src.write_text("int main(void) { return 0; }\n")
+    with pytest.raises(LabError, match=r"no --module to give it to"):
+        Request(arch="x86_64", source=src, module_params=("vmrmap.bug=1",)).check()
