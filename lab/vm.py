@@ -157,10 +157,7 @@ class VM:
             accel=accel,
             memory=self.options.memory,
             smp=self.options.smp,
-            append=(
-                *bootcheck.kernel_params(self.kernel, self.options.append),
-                *self.options.append,
-            ),
+            append=self.options.append,
             qemu_args=self.options.qemu_args,
             qmp_socket=self.workdir / "qmp.sock",
             ssh_port=port,

@@ -103,6 +103,7 @@ def test_bundle_reruns_on_another_kernel(tmp_path: Path) -> None:
     assert rerun.returncode == 0, rerun.stdout
     verdict = rerun.stdout.splitlines()[-1]  # "not reproduced ..." must not pass
     other_kernel = r"reproduced( on another kernel: same .+, title's function differs)?"
+    other_kernel += r" \(the rerun's logs: .+\)"
     assert re.fullmatch(other_kernel, verdict), rerun.stdout
 
 
