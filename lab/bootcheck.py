@@ -6,6 +6,7 @@ never a failure of its own."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,47 +16,46 @@ if TYPE_CHECKING:
     from lab.vm import VM
 
 
-class BootReport(Exception):
-    """The kernel reported while the guest booted; its text is saved at .saved."""
+@dataclass(frozen=True)
+class BootReport:
+    """A kernel report printed while the guest booted; its text is saved at .saved."""
 
-    def __init__(self, title: str, saved: Path) -> None:
-        super().__init__(f"kernel report during boot: {title}")
-        self.saved = saved
+    title: str
+    saved: Path
 
-
-def reported(vm: VM) -> bool:
-    """Whether vm's kernel reported while it booted (its boot-report-N.txt is kept)."""
-    return any(p.name.startswith("boot-report-") for p in vm.stalls)
+    def __str__(self) -> str:
+        return f"kernel report during boot: {self.title}"
 
 
-def check(console_text: str, folder: Path, attempt: int) -> None:
-    """BootReport when the boot's console holds a kernel report; its text is saved in folder
-    (boot-report-ATTEMPT.txt)."""
+def check(console_text: str, folder: Path, attempt: int) -> BootReport | None:
+    """The first kernel report the boot's console holds, all of them saved in folder
+    (boot-report-ATTEMPT.txt); None for a clean boot."""
     reports = find_reports(console_text)
     if not reports:
-        return
+        return None
     saved = folder / f"boot-report-{attempt}.txt"
     saved.write_text("".join(f"{r.title}\n\n{r.text}\n\n" for r in reports))
-    raise BootReport(reports[0].title, saved)
+    return BootReport(reports[0].title, saved)
 
 
 def retry(vm: VM, attempt: int, retried: bool) -> bool:
     """Whether vm's boot just now is to be retried for a kernel report during it (once: with
     retried, a report is only noted).  Either way the report's text is kept with the VM's
-    folder and named in vm.boot_notes, which reach the result and the summary."""
+    folder and named in vm.boot_notes, which reach the result and the summary, and
+    vm.boot_reported is set (no snapshot is saved from such a guest)."""
     assert vm.console is not None
-    try:
-        check(vm.console.text(), vm.workdir, attempt + 1)
-    except BootReport as exc:
-        vm.stalls.append(exc.saved)  # the evidence keeps the VM's folder
-        if retried:
-            vm.boot_notes.append(
-                f"{exc}, again after a retry; the guest is used (a KASAN kernel's one report is "
-                f"spent) ({exc.saved})"
-            )
-            vm.log(f"{vm.options.arch}: {exc}, again after a retry ({exc.saved})")
-            return False
-        vm.boot_notes.append(f"boot retried: {exc} (its text: {exc.saved})")
-        vm.log(f"{vm.options.arch}: {exc} ({exc.saved}); retrying the boot once")
-        return True
-    return False
+    found = check(vm.console.text(), vm.workdir, attempt + 1)
+    if found is None:
+        return False
+    vm.boot_reported = True
+    vm.stalls.append(found.saved)  # the evidence keeps the VM's folder
+    if retried:
+        vm.boot_notes.append(
+            f"{found}, again after a retry; the guest is used (a KASAN kernel's one report is "
+            f"spent) ({found.saved})"
+        )
+        vm.log(f"{vm.options.arch}: {found}, again after a retry ({found.saved})")
+        return False
+    vm.boot_notes.append(f"boot retried: {found} (its text: {found.saved})")
+    vm.log(f"{vm.options.arch}: {found} ({found.saved}); retrying the boot once")
+    return True

@@ -39,7 +39,6 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from lab import accel as accel_mod
-from lab import bootcheck
 from lab.cache import Entry, entries, hash_strings, verify_manifest
 from lab.errors import LabError
 from lab.netutil import free_loopback_port
@@ -336,7 +335,7 @@ def start(vm: VM, save_missing: bool = True) -> None:
             vm.boot_notes.append(f"snapshot restore failed ({exc}): booted instead")
             vm.log(f"{vm.options.arch}: snapshot restore failed ({exc}); booting instead")
     vm.start()
-    if save_missing and bootcheck.reported(vm):
+    if save_missing and vm.boot_reported:
         # Every restore would start from a guest that reported, and say nothing of it.
         vm.boot_notes.append("snapshot not saved: the kernel reported during this boot")
     elif save_missing:

@@ -96,6 +96,7 @@ class VM:
             self.workdir.mkdir(parents=True, exist_ok=True)
         self.failed = False
         self.stalls: list[Path] = []  # each silent boot's or boot report's evidence (kept)
+        self.boot_reported = False  # the kernel reported while this guest booted (bootcheck)
         shm = Path("/dev/shm")
         ram_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
         sweep_stale(ram_dir)

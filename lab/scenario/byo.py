@@ -11,7 +11,6 @@ import json
 import re
 import shlex
 import signal
-import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from lab.scenario.context import (
     tail,
 )
 from lab.scenario.foreign import Witnesses, check_foreign
-from lab.scenario.oracles import headline, physical_pfns, token
+from lab.scenario.oracles import headline, search_tokens
 from lab.scenario.result import StepFailed
 from lab.scenario.schema import CheckStep, MapStep, ProgramStep, size_bytes
 from lab.vm import VM
@@ -100,15 +99,9 @@ def _witnesses(
     hits: list[list[int]] | None = None
     beyond: set[int] = set()
     if m.writable:
-        start = time.monotonic()
         ram = run.vm.guest_ram()
-        found = ram.find_page_tokens({token(m.seed, m.first + i) for i in range(m.pages)})
-        physical = physical_pfns(found, m.seed, m.first, m.pages, walk)
-        extra["physical_search_s"] = round(time.monotonic() - start, 4)
-        hits = [found.get(token(m.seed, m.first + i), []) for i in range(m.pages)]
-        odd = {str(i): h for i, h in enumerate(hits) if len(h) != 1}
-        if odd:  # a token seen 0 or 2+ times (copies: another reader): where, exactly
-            extra["physical_hits"] = odd
+        found = search_tokens(ram.find_page_tokens, m.seed, m.first, m.pages, walk)
+        physical, hits, extra = found.pfns, found.hits, found.evidence
         beyond = {i for i, p in enumerate(walk or []) if p is not None and not ram.holds(p)}
     flags = dump.get("walk_kpageflags")
     w = Witnesses(walk, physical, m.hole, dump.get("walk_error"), frozenset(beyond), flags, hits)

@@ -9,7 +9,8 @@ Pure analysis lives here too (contiguity), unit-tested on recorded data."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,36 @@ def physical_pfns(
         else:
             out.append(want if want is not None and want in hits else None)
     return out
+
+
+@dataclass(frozen=True)
+class TokenSearch:
+    """The physical witness of n mapped pages: per page the PFN holding its token (None when
+    unresolved), every hit of every token, and the evidence a step records."""
+
+    pfns: list[int | None]
+    hits: list[list[int]]
+    evidence: dict[str, Any]
+
+
+def search_tokens(
+    find: Callable[[set[int]], dict[int, list[int]]],
+    seed: int,
+    first: int,
+    n: int,
+    expected: Sequence[int | None] | None = None,
+) -> TokenSearch:
+    """Search guest RAM (find: GuestRAM.find_page_tokens) for the tokens of pages first..first+n
+    written with seed; expected as for physical_pfns.  A token seen 0 or 2+ times (a copy:
+    another reader) is named with its hits in the evidence's physical_hits."""
+    start = time.monotonic()
+    found = find({token(seed, first + i) for i in range(n)})
+    hits = [found.get(token(seed, first + i), []) for i in range(n)]
+    evidence: dict[str, Any] = {"physical_search_s": round(time.monotonic() - start, 4)}
+    odd = {str(i): h for i, h in enumerate(hits) if len(h) != 1}
+    if odd:
+        evidence["physical_hits"] = odd
+    return TokenSearch(physical_pfns(found, seed, first, n, expected), hits, evidence)
 
 
 def hits_text(hits: list[int]) -> str:

@@ -10,7 +10,6 @@ step's expectation does not hold."""
 from __future__ import annotations
 
 import re
-import time
 
 from lab.guest_tools import HoldFailed, ctl_args, hold, pagemap
 from lab.scenario import byo
@@ -25,7 +24,7 @@ from lab.scenario.context import (
     new_seed,
     tail,
 )
-from lab.scenario.oracles import check_mapping, headline, physical_pfns, token
+from lab.scenario.oracles import check_mapping, headline, search_tokens
 from lab.scenario.result import StepFailed
 from lab.scenario.schema import CheckStep, MapStep, ReleaseStep, ReloadStep, RunStep, size_bytes
 
@@ -78,17 +77,11 @@ def _physical(run: ScenarioRun, mapping: HeldMapping, n: int) -> tuple[list[int 
     """The guest-physical witness: where each page's token sits in guest RAM."""
     if not mapping.writable:
         raise StepFailed("physical witness needs a writable mapping (tokens are written)")
-    seed, offset = mapping.seed, mapping.first
-    tokens = {token(seed, offset + i) for i in range(n)}
-    start = time.monotonic()
-    found = run.vm.guest_ram().find_page_tokens(tokens)
     module = [int(p) for p in mapping.report.get("pfns", [])]
-    phys = physical_pfns(found, seed, offset, n, module)
-    evidence: Evidence = {"physical_search_s": round(time.monotonic() - start, 4)}
-    odd = {i: hits for i in range(n) if len(hits := found.get(token(seed, offset + i), [])) != 1}
-    if odd:  # a token seen 0 or 2+ times: where, exactly
-        evidence["physical_hits"] = {str(i): pfns for i, pfns in odd.items()}
-    return phys, evidence
+    found = search_tokens(
+        run.vm.guest_ram().find_page_tokens, mapping.seed, mapping.first, n, module
+    )
+    return found.pfns, found.evidence
 
 
 @executor("check")

@@ -8,6 +8,7 @@ from lab.scenario.oracles import (
     check_mapping,
     contiguity,
     physical_pfns,
+    search_tokens,
     taint_flags,
     token,
 )
@@ -43,6 +44,25 @@ def test_token_matches_guest_tool() -> None:
 def test_physical_pfns_need_exactly_one_hit() -> None:
     found = {token(7, 0): [100], token(7, 1): [101, 555], token(7, 3): [103]}
     assert physical_pfns(found, 7, 0, 4) == [100, None, None, 103]
+
+
+def test_search_tokens_names_odd_hits_and_resolves_copies() -> None:
+    ram = {token(7, 2): [100], token(7, 3): [101, 555], token(7, 5): [103], token(8, 4): [9]}
+    asked: list[set[int]] = []
+
+    def find(tokens: set[int]) -> dict[int, list[int]]:
+        asked.append(tokens)
+        return {t: ram[t] for t in tokens if t in ram}
+
+    # pages 2..5 of a mapping: page 3's token has a copy, page 4's is not there (seed 8's is)
+    found = search_tokens(find, 7, 2, 4, expected=[100, 555, None, 103])
+    assert asked == [{token(7, i) for i in range(2, 6)}]
+    assert found.pfns == [100, 555, None, 103]
+    assert found.hits == [[100], [101, 555], [], [103]]
+    assert found.evidence["physical_hits"] == {"1": [101, 555], "2": []}
+    assert found.evidence["physical_search_s"] >= 0
+    clean = search_tokens(find, 7, 2, 1)
+    assert clean.pfns == [100] and "physical_hits" not in clean.evidence
 
 
 def test_witnesses_disagreeing_give_a_diff() -> None:
