@@ -34,7 +34,9 @@ def check(console_text: str, folder: Path, attempt: int) -> BootReport | None:
     if not reports:
         return None
     saved = folder / f"boot-report-{attempt}.txt"
-    saved.write_text("".join(f"{r.title}\n\n{r.text}\n\n" for r in reports))
+    saved.write_text(
+        "".join(f"{r.title}\n\n{r.before}\n{r.text}\n\n".replace("\n\n\n", "\n\n") for r in reports)
+    )
     return BootReport(reports[0].title, saved)
 
 

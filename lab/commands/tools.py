@@ -145,7 +145,8 @@ def cmd_triage(args: argparse.Namespace, _command: list[str]) -> int:
     for item in items:
         print(f"{path}:{item['line']}: [{item['kind']}] {item['title']}")
         if args.verbose:
-            print(item.get("decoded", item["text"]) + "\n")
+            before = f"{item['before']}\n" if item["before"] else ""  # the lines leading to it
+            print(before + item.get("decoded", item["text"]) + "\n")
     return 0
 
 

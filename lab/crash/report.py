@@ -13,6 +13,9 @@ from lab.crash.table import Pattern, Table, table
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _MAX_TITLE = 120
 _SCAN_FACTOR = 4  # lines of other contexts read past while following one report
+# syzkaller's findReport: up to 5 lines before a report, 50 with a printk caller ("[T123]"),
+# whose lines are all that task's
+_BEFORE, _BEFORE_TASK = 5, 50
 FOREIGN = "foreign"  # the context of a host logger's line of another program
 
 
@@ -23,6 +26,10 @@ class Report:
     text: str
     line: int  # 1-based line of the report's first line in the log
     function: str | None
+    # Lines of the same printk context just before the heading, which often explain it
+    # (dump_page()'s "page dumped because: VM_BUG_ON_PAGE(...)" before its "kernel BUG at",
+    # dump_vma() before a VM_BUG_ON_VMA); never used for the title.
+    before: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,9 +76,10 @@ def strip_prefix(line: str) -> str:
 
 
 def _split(text: str, tab: Table) -> list[_Line]:
+    raws = [raw.rstrip("\r") for raw in text.replace("\0", "").splitlines()]
     out = []
-    for raw in text.replace("\0", "").splitlines():
-        m = tab.console.prefix.match(raw.rstrip("\r"))
+    for raw in raws:
+        m = tab.console.prefix.match(raw)
         assert m is not None  # every part of the prefix is optional
         groups = m.groupdict()
         context = groups.get("context") or ("console" if groups.get("ts") else "")
@@ -79,7 +87,19 @@ def _split(text: str, tab: Table) -> list[_Line]:
             context = FOREIGN  # another program's line in a host's log: never the kernel's
         stamp = m.group(0)[m.start("ts") :].strip() if groups.get("ts") else ""
         out.append(_Line(m.string[m.end() :], context, stamp))
+    _drop_replayed(raws, out, tab)
     return out
+
+
+def _drop_replayed(raws: list[str], lines: list[_Line], tab: Table) -> None:
+    """kernel/printk/nbcon.c: a console that takes over another one's printing mid-record
+    prints a replay note, then the whole record again ("INFO: t", the note, "INFO: task
+    udevd:5612 blocked ...").  The cut copy, the start of the line after the note, is blanked
+    with the note (not removed: line numbers hold)."""
+    for i in range(1, len(lines) - 1):
+        if tab.console.replay.search(lines[i].text) and raws[i + 1].startswith(raws[i - 1]):
+            lines[i - 1] = _Line("", lines[i - 1].context)
+            lines[i] = _Line("", lines[i].context)
 
 
 def _split_record(
@@ -222,6 +242,30 @@ def _report(lines: list[_Line], first: int, idx: int, body: list[int], tab: Tabl
     return Report(pat.kind, clean_title(title, tab), "\n".join(texts), first + 1, func)
 
 
+def _before(lines: list[_Line], first: int, taken: set[int], tab: Table) -> str:
+    """The lines of the report's context just before its first line: none of another report,
+    none before an earlier report's end, no unreliable frame."""
+    ctx = lines[first].context
+    if ctx == FOREIGN:
+        return ""
+    most = _BEFORE_TASK if ctx.startswith("T") else _BEFORE
+    out: list[str] = []
+    j = first - 1
+    while j >= 0 and len(out) < most and j not in taken:
+        line = lines[j]
+        j -= 1
+        # util-linux dmesg indents a multi-line record's later lines, without a timestamp
+        continued = ctx == "console" and line.context == "" and line.text.startswith(" ")
+        if (line.context != ctx and not continued) or not line.text.strip():
+            continue
+        if tab.console.end.search(line.text):
+            break
+        if line.context and tab.console.questionable.search(line.text):
+            continue
+        out.append(line.text.strip() if continued else line.text)
+    return "\n".join(reversed(out))
+
+
 def find_reports(text: str, after_boot: bool = False) -> list[Report]:
     """Every kernel report in a console log, in the order they start.  after_boot: the log
     starts after the kernel booted (a live console since a mark, syzkaller's logs), so a
@@ -242,6 +286,7 @@ def find_reports(text: str, after_boot: bool = False) -> list[Report]:
             continue
         hit = _split_record(lines, i, hit, tab)
         body = _extent(lines, i, tab, False)
+        before = _before(lines, i, taken, tab)
         taken.update(body)
-        reports.append(_report(lines, i, hit[0], body, tab))
+        reports.append(replace(_report(lines, i, hit[0], body, tab), before=before))
     return reports

@@ -27,8 +27,9 @@ _PATTERN_KEYS = {
 _REQUIRED = ("start", "kind", "title")
 _SECTIONS: dict[str, dict[str, type]] = {
     "console": {
-        "prefix": list, "ignore": list, "end": list, "cut": list, "aftermath": list,
-        "aftermath_after": int, "skip_lines": list, "questionable": str, "max_lines": int,
+        "prefix": list, "ignore": list, "end": list, "replay": list, "cut": list,
+        "aftermath": list, "aftermath_after": int, "skip_lines": list, "questionable": str,
+        "max_lines": int,
     },
     "frames": {"stack_start": list, "frame": list, "corrupted": list, "skip": list,
                "strip_prefixes": list},
@@ -71,6 +72,7 @@ class Console:
     prefix: re.Pattern[str]
     ignore: re.Pattern[str]
     end: re.Pattern[str]
+    replay: re.Pattern[str]  # a console's note that the record cut before it comes again whole
     cut: re.Pattern[str]
     aftermath: re.Pattern[str]
     aftermath_after: int
@@ -195,6 +197,7 @@ def _console(ld: _Loader, c: dict[str, Any]) -> Console:
         prefix=ld.regex("[console] prefix", "^" + "".join(c["prefix"])),
         ignore=ld.any_of("[console] ignore", c["ignore"]),
         end=ld.any_of("[console] end", c["end"]),
+        replay=ld.any_of("[console] replay", c["replay"]),
         cut=ld.any_of("[console] cut", c["cut"]),
         aftermath=ld.any_of("[console] aftermath", c["aftermath"]),
         aftermath_after=c["aftermath_after"],

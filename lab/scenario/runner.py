@@ -217,7 +217,8 @@ def _evidence(
         crash["step"] = {"index": step.index, "kind": step.kind} if step else None
         crash["after_steps"] = result.steps_end is not None and at >= result.steps_end
     for n, crash in enumerate(result.crashes):
-        (log_dir / f"crash-{n}.txt").write_text(f"{crash['title']}\n\n{crash['decoded']}\n")
+        before = f"{crash['before']}\n" if crash.get("before") else ""
+        (log_dir / f"crash-{n}.txt").write_text(f"{crash['title']}\n\n{before}{crash['decoded']}\n")
     return Observed(reports=tuple(reports), vm_alive=vm.alive)
 
 

@@ -238,6 +238,79 @@ def test_lines_of_different_printks_are_not_joined() -> None:
     assert report.title != "INFO: task hung in p9_fd_close"
 
 
+def test_a_line_before_a_replay_note_that_is_no_cut_copy_stays() -> None:
+    log = (
+        "[ 5.000001] WARNING: CPU: 0 PID: 1 at mm/memory.c:1 zap_pte_range+0x1/0x2\n"
+        "** replaying previous printk message **\n"
+        "[ 5.000002] RIP: 0010:zap_pte_range+0x1/0x2\n"
+    )
+    (report,) = find_reports(log)
+    assert report.title == "WARNING in zap_pte_range"
+
+
+HUNG_ON_RWSEM = """\
+[  370.1][   T38] INFO: task mmtest:813 blocked for more than 122 seconds.
+[  370.1][   T38] task:mmtest          state:D stack:0     pid:813   tgid:812   ppid:1
+[  370.1][   T38] Call Trace:
+[  370.1][   T38]  <TASK>
+[  370.1][   T38]  __schedule+0x3a1/0xd20
+[  370.1][   T38]  schedule+0x5d/0xe0
+[  370.1][   T38]  rwsem_down_read_slowpath+0x2ac/0x510
+[  370.1][   T38]  down_read_killable+0x8a/0x130
+[  370.1][   T38]  lock_mm_and_find_vma+0x89/0x200
+[  370.1][   T38]  do_user_addr_fault+0x1a8/0x690
+[  370.1][   T38]  </TASK>
+[  370.2][   T38] INFO: task mmtest:813 <reader> blocked on an rw-semaphore likely owned by \
+task mmtest:812 <writer>
+[  370.2][   T38] task:mmtest          state:D stack:0     pid:812   tgid:812   ppid:1
+[  370.2][   T38] Call Trace:
+[  370.2][   T38]  <TASK>
+[  370.2][   T38]  __schedule+0x3a1/0xd20
+[  370.2][   T38]  schedule+0x5d/0xe0
+[  370.2][   T38]  multimap_wait_idle+0x41/0x70 [multimap]
+[  370.2][   T38]  multimap_mmap+0x9c/0x260 [multimap]
+[  370.2][   T38]  </TASK>
+"""
+
+
+def test_a_record_a_console_replays_is_read_once() -> None:
+    """kernel/printk/nbcon.c: a console taking over another's printing mid-record prints a
+    replay note, then the whole record again; the cut copy before the note starts no report
+    (else "INFO: t" would be its title) and line numbers still count it."""
+    first = "[  370.1][   T38] INFO: task mmtest:813 blocked for more than 122 seconds.\n"
+    cut = HUNG_ON_RWSEM.replace(
+        first, "[  370.1][   T38] INFO: t\n** replaying previous printk message **\n" + first, 1
+    )
+    assert cut != HUNG_ON_RWSEM
+    (report,) = find_reports(cut)
+    assert report.title == "INFO: task hung in lock_mm_and_find_vma"
+    assert report.line == 3
+    assert "INFO: t\n" not in report.text
+
+
+@pytest.mark.parametrize(
+    "blocker",
+    [
+        "INFO: task mmtest:813 <reader> blocked on an rw-semaphore likely owned by task"
+        " mmtest:812 <writer>",
+        "INFO: task mmtest:813 is blocked on a mutex likely owned by task mmtest:812.",
+        "INFO: task mmtest:813 blocked on a semaphore likely last held by task mmtest:812",
+        "INFO: task mmtest:813 is blocked on an rw-semaphore, but the owner is not found.",
+    ],
+)
+def test_the_lock_owner_of_a_hung_task_is_part_of_its_report(blocker: str) -> None:
+    """kernel/hung_task.c debug_show_blocker() prints the lock a hung task waits for and the
+    owner's stack right after the task's own: one report, not a second one."""
+    log = HUNG_ON_RWSEM.replace(
+        "INFO: task mmtest:813 <reader> blocked on an rw-semaphore likely owned by task"
+        " mmtest:812 <writer>",
+        blocker,
+    )
+    (report,) = find_reports(log)
+    assert (report.kind, report.title) == ("HANG", "INFO: task hung in lock_mm_and_find_vma")
+    assert "multimap_mmap" in report.text
+
+
 def test_titles_keep_printable_ascii_only() -> None:
     """As syzkaller's sanitizeTitle: a fuzzer's task name of random bytes leaves nothing."""
     log = "[ 1.0][ T1] INFO: task \u00e9\ufffd\x01x:12 blocked for more than 143 seconds.\n"

@@ -52,12 +52,20 @@ SHAPES: dict[str, Callable[[int, str, str], str]] = {
     "quoted": lambda s, f, m: f"> [{s:5d}.{f}] {m}",
     "hypervisor-tag": lambda s, f, m: f"[guest0/uart0] [{s:5d}.{f}] {m}",
     "pstore": lambda s, f, m: f"<4>[{s:5d}.{f}] {m}",
+    # util-linux dmesg: --time-format=iso (a comma before the fraction, no host, no "kernel:"),
+    # --decode (facility and level first), --decode --ctime
+    "dmesg-iso": lambda s, f, m: f"2026-11-29T19:00:{s % 60:02d},{f}+01:00 {m}",
+    "dmesg-decode": lambda s, f, m: f"kern  :warn  : [{s:5d}.{f}] {m}",
+    "dmesg-decode-ctime": lambda s, f, m: (
+        f"kern  :err   : [Sun Nov 29 19:00:{s % 60:02d} 2026] {m}"
+    ),
 }
 # Other programs' lines, interleaved: crash-like words a report must neither start on nor take.
 FOREIGN = [
     "Nov 29 19:00:01 build01 openvpn[812]: WARNING: this configuration may cache passwords",
     "2026-11-29T19:00:01+0100 host systemd[1]: BUG: unit foo.service failed (Call Trace: none)",
     "sept. 29 19:00:01 hôte gdm-x-session[901]: general protection fault in Xorg",
+    "2026-11-29T19:00:01+0100 host kernel-install[733]: BUG: no initrd (WARNING: skipped)",
 ]
 
 
@@ -83,7 +91,28 @@ def test_a_host_loggers_shape_keeps_the_title(shape: str, name: str) -> None:
     assert want and want[0] == title
     got = find_reports(_rewrap(body, SHAPES[shape]), after_boot=True)
     assert [r.title for r in got] == want
-    assert not any("openvpn" in r.text or "systemd[1]" in r.text for r in got)
+    assert not any(w in r.text for r in got for w in ("openvpn", "systemd[1]", "kernel-install"))
+
+
+def test_util_linux_dmesg_of_a_printk_caller_kernel_keeps_the_contexts() -> None:
+    """util-linux dmesg (2.40+) prints the caller after the timestamp with a space between
+    ("[   412.000001] [  T4242] "): the report still takes its own task's lines only."""
+    log = (
+        "[  412.000001] [  T4242] BUG: Bad page state in process mmtest  pfn:10b4e1\n"
+        "[  412.000002] [  T4242] page dumped because: nonzero mapcount\n"
+        "[  412.000003] [   T517] mmtest-helper: region 3 idle\n"
+        "[  412.000004] [  T4242] Call Trace:\n"
+        "[  412.000005] [  T4242]  <TASK>\n"
+        "[  412.000006] [  T4242]  dump_stack_lvl+0x44/0x5c\n"
+        "[  412.000007] [  T4242]  bad_page+0x6b/0x100\n"
+        "[  412.000008] [  T4242]  __free_frozen_pages+0x3a4/0x4c0\n"
+        "[  412.000009] [   T517] mmtest-helper: region 4 idle\n"
+        "[  412.000010] [  T4242]  multimap_release+0x6b/0xd0 [multimap]\n"
+        "[  412.000011] [  T4242]  </TASK>\n"
+    )
+    (report,) = find_reports(log)
+    assert report.title == "BUG: Bad page state in multimap_release"
+    assert "mmtest-helper" not in report.text
 
 
 @pytest.mark.parametrize(
@@ -150,3 +179,45 @@ def test_another_programs_line_in_a_monotonic_journal_is_not_the_kernels() -> No
 def test_a_programs_line_shaped_like_a_die_line_is_none(line: str) -> None:
     """Only the kernel's flags may follow "[#N]" (PREEMPT, SMP, KASAN, PTI, ...)."""
     assert find_reports(f"[    5.1] {line}\n") == []
+
+
+def test_the_lines_leading_to_a_report_are_kept_apart_from_it() -> None:
+    """dump_page() / dump_vma() print what a VM_BUG_ON is about before its "kernel BUG at"
+    (syzkaller keeps 5 lines before a report, 50 of a task's own): kept as the report's
+    `before`, never its title or text; util-linux dmesg's indented lines of one record too."""
+    _t, body = strip_header(decode_log((REAL / "vm-bug-on-page-dump-before.log").read_bytes()))
+    (report,) = find_reports(body)
+    assert report.text.startswith("kernel BUG at mm/internal.h:96!")
+    before = report.before.splitlines()
+    assert len(before) == 5 and before[0].startswith("page:(____ptrval____) refcount:1 mapcount:0")
+    assert "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page))" in report.before
+    _t, body = strip_header(decode_log((REAL / "driver-mmap-vm-bug-on-vma-dmesg.log").read_bytes()))
+    (report,) = find_reports(body)
+    assert report.before.splitlines()[:4] == [
+        "vma ffff88813b44e8a0 start 00007faed3601000 end 00007faed3608000 mm ffff8881121b3180",
+        "prot 8000000000000025 anon_vma 0000000000000000 vm_ops ffffffff8e24aac0",
+        "pgoff 100 file ffff888269f99900 private_data 0000000000000000",
+        "flags: 0xb9(read|shared|mayread|maywrite|mayshare)",
+    ]
+
+
+def test_lines_before_a_report_stop_at_the_previous_one() -> None:
+    """Nothing of an earlier report (nor of its end marker) is another report's `before`; a
+    task's own lines ([T123]) are followed further back, other tasks' not at all."""
+    log = "\n".join(
+        [
+            "[    1.000000][  T100] BUG: Bad rss-counter state mm:0000 type:MM_FILEPAGES val:-3",
+            "[    1.000001][  T100] ---[ end trace 0000000000000000 ]---",
+            *(f"[    1.1000{i:02d}][  T200] mydrv: step {i}" for i in range(8)),
+            "[    1.200000][  T300] unrelated: another task",
+            "[    1.300000][  T200] ------------[ cut here ]------------",
+            "[    1.300001][  T200] kernel BUG at mm/memory.c:2482!",
+            "[    1.300002][  T200] invalid opcode: 0000 [#1] PREEMPT SMP",
+        ]
+    )
+    first, second = find_reports(log)
+    assert first.before == ""
+    assert second.before.splitlines() == [
+        *(f"mydrv: step {i}" for i in range(8)),
+        "------------[ cut here ]------------",
+    ]

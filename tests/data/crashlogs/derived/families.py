@@ -601,6 +601,32 @@ FAMILIES: list[tuple[str, str, str]] = [
         " multimap_free_pages+0x42/0x7c [multimap]\n multimap_buffer_put+0x19/0x51 [multimap]\n"
         + USER,
     ),
+    # mm/page_poison.c check_poison_mem() (page_poison=1): a freed page written to, found when it
+    # is allocated again; the stack is the next allocator's, so no function is named.
+    (
+        "page-poison",
+        "pagealloc: memory corruption",
+        "pagealloc: memory corruption\nffff888004e1a000: 41 41 41 41 41 41 41 41 41 41 41 41 41 41"
+        " 41 41  AAAAAAAAAAAAAAAA\n" + CPU + "\nCall Trace:\n <TASK>\n dump_stack_lvl+0x45/0x5f\n"
+        " __kernel_unpoison_pages+0x1a3/0x1c0\n post_alloc_hook+0xc5/0xe0\n"
+        " get_page_from_freelist+0x62a/0x1230\n __alloc_pages+0x1a1/0x330\n pipe_write+0x2f6/0x6e0\n"
+        " vfs_write+0x2a2/0x410\n ksys_write+0x5f/0xe0\n"
+        + USER
+        + "\npage:00000000bf38fe50 refcount:1"
+        " mapcount:0 mapping:0000000000000000 index:0x0 pfn:0xc86\npage dumped because: pagealloc:"
+        " corrupted page details",
+    ),
+    # kernel/hung_task.c check_hung_task() of 6.15+: " in I/O wait" when the task waits for I/O.
+    (
+        "hung-iowait",
+        "INFO: task hung in multimap_fault",  # __folio_lock ("_lock") and "wait" frames skipped
+        "INFO: task multimap-ctl:4242 blocked in I/O wait for more than 122 seconds.\n      Tainted:"
+        " G           O       6.16.0 #1\ntask:multimap-ctl    state:D stack:0     pid:4242  tgid:4242"
+        "  ppid:1      task_flags:0x400040 flags:0x00004002\nCall Trace:\n <TASK>\n"
+        " __schedule+0x4c2/0xfd0\n schedule+0x27/0xd0\n io_schedule+0x46/0x70\n"
+        " folio_wait_bit_common+0x13f/0x340\n __folio_lock+0x17/0x20\n"
+        " multimap_fault+0x61/0x120 [multimap]\n __do_fault+0x3b/0x160\n </TASK>",
+    ),
     (
         "kasan-oob-write",
         "KASAN: slab-out-of-bounds Write in multimap_fill",
