@@ -616,6 +616,29 @@ FAMILIES: list[tuple[str, str, str]] = [
         " mapcount:0 mapping:0000000000000000 index:0x0 pfn:0xc86\npage dumped because: pagealloc:"
         " corrupted page details",
     ),
+    # mm/slub.c slab_bug() with slub_debug=FZPU: any cache's check, its taint in brackets
+    # (print_tainted()), then check_bytes_and_report()'s details and print_trailer()'s object.
+    (
+        "slub-poison-any-cache",
+        "BUG vm_area_struct: Poison overwritten",
+        "=============================================================================\nBUG"
+        " vm_area_struct (Tainted: G    B      O      ): Poison overwritten\n"
+        "-----------------------------------------------------------------------------\n\n"
+        "0xffff888004e1a058-0xffff888004e1a05f @offset=88. First byte 0x0 instead of 0x6b\n"
+        "Allocated in vm_area_alloc+0x1e/0x60 age=12 cpu=1 pid=4242\n kmem_cache_alloc+0x1ba/0x2f0\n"
+        " vm_area_alloc+0x1e/0x60\n mmap_region+0x2c1/0x8c0\nFreed in vm_area_free+0x1a/0x30 age=4"
+        " cpu=1 pid=4242\n kmem_cache_free+0x2b6/0x320\n remove_vma+0x4f/0x60\nSlab"
+        " 0xffffea000013868 objects=22 used=22 fp=0x0000000000000000 flags=0x100000000010200(slab|head"
+        "|node=0|zone=1)\nObject 0xffff888004e1a000 @offset=0 fp=0x0000000000000000\n\n"
+        "Object   ffff888004e1a000: 6b 6b 6b 6b 6b 6b 6b 6b 6b 6b 6b 6b 6b 6b 6b 6b  kkkkkkkkkkkkkkkk\n"
+        + CPU
+        + "\nCall Trace:\n <TASK>\n dump_stack_lvl+0x45/0x5f\n check_bytes_and_report+0xf1/0x140\n"
+        " check_object+0x1ec/0x2a0\n alloc_debug_processing+0xd0/0x1b0\n ___slab_alloc+0x5a1/0xa20\n"
+        " kmem_cache_alloc+0x1ba/0x2f0\n vm_area_dup+0x22/0xb0\n"
+        + USER
+        + "\nFIX vm_area_struct: Restoring Poison 0xffff888004e1a058-0xffff888004e1a05f=0x6b\n"
+        "FIX vm_area_struct: Marking all objects used",
+    ),
     # kernel/hung_task.c check_hung_task() of 6.15+: " in I/O wait" when the task waits for I/O.
     (
         "hung-iowait",
