@@ -54,6 +54,7 @@ class KernelWatch:
         self.limit = limit
         self.reports: list[Report] = []
         self._first_seen: float | None = None  # when the first report was seen
+        self.complete_at: float | None = None  # when complete() first held
         self._scanned_at = -1.0  # console.last_output when the text was last scanned
         self._handed_out = 0
 
@@ -73,11 +74,14 @@ class KernelWatch:
         if self._first_seen is None:
             return False
         now = time.monotonic()
-        return (
+        done = (
             self.console.eof
             or now - self.console.last_output >= self.quiet
             or now - self._first_seen >= self.limit
         )
+        if done and self.complete_at is None:
+            self.complete_at = now
+        return done
 
     def stop_reason(self) -> str | None:
         """For a command: why to stop waiting for it (the guest died, or a kernel report is
@@ -105,3 +109,31 @@ class KernelWatch:
             self._scanned_at = -1.0
             self._scan()
         return self.reports
+
+
+class StepWatch:
+    """A scenario's watch over its guest commands (VM.watch): a command stops waiting as soon
+    as the guest died or a kernel report is complete, as the report decides the verdict and an
+    oopsed task that held a lock (the mmap lock) can keep its command from ever returning.  A
+    report the scenario expects (expected: the reports so far -> all of them expected) lets a
+    command go on for `grace` seconds more (counted from the command's start or the report's
+    completion, whatever came later), so a scenario can go on after an expected WARNING."""
+
+    def __init__(self, watch: KernelWatch, expected: Callable[[list[Report]], bool], grace: float):
+        self.kernel = watch
+        self.expected = expected
+        self.grace = grace
+
+    def __call__(self) -> Callable[[], str | None]:
+        started = time.monotonic()
+
+        def interrupt() -> str | None:
+            reason = self.kernel.stop_reason()
+            if reason is None or reason == GUEST_DIED or not self.expected(self.kernel.reports):
+                return reason
+            assert self.kernel.complete_at is not None
+            if time.monotonic() - max(started, self.kernel.complete_at) < self.grace:
+                return None
+            return f"{reason}, expected, and the command still ran {self.grace:g} s after it"
+
+        return interrupt

@@ -28,6 +28,7 @@ from lab.kernel import Kernel
 from lab.log import quiet
 from lab.profiles import arches
 from lab.scenario.load import Loaded
+from lab.scenario.verdict import finding_line
 from lab.shscript import prelude
 
 REPRO_SH = """#!/bin/sh
@@ -66,12 +67,9 @@ def signature(result: dict[str, Any]) -> str:
     found: dict[str, Any] = next(
         (s for s in result.get("steps") or [] if s.get("index") == step), {}
     )
-    lines = str(found.get("detail") or "").strip().splitlines()
-    if not lines:
+    first = finding_line(str(found.get("detail") or ""), most=10_000)
+    if not first:
         return head
-    first = lines[0]
-    if first.endswith(":") and len(lines) > 1:  # a heading: what it announces is the finding
-        first = f"{first} {lines[1].strip()}"
     return f"{head}: {_VARYING.sub('N', first)[:300]}"
 
 

@@ -89,7 +89,10 @@ class Result:
         if self.failing_step is not None:
             step = self.steps[self.failing_step] if self.failing_step < len(self.steps) else None
             if step:
-                lines.append(f"failing step {step.index} ({step.kind}): {step.detail}")
+                head = f"failing step {step.index} ({step.kind})"
+                if self.outcome == Outcome.PASSED:  # the crash it expected stopped the step
+                    head = f"step {step.index} ({step.kind}) stopped by the expected crash"
+                lines.append(f"{head}: {step.detail}")
                 if step.evidence and brief:
                     text = json.dumps(step.evidence, default=str)
                     where = f"{self.log_dir}/result.json" if self.log_dir else "result.json"

@@ -38,11 +38,12 @@ from lab.scenario.pool import Baseline, VMPool, hold_kept, how_to_reach
 from lab.scenario.result import Outcome, Result, StepFailed, StepRecord, during, step_at
 from lab.scenario.schema import Scenario
 from lab.scenario.steps import ScenarioRun, execute
-from lab.scenario.verdict import Observed, decide
+from lab.scenario.verdict import Observed, decide, only_expected
+from lab.ssh import CommandAborted
 from lab.steplog import StepLog, recording, step
 from lab.symbolize import decode_reports
 from lab.vm import VM
-from lab.watch import sync_console
+from lab.watch import KernelWatch, StepWatch, sync_console
 
 __all__ = [
     "Outcome",
@@ -56,6 +57,9 @@ __all__ = [
 
 PROBE_TIMEOUT_S = 5.0
 PANIC_EXIT_WAIT_S = 3.0
+# A report the scenario expects lets a guest command run this much longer (it may go on), an
+# unexpected one stops it at once (lab.watch.StepWatch)
+EXPECTED_GRACE_S = 15.0
 GUEST_ERRORS = (LabError, OSError, EOFError, paramiko.SSHException)
 
 
@@ -115,8 +119,10 @@ def _steps(run: ScenarioRun, result: Result) -> tuple[int, str] | None:
                 except StepFailed as exc:
                     record.ok, record.detail, record.evidence = False, exc.detail, exc.evidence
                     logged["failed"] = exc.detail[:500]
-                except GuestTimeout:
-                    raise  # a timeout or hang: judged as such, by its own message
+                except GuestTimeout as exc:  # a timeout or hang: judged as such (_observe)
+                    record.ok, record.detail = False, str(exc)
+                    result.failing_step = index
+                    raise
                 except GUEST_ERRORS as exc:  # judged by _observe (crash, lost, ...): the step
                     record.ok, record.detail = False, str(exc) or type(exc).__name__
                     logged["failed"] = record.detail[:500]
@@ -159,10 +165,22 @@ def _observe(
     run: ScenarioRun, pool: VMPool, arch: str, result: Result, mods: list[modules.Prepared]
 ) -> Observed:
     """Run the scenario on its VM and record what happened (not what it means)."""
+    try:
+        return _watched(run, pool, arch, result, mods)
+    finally:
+        run.vm.watch = None  # the scenario's watch ends with it
+
+
+def _watched(
+    run: ScenarioRun, pool: VMPool, arch: str, result: Result, mods: list[modules.Prepared]
+) -> Observed:
     vm, s = run.vm, run.s
     observed = Observed(expect=s.expect.kernel)
     try:
         before = _before(run, pool, arch)
+        assert vm.console is not None
+        kernel = KernelWatch(vm.console, vm.console.mark())
+        vm.watch = StepWatch(kernel, lambda r: only_expected(s.expect.kernel, r), EXPECTED_GRACE_S)
         modules.load_all(run, mods)
         failed = _steps(run, result)
         if vm.console is not None:
@@ -171,7 +189,8 @@ def _observe(
             result.steps_end = vm.console.mark()
         run.release_all()
         if failed is not None:
-            return replace(observed, failed_step=failed)
+            detail = result.steps[failed[0]].detail
+            return replace(observed, failed_step=failed, failed_detail=detail)
         modules.unload_all(run, mods)
         after = _after(run)
         problem = judge(s, before, after)
@@ -184,12 +203,14 @@ def _observe(
     except modules.ModuleProblem as exc:
         return replace(observed, health=(Outcome.FAILED, str(exc)))
     except GUEST_ERRORS as exc:
+        cut = isinstance(exc, CommandAborted) and exc.reason.startswith("kernel report")
         # A panicking guest drops SSH a moment before QEMU exits (panic=-1, -no-reboot).
-        if vm.console is not None and vm.alive:
+        if vm.console is not None and vm.alive and not cut:
             vm.console.wait_closed(PANIC_EXIT_WAIT_S)
         failing = result.failing_step
         return replace(
             observed,
+            cut_by_report=cut,
             error=str(exc) or type(exc).__name__,
             error_step=(failing, result.steps[failing].kind) if failing is not None else None,
             vm_alive=vm.alive,

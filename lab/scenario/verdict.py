@@ -27,11 +27,13 @@ class Observed:
     ssh_connected: bool = True
     boot_error: str | None = None  # the VM never became ready: why
     failed_step: tuple[int, str] | None = None  # (index, kind) of a step that failed
+    failed_detail: str = ""  # that step's finding
     health: tuple[Outcome, str] | None = None  # a broken health rule (lab.scenario.health)
     timeout: str | None = None  # a step or the scenario ran out of time: the message
     unresponsive: str | None = None  # after a timeout: why the guest counts as hung
     error: str | None = None  # SSH broke, a guest tool failed, the guest went away: the message
     error_step: tuple[int, str] | None = None  # (index, kind) of the step the error ended
+    cut_by_report: bool = False  # the error: a guest command stopped for a kernel report
     last_console_line: str = ""
 
 
@@ -50,12 +52,31 @@ def expected_crash_seen(expect: Crash, reports: tuple[Report, ...]) -> bool:
     )
 
 
+def finding_line(detail: str, most: int = 200) -> str:
+    """A step's finding in one line: its first, or a heading's (ending in ':') with the next."""
+    lines = [ln.strip() for ln in detail.strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    if first.endswith(":") and len(lines) > 1:  # a heading: what it announces is the finding
+        first = f"{first} {lines[1]}"
+    return first if len(first) <= most else first[: most - 3] + "..."
+
+
+def only_expected(expect: Literal["clean"] | Crash, reports: list[Report]) -> bool:
+    """Whether every report so far is one the scenario expects (none, for a clean one)."""
+    return isinstance(expect, Crash) and all(expected_crash_seen(expect, (r,)) for r in reports)
+
+
 def _before_reports(o: Observed) -> Verdict:
     """What the steps, the health check and any error say, before the console is read."""
     verdict = Verdict(Outcome.PASSED, "")
     if o.failed_step is not None:
         index, kind = o.failed_step
-        verdict = Verdict(Outcome.FAILED, f"step {index} ({kind}) failed")
+        said = finding_line(o.failed_detail)
+        verdict = Verdict(
+            Outcome.FAILED, f"step {index} ({kind}) failed" + (f": {said}" if said else "")
+        )
     elif o.health is not None:
         verdict = Verdict(*o.health)
     if o.timeout is not None:
@@ -63,6 +84,9 @@ def _before_reports(o: Observed) -> Verdict:
             return Verdict(Outcome.HANG, f"{o.timeout}; {o.unresponsive}")
         return Verdict(Outcome.TIMEOUT, o.timeout)
     if o.error is not None:
+        if o.cut_by_report:  # the report decides (a crash, or the expected one)
+            where = f" during step {o.error_step[0]} ({o.error_step[1]})" if o.error_step else ""
+            return Verdict(Outcome.CRASH, f"a kernel report stopped a guest command{where}")
         if not o.vm_alive:
             return Verdict(Outcome.CRASH, f"the guest died: {o.error}")
         if not o.ssh_connected:
@@ -84,12 +108,15 @@ def decide(o: Observed) -> Verdict:
     verdict = _before_reports(o)
     if isinstance(o.expect, Crash):
         if expected_crash_seen(o.expect, o.reports):
-            # The expected crash may take the guest (and so the step) down with it.
-            if verdict.outcome in (Outcome.CRASH, Outcome.FAILED) and not o.vm_alive:
+            # The expected crash may take the guest (and so the step) down with it, or stop
+            # the step's command (its task oopsed: the command would never return).
+            if verdict.outcome in (Outcome.CRASH, Outcome.FAILED) and (
+                not o.vm_alive or o.cut_by_report
+            ):
                 return Verdict(Outcome.PASSED, EXPECTED_CRASH)
             if verdict.outcome == Outcome.PASSED:
                 return Verdict(Outcome.PASSED, EXPECTED_CRASH)
-        elif verdict.outcome == Outcome.PASSED:
+        elif verdict.outcome == Outcome.PASSED or o.cut_by_report:
             wanted = " ".join(x for x in (o.expect.kind, o.expect.title) if x)
             if o.reports:  # reports came, just not the one expected: say which
                 seen = "; ".join(f"{r.title} (kind {r.kind})" for r in o.reports)

@@ -13,7 +13,7 @@ from lab.commands.vm import guest_command, guest_cwd, share_dirs
 from lab.errors import LabError
 from lab.profiles import get_profile
 from lab.qemu import QemuSpec, build_argv, cmdline
-from lab.watch import GUEST_DIED, KernelWatch
+from lab.watch import GUEST_DIED, KernelWatch, StepWatch
 
 
 def test_one_word_is_a_command_line_more_are_an_argv() -> None:
@@ -146,3 +146,30 @@ def test_bad_share_is_one_line_and_125_before_any_boot(
     err = capsys.readouterr().err
     assert code == EXIT_LAB
     assert err.strip() == f"remaplab: --share {tmp_path / 'nope'}: not a folder"
+
+
+def test_a_scenario_command_stops_at_an_unexpected_report_at_once() -> None:
+    """A scenario's guest commands (VM.watch): an oops whose task held the mmap lock would keep
+    the command from ever returning; the complete report ends the wait instead."""
+    console = FakeConsole()
+    watch = KernelWatch(console, len(console.buf), quiet=0.5)  # type: ignore[arg-type]
+    step = StepWatch(watch, lambda reports: False, grace=1000.0)
+    interrupt = step()
+    assert interrupt() is None
+    console.say(WARNING, ago=1.0)
+    assert interrupt() == "kernel report [REFCOUNT] WARNING: refcount bug in vma_close"
+    console.eof = True
+    assert step()() == GUEST_DIED
+
+
+def test_an_expected_report_lets_each_command_run_its_grace_then_stops_it() -> None:
+    console = FakeConsole()
+    watch = KernelWatch(console, len(console.buf), quiet=0.5)  # type: ignore[arg-type]
+    console.say(WARNING, ago=1.0)
+    patient = StepWatch(watch, lambda reports: True, grace=1000.0)
+    assert patient()() is None  # a scenario may go on after the WARNING it expects
+    spent = StepWatch(watch, lambda reports: True, grace=0.0)
+    reason = spent()()
+    assert reason is not None and reason.endswith(
+        "expected, and the command still ran 0 s after it"
+    )

@@ -9,7 +9,7 @@ import pytest
 from lab.crash import Report, find_reports
 from lab.scenario.result import Outcome
 from lab.scenario.schema import Crash
-from lab.scenario.verdict import EXPECTED_CRASH, Observed, Verdict, decide
+from lab.scenario.verdict import EXPECTED_CRASH, Observed, Verdict, decide, only_expected
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -137,3 +137,46 @@ def test_a_tool_that_gave_out_in_a_step_names_the_step_not_the_lab() -> None:
     error = "remaplab-map --hold printed no report: exited with status 137 (killed by SIGKILL)"
     v = decide(Observed(error=error, error_step=(0, "map")))
     assert v == Verdict(Outcome.FAILED, f"step 0 (map) could not complete: {error}")
+
+
+def test_a_command_stopped_by_an_unexpected_report_is_that_crash(
+    bad_page: tuple[Report, ...],
+) -> None:
+    """lab.watch.StepWatch stops a guest command once a report is complete (an oopsed task
+    holding the mmap lock never lets it return): the report is the verdict, at once."""
+    o = Observed(reports=bad_page, error="stopped", error_step=(2, "map"), cut_by_report=True)
+    v = decide(o)
+    assert (v.outcome, v.message) == (Outcome.CRASH, f"kernel report: {bad_page[0].title}")
+
+
+def test_a_command_stopped_by_the_expected_report_passes(bad_page: tuple[Report, ...]) -> None:
+    expect = Crash(kind="BAD_PAGE")
+    o = Observed(
+        expect=expect, reports=bad_page, error="stopped", error_step=(1, "run"), cut_by_report=True
+    )
+    assert (decide(o).outcome, decide(o).message) == (Outcome.PASSED, EXPECTED_CRASH)
+    # the same stop on a live guest without the flag (a guest tool's own error) still fails
+    plain = Observed(expect=expect, reports=bad_page, error="tool died", error_step=(1, "run"))
+    assert decide(plain).outcome == Outcome.FAILED
+
+
+def test_a_command_stopped_by_another_report_than_the_expected_one_says_which(
+    bad_page: tuple[Report, ...],
+) -> None:
+    o = Observed(expect=Crash(kind="KASAN"), reports=bad_page, error="stopped", cut_by_report=True)
+    v = decide(o)
+    assert v.outcome == Outcome.FAILED
+    assert v.message.startswith("expected a kernel report (KASAN), saw another: ")
+
+
+def test_a_failed_step_names_its_finding_in_the_message() -> None:
+    v = decide(Observed(failed_step=(3, "check"), failed_detail="pages differ:\n  page 4: x\n"))
+    assert v.message == "step 3 (check) failed: pages differ: page 4: x"
+    long = decide(Observed(failed_step=(0, "run"), failed_detail="y" * 500))
+    assert long.message.endswith("...") and len(long.message) < 240
+
+
+def test_only_expected_reports_let_commands_run_on(bad_page: tuple[Report, ...]) -> None:
+    assert only_expected(Crash(kind="BAD_PAGE"), list(bad_page))
+    assert not only_expected(Crash(kind="KASAN"), list(bad_page))
+    assert not only_expected("clean", list(bad_page))
