@@ -65,11 +65,12 @@ def ctl(vm: Guest, args: list[str], timeout: float = 120.0) -> dict[str, Any]:
 
 @dataclass
 class Held:
-    """A multimap-ctl --hold process in the guest keeping its mapping alive."""
+    """A holder (multimap-ctl or remaplab-map --hold) in the guest keeping its mapping alive."""
 
     vm: Guest
     pid: int
     report: dict[str, Any]
+    tool: str = "multimap-ctl"
 
     def release(self, timeout: float = 30.0) -> None:
         # Gone, or a zombie (its mm and files are released by then; init reaps it later).
@@ -81,7 +82,8 @@ class Held:
             timeout=timeout,
         )
         if not res.ok:
-            raise LabError(f"could not release multimap-ctl {self.pid}: {res.stderr}")
+            said = exit_words(res.stderr.strip()) or f"exit {res.status}"
+            raise LabError(f"could not release {self.tool} (pid {self.pid}): {said}")
 
 
 class HoldFailed(LabError):
@@ -90,7 +92,12 @@ class HoldFailed(LabError):
     def __init__(self, tool: str, report: dict[str, Any]) -> None:
         self.report = report
         failed = [a for a in report.get("actions", []) if not a.get("ok")]
-        what = f"failed actions {failed}" if failed else f"report {report}"
+        said = "; ".join(
+            f"{a.get('action', '?')}: {a.get('detail') or 'failed'}"
+            + (f" ({a['error']})" if a.get("error") else "")
+            for a in failed
+        )
+        what = f"failed: {said}" if failed else f"report {report}"
         super().__init__(f"{tool} --hold failed: {faults(report)}{what}")
 
 
@@ -126,7 +133,7 @@ def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multim
     report = _json(res, f"{tool} --hold")
     if not report.get("ok"):
         raise HoldFailed(tool, report)
-    return Held(vm, int(report["pid"]), report)
+    return Held(vm, int(report["pid"]), report, tool)
 
 
 def exit_words(text: str) -> str:

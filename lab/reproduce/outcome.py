@@ -48,8 +48,9 @@ class RunRecord:
 
     def line(self, total: int) -> str:
         what = self.outcome
-        if self.titles:
-            what += ": " + "; ".join(self.titles)
+        if self.titles:  # a title printed 16 times (one report per page) is said once, counted
+            counted = {t: self.titles.count(t) for t in self.titles}
+            what += ": " + "; ".join(t + (f" (x{n})" if n > 1 else "") for t, n in counted.items())
         elif self.status is not None:
             what += f" (exit status {self.status})"
         if self.detail:

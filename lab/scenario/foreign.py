@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from lab.scenario.oracles import Disagreement, contiguity, hits_text
+from lab.scenario.oracles import Disagreement, contiguity, hits_text, run_lines
 from lab.scenario.schema import CheckStep
 
 
@@ -132,7 +132,7 @@ def _shape_checks(expect: CheckStep, pfns: list[int], seen: str) -> list[Disagre
     problems = []
     want = expect.physically_contiguous
     if want is not None and shape.contiguous != want:
-        runs = [f"  run {i}: pfn {p:#x} x {n}" for i, (p, n) in enumerate(shape.runs[:10])]
+        runs = run_lines(shape)
         problems.append(
             Disagreement(
                 seen,

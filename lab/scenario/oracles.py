@@ -152,6 +152,17 @@ def physical_pfns(
     return out
 
 
+RUNS_SHOWN = 10
+
+
+def run_lines(shape: Contiguity, most: int = RUNS_SHOWN) -> list[str]:
+    """A mapping's physically contiguous runs, a line each; past `most`, how many more."""
+    lines = [f"  run {i}: pfn {p:#x} x {n}" for i, (p, n) in enumerate(shape.runs[:most])]
+    if len(shape.runs) > most:
+        lines.append(f"  ... and {len(shape.runs) - most} more run(s) (all: the evidence's pfns)")
+    return lines
+
+
 @dataclass(frozen=True)
 class TokenSearch:
     """The physical witness of n mapped pages: per page the PFN holding its token (None when
@@ -213,7 +224,7 @@ def _module_checks(
                 "module",
                 f"expected {'' if contiguous else 'not '}physically contiguous, "
                 f"got {shape.summary()}",
-                [f"  run {i}: pfn {p:#x} x {n}" for i, (p, n) in enumerate(shape.runs[:10])],
+                run_lines(shape),
             )
         )
     if expect.distinct_pages is not None and shape.distinct != expect.distinct_pages:

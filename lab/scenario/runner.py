@@ -28,6 +28,7 @@ from lab.scenario.health import (
     Figures,
     after_commands,
     judge,
+    kasan_slack_kb,
     load_command,
     parse_after,
     parse_meminfo,
@@ -193,7 +194,8 @@ def _watched(
             return replace(observed, failed_step=failed, failed_detail=detail)
         modules.unload_all(run, mods)
         after = _after(run)
-        problem = judge(s, before, after)
+        kasan = vm.kernel.config_value("CONFIG_KASAN") == "y"
+        problem = judge(s, before, after, kasan_slack_kb(kasan, after.figures.meminfo))
         if problem is None:
             pool.baselines[arch] = Baseline(vm, after.figures.taint, after.figures.meminfo)
             return observed

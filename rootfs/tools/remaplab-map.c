@@ -209,6 +209,17 @@ static int page_ok(const struct opts *o, unsigned char *addr, uint64_t i)
 	       p[page_size / 8 - 1] == ~remaplab_token(o->seed, i);
 }
 
+/* The first word of page i as the mapping reads it now; 0 when reading it faults. */
+static int first_word(unsigned char *addr, uint64_t i, uint64_t *word)
+{
+	volatile uint64_t *p = (volatile uint64_t *)(addr + i * page_size);
+
+	if (sigsetjmp(fault_jmp, 1))
+		return 0;
+	*word = p[0];
+	return 1;
+}
+
 /* Every page but the munmap-part hole holds its token and its complement. */
 static int verify(const struct opts *o, unsigned char *addr, uint64_t n)
 {
@@ -259,8 +270,8 @@ static void action_result(const char *name, int ok, const char *detail, int err)
 static void verified(const char *name, const struct opts *o, unsigned char *addr, uint64_t n,
 		     const char *done)
 {
-	uint64_t i, bad = 0, first = 0;
-	char detail[200];
+	uint64_t i, bad = 0, first = 0, word = 0;
+	char detail[200], seen[64] = "faults on read";
 
 	for (i = 0; i < n; i++) {
 		if (i == hole || page_ok(o, addr, i))
@@ -272,10 +283,14 @@ static void verified(const char *name, const struct opts *o, unsigned char *addr
 		action_result(name, 1, done, 0);
 		return;
 	}
+	if (first_word(addr, first, &word))
+		snprintf(seen, sizeof(seen), "reads 0x%016llx", (unsigned long long)word);
 	snprintf(detail, sizeof(detail),
-		 "%llu of %llu pages no longer read back their tokens (first: page %llu)",
+		 "%llu of %llu pages no longer read back their tokens "
+		 "(first: page %llu, %s, token 0x%016llx)",
 		 (unsigned long long)bad, (unsigned long long)(n - (hole < n)),
-		 (unsigned long long)first);
+		 (unsigned long long)first, seen,
+		 (unsigned long long)remaplab_token(o->seed, first));
 	action_result(name, 0, detail, 0);
 }
 

@@ -175,6 +175,19 @@ def test_module_that_does_not_load(arch: str, byo_pool: VMPool, tmp_path: Path) 
     assert "No such device" in result.message and "no such hardware here" in result.message
 
 
+def test_a_misspelt_module_parameter_is_refused(
+    arch: str, byo_pool: VMPool, tmp_path: Path
+) -> None:
+    """The kernel loads a module with a parameter it lacks and only logs "unknown parameter
+    'npage' ignored": a misspelt `bug: 1` would quietly test the correct driver."""
+    scenario = load_file(DATA / "byo-errors/misspelt-param.yaml")
+    result = run_scenario(scenario, arch, byo_pool, tmp_path)
+    assert result.outcome == Outcome.FAILED, result.render()
+    assert "the kernel ignored parameter(s) 'npage'" in result.message
+    assert "(its parameters: npages)" in result.message
+    assert result.steps == []  # refused before any step ran
+
+
 def test_program_that_does_not_compile(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
     result = run_scenario(load_file(DATA / "byo-errors/badprog.yaml"), arch, byo_pool, tmp_path)
     assert result.outcome == Outcome.FAILED, result.render()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.scenario.health import After, Figures, after_commands, judge, parse_after
+from lab.scenario.health import (
+    After,
+    Figures,
+    after_commands,
+    judge,
+    kasan_slack_kb,
+    parse_after,
+)
 from lab.scenario.load import load_text
 from lab.scenario.result import Outcome
 from lab.scenario.schema import Scenario
@@ -59,6 +66,20 @@ def test_memory_lost_beyond_tolerance() -> None:
     p = judge(scenario(), BEFORE, after(avail=800000 - 9000))
     assert p is not None and "dropped by 9000 kB" in p.message
     assert judge(scenario(), BEFORE, after(avail=800000 - 8000)) is None
+
+
+def test_a_kasan_kernel_may_hold_ram_over_32_in_its_quarantine() -> None:
+    """mm/kasan/quarantine.c keeps freed objects back, up to 1/32 of RAM: a KASAN guest's
+    MemAvailable can drop that much with nothing leaked (a 3 GiB arm64 guest: 63 MB)."""
+    shrunk = after(avail=800000 - 30000)
+    slack = kasan_slack_kb(True, shrunk.figures.meminfo)
+    assert slack == 1000000 // 32 and kasan_slack_kb(False, shrunk.figures.meminfo) == 0
+    assert judge(scenario(), BEFORE, shrunk, slack) is None
+    p = judge(scenario(), BEFORE, after(avail=800000 - 50000), slack)
+    assert p is not None and p.message == (
+        "MemAvailable dropped by 50000 kB (> 39442 kB tolerance with 31250 kB for KASAN's "
+        "quarantine)"
+    )
 
 
 def test_crash_expecting_scenarios_skip_taint_and_memory() -> None:

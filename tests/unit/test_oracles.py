@@ -8,6 +8,7 @@ from lab.scenario.oracles import (
     check_mapping,
     contiguity,
     physical_pfns,
+    run_lines,
     search_tokens,
     taint_flags,
     token,
@@ -114,3 +115,11 @@ def test_the_headline_says_disagree_only_when_witnesses_contradict() -> None:
     assert headline([unmet]) == "the mapping is not what the step expects:\n"
     assert headline([clash]) == "witnesses disagree:\n"
     assert headline([clash, unmet]).startswith("witnesses disagree, and the mapping is not")
+
+
+def test_run_lines_say_how_many_runs_they_leave_out() -> None:
+    scattered = contiguity([100 + 2 * i for i in range(13)])
+    lines = run_lines(scattered)
+    assert len(lines) == 11 and lines[0] == "  run 0: pfn 0x64 x 1"
+    assert lines[-1] == "  ... and 3 more run(s) (all: the evidence's pfns)"
+    assert run_lines(contiguity([5, 6, 7])) == ["  run 0: pfn 0x5 x 3"]

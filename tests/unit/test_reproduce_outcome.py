@@ -35,6 +35,8 @@ def test_title_filter_counts_only_matching_crashes() -> None:
 def test_a_run_record_reads_as_one_line() -> None:
     line = _runs()[3].line(4)
     assert line.startswith("run 4/4 (vm 2, reused guest") and TIMED_OUT in line
+    # one report per page of a mapping: each title once, counted
+    assert _runs()[0].line(4).endswith(f"{CRASH}: WARNING in foo (x2)")
 
 
 def test_a_run_says_why_the_next_gets_a_fresh_guest() -> None:
