@@ -163,7 +163,10 @@ def write_bundle(
     kernel: Kernel,
     kernel_spec: dict[str, str | None],
     argv: list[str] | None,
+    kos: list[Path] | None = None,
 ) -> Path:
+    """The repro bundle of a failed result; kos: the scenario's own built modules, kept in
+    bin/ with their debug info (`remaplab triage -v --module bin/X.ko crash-0.txt` offline)."""
     bundle = log_dir / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
     (bundle / "bin").mkdir(parents=True)
@@ -197,6 +200,9 @@ def write_bundle(
     for path in kept:
         if path.exists():  # written by the runner: consoles, QEMU stderr, steps, reports
             shutil.copy(path, bundle / path.name)
+    for ko in kos or []:
+        if ko.is_file():
+            shutil.copy(ko, bundle / "bin" / ko.name)
     with contextlib.suppress(LabError):
         if kernel.kdir is not None:
             shutil.copy(build_module(kernel, log=quiet).ko, bundle / "bin" / "multimap.ko")

@@ -353,7 +353,10 @@ def run_scenario(loaded: Loaded, arch: str, pool: VMPool, out_dir: Path) -> Resu
         _run(ctx, result)
         logged["outcome"] = result.outcome.value
     if not result.ok and ctx.kernel is not None:  # after the step log is complete
-        bundle = write_bundle(log_dir, loaded, result.as_dict(), ctx.kernel, pool.spec(), ctx.argv)
+        kos = [ko for p in ctx.modules for ko in p.kos]
+        bundle = write_bundle(
+            log_dir, loaded, result.as_dict(), ctx.kernel, pool.spec(), ctx.argv, kos
+        )
         result.message += f" (repro: {bundle / 'repro.sh'})"
     result.seconds = time.monotonic() - start
     (log_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=1, default=str))

@@ -48,6 +48,8 @@ def test_broken_driver_is_caught_by_the_witnesses(
     assert "pages 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15" in detail
     bundle = Path(result.log_dir) / "bundle"
     assert (bundle / "sources/examples/driver/exmap.c").is_file()  # from ../../../examples
+    # the module as it ran, with its debug info: `triage --module` decodes with it offline
+    assert b".debug_info" in (bundle / "bin" / "exmap.ko").read_bytes()
     rerun = subprocess.run(
         [str(bundle / "repro.sh")], capture_output=True, text=True, timeout=600, check=False
     )
