@@ -52,6 +52,22 @@ def add_vm_args(p: argparse.ArgumentParser) -> None:
         "(repeatable); a command started inside it starts in the same folder in the guest",
     )
     p.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="your module's source folder (Kbuild or Makefile): built for the kernel and loaded "
+        "after the boot (repeatable, loaded in order)",
+    )
+    p.add_argument(
+        "--module-param",
+        action="append",
+        default=[],
+        metavar="MOD.NAME=VALUE",
+        help="a parameter for the --module named MOD at insmod (repeatable)",
+    )
+    p.add_argument(
         "--gdb",
         action="store_true",
         help="start QEMU's gdb stub on a loopback port (nokaslr) and print the gdb command line",
@@ -111,6 +127,7 @@ def guest_command(words: list[str]) -> str:
 
 
 def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
+    from lab import usermodules
     from lab.accel import ACCELS
     from lab.crash import find_reports
     from lab.profiles import get_profile, require_qemu
@@ -127,7 +144,11 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
     options = _vm_options(args)
     assert isinstance(options, VMOptions)
     cwd = guest_cwd(options.shares)
+    folders, given = tuple(args.module), tuple(args.module_param)
+    usermodules.check_args(folders, given)
     kernel, initramfs = prepare(args.arch, kernel_spec(args))
+    kos = usermodules.build(kernel, folders, stderr_log)
+    params = usermodules.insmod_params(given, kos)
     with VM(kernel, initramfs, options) as vm:
         stderr_log(
             f"{args.arch} guest up in {vm.boot_seconds:.2f} s "
@@ -140,9 +161,23 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         for report in find_reports(vm.console.raw()[: watch.mark].decode(errors="replace")):
             vm.failed = True  # keep the console log
             stderr_log(f"kernel report during boot: {report.title} (console log: {vm.console_log})")
+        for ko in kos:
+            _load(vm, ko, params.get(ko.stem, ()))
+        watch.mark = vm.console.mark()  # the modules' own messages are not the command's
         if not command:
             return _shell(vm, kernel, watch, cwd)
         return _command(vm, kernel, watch, guest_command(command), cwd, args.timeout)
+
+
+def _load(vm: VM, ko: Path, params: tuple[str, ...]) -> None:
+    from lab import usermodules
+
+    try:
+        usermodules.insmod(vm, ko, params)
+    except usermodules.ModuleLoadFailure:
+        vm.failed = True  # keep the console log
+        raise
+    stderr_log(f"loaded {ko.name}" + (f" {' '.join(params)}" if params else ""))
 
 
 def _command(

@@ -6,7 +6,6 @@ unchanged), in which case the guest is reused and the record says so."""
 from __future__ import annotations
 
 import queue
-import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import paramiko
 
-from lab.crash import find_reports
 from lab.errors import BootError, LabError
 from lab.kernel import Kernel
 from lab.log import Log
@@ -32,6 +30,7 @@ from lab.reproduce.outcome import (
 from lab.rootfs import Initramfs
 from lab.scenario.oracles import taint_letters
 from lab.ssh import CommandAborted, CommandTimedOut
+from lab.usermodules import ModuleLoadFailure, insmod
 from lab.vm import VM, VMOptions
 from lab.watch import KernelWatch, sync_console
 
@@ -54,34 +53,6 @@ class Job:
     params: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per .ko stem: NAME=VALUE
 
 
-class ModuleLoadFailure(LabError):
-    """The user's module would not load, or its loading made the kernel report: no run can
-    start, on any guest (the reproduction stops instead of booting guest after guest)."""
-
-
-def _insmod(vm: VM, ko: Path, params: tuple[str, ...] = ()) -> None:
-    """Load a user's module into a fresh guest; ModuleLoadFailure quoting insmod when it will
-    not, or naming the kernel's report when loading it made one."""
-    assert vm.console is not None
-    guest = f"/root/{ko.name}"
-    vm.put(ko, guest, 0o644)
-    mark = vm.console.mark()
-    res = vm.run(shlex.join(["insmod", guest, *params]), HEALTH_TIMEOUT_S)
-    sync_console(vm.console, vm.run)
-    reports = find_reports(vm.console.text(mark), after_boot=True)
-    if reports:
-        first = reports[0]
-        raise ModuleLoadFailure(
-            f"loading {ko.name} made the kernel report [{first.kind}] {first.title} "
-            f"(console log {vm.console_log})"
-        )
-    if not res.ok:
-        said = (res.stderr or res.stdout).strip().splitlines()
-        raise ModuleLoadFailure(
-            f"insmod {ko.name} failed: {said[-1] if said else f'exit {res.status}'}"
-        )
-
-
 class _Slot:
     """One worker's VM, its boot-time taint, and whether it may be reused."""
 
@@ -96,7 +67,7 @@ class _Slot:
             vm.start()
             vm.put(self.job.binary, GUEST_BINARY, 0o755)
             for ko in self.job.modules:
-                _insmod(vm, ko, self.job.params.get(ko.stem, ()))
+                insmod(vm, ko, self.job.params.get(ko.stem, ()))
             self.taint = vm.run("cat /proc/sys/kernel/tainted", HEALTH_TIMEOUT_S).stdout.strip()
         except BaseException:
             vm.failed = True

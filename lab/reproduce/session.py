@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.build import BuildFailure, build_external_module
 from lab.cc import check_source, compile_static
 from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
@@ -15,6 +14,7 @@ from lab.log import Log, stderr_log
 from lab.profiles import require_qemu
 from lab.reproduce.outcome import BOOT_FAILURE, ERROR, RunRecord, Summary, summarize
 from lab.reproduce.runner import Job, run_all
+from lab.usermodules import build, check_args, insmod_params
 from lab.vm import VMOptions
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -41,19 +41,7 @@ class Request:
         seconds("--timeout", self.timeout)
         memory("--memory", self.memory)
         count("--smp", self.smp, MAX_SMP)
-        for folder in self.modules:
-            if not folder.is_dir() or not any(
-                (folder / n).is_file() for n in ("Kbuild", "Makefile")
-            ):
-                raise LabError(f"--module {folder}: not a module folder (no Kbuild or Makefile)")
-        if self.module_params and not self.modules:
-            raise LabError(f"--module-param {self.module_params[0]!r}: no --module to give it to")
-        for param in self.module_params:
-            if not MODULE_PARAM.fullmatch(param):
-                raise LabError(
-                    f"--module-param {param!r}: want MOD.NAME=VALUE (a module's name, a "
-                    "parameter name, a value without spaces or quotes)"
-                )
+        check_args(self.modules, self.module_params)
         try:
             check_source(self.source)
         except LabError as exc:
@@ -62,25 +50,6 @@ class Request:
             return re.compile(self.title) if self.title is not None else None
         except re.error as exc:
             raise LabError(f"--title {self.title!r}: not a regular expression ({exc})") from None
-
-
-MODULE_PARAM = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z_][A-Za-z0-9_]*)=([^\s'\"\\]+)")
-
-
-def insmod_params(given: tuple[str, ...], kos: list[Path]) -> dict[str, tuple[str, ...]]:
-    """--module-param MOD.NAME=VALUE per built module (by its .ko name; '-' and '_' alike, as
-    the kernel takes them); LabError naming the modules there are for a MOD that is none."""
-    names = {ko.stem.replace("-", "_"): ko.stem for ko in kos}
-    out: dict[str, list[str]] = {}
-    for param in given:
-        m = MODULE_PARAM.fullmatch(param)
-        assert m is not None  # Request.check refused the rest
-        mod = m.group(1).replace("-", "_")
-        if mod not in names:
-            known = ", ".join(sorted(names.values())) or "none: no --module"
-            raise LabError(f"--module-param {param!r}: no module {m.group(1)!r} (built: {known})")
-        out.setdefault(names[mod], []).append(f"{m.group(2)}={m.group(3)}")
-    return {k: tuple(v) for k, v in out.items()}
 
 
 @dataclass
@@ -102,12 +71,7 @@ def reproduce(request: Request, spec: KernelSpec, log: Log = stderr_log) -> Repr
     require_qemu(request.arch)
     binary = compile_static(request.arch, request.source, log=log)
     kernel, initramfs = prepare(request.arch, spec, log=log)
-    kos: list[Path] = []
-    for folder in request.modules:
-        try:
-            kos += build_external_module(kernel, folder.resolve(), log)
-        except BuildFailure as exc:
-            raise LabError(f"--module {folder}: {exc}") from None
+    kos = build(kernel, request.modules, log)
     params = insmod_params(request.module_params, kos)
     return run_on(request, kernel, initramfs, binary, pattern, log, tuple(kos), params)
 

@@ -4,7 +4,6 @@ steps, and unloaded in reverse after them."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from lab.scenario.context import ScenarioRun
 from lab.scenario.health import module_args
 from lab.scenario.schema import ModuleSpec, Scenario
 from lab.steplog import step
+from lab.usermodules import UNKNOWN_PARAM
 
 GUEST_DIR = "/tmp/remaplab-modules"
 KERNEL_LOG_LINES = 15
@@ -74,10 +74,6 @@ def warning_notes(prepared: list[Prepared]) -> list[str]:
 def symbol_files(prepared: list[Prepared]) -> dict[str, Path]:
     """Module name -> .ko with debug info, for decoding crash reports to file:line."""
     return {name: ko for p in prepared for name, ko in zip(p.names, p.kos, strict=False)}
-
-
-# kernel/params.c unknown_module_param_cb(): "MOD: unknown parameter 'NAME' ignored"
-UNKNOWN_PARAM = re.compile(r"(\S+): unknown parameter '([^']*)' ignored")
 
 
 def declared_params(ko: Path) -> list[str]:

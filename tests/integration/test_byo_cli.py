@@ -209,3 +209,23 @@ def test_shell_starts_in_the_share_and_reports_the_guest_dying(tmp_path: Path) -
     assert len(logs) == 1, out
     (log,) = logs
     assert "sysrq triggered crash" in Path(log).read_text()
+
+
+def test_boot_builds_and_loads_a_users_module_with_its_parameters(arch: str) -> None:
+    """boot --module DIR --module-param MOD.NAME=VALUE: the driver is built for the guest's
+    kernel and loaded before the command; a parameter it lacks (the kernel would load it anyway)
+    is refused in one line, exit 125."""
+    drv = str(Path(__file__).resolve().parents[1] / "data" / "byo" / "faultdrv")
+    res = remaplab(
+        "boot", "--arch", arch, "--module", drv, "--module-param", "faultmap.npages=4",
+        "--", "cat /sys/module/faultmap/parameters/npages; ls -l /dev/faultmap | cut -c1-10",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["4", "crw-------"], res.stdout
+    assert "loaded faultmap.ko npages=4" in res.stderr
+    bad = remaplab(
+        "boot", "--arch", arch, "--module", drv, "--module-param", "faultmap.npage=4", "--", "true"
+    )
+    assert bad.returncode == 125, bad.stderr
+    assert "faultmap.ko has no parameter 'npage'" in bad.stderr
+    assert "Traceback" not in bad.stderr

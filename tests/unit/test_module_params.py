@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.reproduce.session import Request, insmod_params
+from lab.reproduce.session import Request
+from lab.usermodules import insmod_params
 
 KOS = [Path("/b/vmrmap.ko"), Path("/b/my-drv.ko")]
 
