@@ -161,12 +161,13 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         for report in find_reports(vm.console.raw()[: watch.mark].decode(errors="replace")):
             vm.failed = True  # keep the console log
             stderr_log(f"kernel report during boot: {report.title} (console log: {vm.console_log})")
+        mods = {ko.stem.replace("-", "_"): ko for ko in kos}  # their frames decode too
         for ko in kos:
             _load(vm, ko, params.get(ko.stem, ()))
         watch.mark = vm.console.mark()  # the modules' own messages are not the command's
         if not command:
-            return _shell(vm, kernel, watch, cwd)
-        return _command(vm, kernel, watch, guest_command(command), cwd, args.timeout)
+            return _shell(vm, kernel, watch, cwd, mods)
+        return _command(vm, kernel, watch, guest_command(command), cwd, args.timeout, mods)
 
 
 def _load(vm: VM, ko: Path, params: tuple[str, ...]) -> None:
@@ -174,14 +175,20 @@ def _load(vm: VM, ko: Path, params: tuple[str, ...]) -> None:
 
     try:
         usermodules.insmod(vm, ko, params)
-    except usermodules.ModuleLoadFailure:
+    except LabError:  # would not load, made a report, ignored a parameter, did not return
         vm.failed = True  # keep the console log
         raise
     stderr_log(f"loaded {ko.name}" + (f" {' '.join(params)}" if params else ""))
 
 
 def _command(
-    vm: VM, kernel: Kernel, watch: KernelWatch, line: str, cwd: str | None, timeout: float
+    vm: VM,
+    kernel: Kernel,
+    watch: KernelWatch,
+    line: str,
+    cwd: str | None,
+    timeout: float,
+    mods: dict[str, Path] | None = None,
 ) -> int:
     """COMMAND's output and status; a kernel crash or the guest's death ends it at once."""
     from lab.ssh import CommandAborted, CommandTimedOut
@@ -194,7 +201,7 @@ def _command(
         result = vm.ssh.run(script, timeout=timeout, interrupt=watch.stop_reason)
     except CommandAborted as exc:
         _write(exc.stdout, exc.stderr)
-        return _guest_failed(vm, kernel, watch, f"while running {line!r}", exc.reason)
+        return _guest_failed(vm, kernel, watch, f"while running {line!r}", exc.reason, mods)
     except CommandTimedOut as exc:
         _write(exc.stdout, exc.stderr)
         vm.failed = True  # keep the console log
@@ -207,7 +214,7 @@ def _command(
     if watch.settle():
         # A report still printing when the command ended is as much its doing as one that
         # ended it: the same 121 whichever came first (a race otherwise decides the status).
-        return _guest_failed(vm, kernel, watch, f"while running {line!r}", "kernel report")
+        return _guest_failed(vm, kernel, watch, f"while running {line!r}", "kernel report", mods)
     return int(result.status)
 
 
@@ -218,7 +225,9 @@ def _write(stdout: str, stderr: str) -> None:
     sys.stderr.flush()
 
 
-def _shell(vm: VM, kernel: Kernel, watch: KernelWatch, cwd: str | None) -> int:
+def _shell(
+    vm: VM, kernel: Kernel, watch: KernelWatch, cwd: str | None, mods: dict[str, Path] | None = None
+) -> int:
     """An interactive shell; kernel reports are named as they complete, the guest's death ends
     the session with its report."""
     from lab.watch import GUEST_DIED
@@ -238,11 +247,18 @@ def _shell(vm: VM, kernel: Kernel, watch: KernelWatch, cwd: str | None) -> int:
     assert vm.ssh is not None
     status = vm.ssh.interactive(cwd, interrupt)
     if status is None or watch.console.eof:
-        return _guest_failed(vm, kernel, watch, "under the shell", "the session ended")
+        return _guest_failed(vm, kernel, watch, "under the shell", "the session ended", mods)
     return int(status)
 
 
-def _guest_failed(vm: VM, kernel: Kernel, watch: KernelWatch, during: str, reason: str) -> int:
+def _guest_failed(
+    vm: VM,
+    kernel: Kernel,
+    watch: KernelWatch,
+    during: str,
+    reason: str,
+    mods: dict[str, Path] | None = None,
+) -> int:
     """The guest died or its kernel reported a crash: the reports (decoded), the kept console
     log, EXIT_KERNEL_CRASH.  SSH lost while the guest lives and reports nothing: a LabError."""
     from lab.watch import GUEST_DIED
@@ -256,7 +272,7 @@ def _guest_failed(vm: VM, kernel: Kernel, watch: KernelWatch, during: str, reaso
             f"lost the SSH connection to the guest {during} ({reason}); the guest still runs; "
             f"console log {vm.console_log} (kept)"
         )
-    for item in _decoded(reports, kernel):
+    for item in _decoded(reports, kernel, mods):
         sys.stderr.write(item.rstrip("\n") + "\n")
     if reports:
         what = f"kernel crash {during}: [{reports[0].kind}] {reports[0].title}"
@@ -269,12 +285,14 @@ def _guest_failed(vm: VM, kernel: Kernel, watch: KernelWatch, during: str, reaso
     return EXIT_KERNEL_CRASH
 
 
-def _decoded(reports: list[Report], kernel: Kernel) -> list[str]:
+def _decoded(
+    reports: list[Report], kernel: Kernel, mods: dict[str, Path] | None = None
+) -> list[str]:
     """Each report's text, its stack decoded to file:line where the objects allow."""
     from lab.symbolize import decode_reports
 
     try:
-        return [str(d["decoded"]) for d in decode_reports(reports, kernel)]
+        return [str(d["decoded"]) for d in decode_reports(reports, kernel, mods)]
     except (LabError, OSError):
         return [r.text for r in reports]
 

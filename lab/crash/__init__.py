@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lab.crash.report import Report, decode_log, find_reports, strip_prefix
+from lab.crash.report import Report, could_start_report, decode_log, find_reports, strip_prefix
 from lab.crash.table import Pattern, TableError, table
 
 __all__ = [
     "Pattern",
     "Report",
     "TableError",
+    "could_start_report",
     "decode_log",
     "find_reports",
     "patterns",

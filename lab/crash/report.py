@@ -16,6 +16,7 @@ _SCAN_FACTOR = 4  # lines of other contexts read past while following one report
 # syzkaller's findReport: up to 5 lines before a report, 50 with a printk caller ("[T123]"),
 # whose lines are all that task's
 _BEFORE, _BEFORE_TASK = 5, 50
+_LAB_LINE = "remaplab: "
 FOREIGN = "foreign"  # the context of a host logger's line of another program
 
 
@@ -262,8 +263,19 @@ def _before(lines: list[_Line], first: int, taken: set[int], tab: Table) -> str:
             break
         if line.context and tab.console.questionable.search(line.text):
             continue
+        if line.text.startswith(_LAB_LINE):  # the lab's own marks (console sync, module load)
+            continue
         out.append(line.text.strip() if continued else line.text)
     return "\n".join(reversed(out))
+
+
+def could_start_report(text: str) -> bool:
+    """Whether a line of text could start a report (the table's quick filter on each line
+    without its prefix): False is certain, True means find_reports has to look."""
+    tab = table()
+    return any(
+        tab.any_start.search(line.text) for line in _split(text, tab) if line.context != FOREIGN
+    )
 
 
 def find_reports(text: str, after_boot: bool = False) -> list[Report]:

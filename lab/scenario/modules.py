@@ -16,7 +16,7 @@ from lab.scenario.context import ScenarioRun
 from lab.scenario.health import module_args
 from lab.scenario.schema import ModuleSpec, Scenario
 from lab.steplog import step
-from lab.usermodules import UNKNOWN_PARAM
+from lab.usermodules import ignored_params, ignored_text, load_script
 
 GUEST_DIR = "/tmp/remaplab-modules"
 KERNEL_LOG_LINES = 15
@@ -76,33 +76,6 @@ def symbol_files(prepared: list[Prepared]) -> dict[str, Path]:
     return {name: ko for p in prepared for name, ko in zip(p.names, p.kos, strict=False)}
 
 
-def declared_params(ko: Path) -> list[str]:
-    """The parameters a built module declares (its .modinfo's parmtype= entries)."""
-    from elftools.elf.elffile import ELFFile
-
-    with ko.open("rb") as fh:
-        section = ELFFile(fh).get_section_by_name(".modinfo")
-        data = section.data() if section is not None else b""
-    tag = b"parmtype="
-    return sorted(
-        {
-            e[len(tag) :].split(b":")[0].decode(errors="replace")
-            for e in data.split(b"\0")
-            if e.startswith(tag)
-        }
-    )
-
-
-def _unknown_params(p: Prepared, unknown: list[tuple[str, str]]) -> str:
-    said = ", ".join(f"{name!r}" for _mod, name in unknown)
-    what = p.spec.source or p.spec.name
-    text = f"module {what}: the kernel ignored parameter(s) {said}: it has no such parameter"
-    known = sorted({n for ko in p.kos for n in declared_params(ko)})
-    if p.kos:
-        text += f" (its parameters: {', '.join(known) if known else 'none'})"
-    return text + "; check the scenario's `params`"
-
-
 def _kernel_log(run: ScenarioRun) -> str:
     return run.run(f"dmesg | tail -n {KERNEL_LOG_LINES}").stdout.strip()
 
@@ -121,21 +94,17 @@ def load_all(run: ScenarioRun, prepared: list[Prepared]) -> None:
                     run.vm.put(ko, guest, 0o644, timeout=run.remaining(120))
                     commands.append(f"insmod {guest} {params}")
             for command in commands:
-                # The kernel takes a module with a parameter it does not have, and only says
-                # so in its log (kernel/params.c): a misspelt `bug: 1` would test the correct
-                # driver.  The log's lines since the load are read for it.
-                res = run.run(
-                    f"n=$(dmesg | wc -l); {command} 2>&1; s=$?; "
-                    f"dmesg | tail -n +$((n + 1)) | grep -F 'unknown parameter'; exit $s"
-                )
+                res = run.run(load_script(command))  # and the parameters the kernel ignored
                 if not res.ok:
                     raise ModuleProblem(
                         f"`{command.strip()}` failed: {res.stdout.strip()}\n"
                         f"kernel log:\n{_kernel_log(run)}"
                     )
-                unknown = UNKNOWN_PARAM.findall(res.stdout)
-                if unknown:
-                    raise ModuleProblem(_unknown_params(p, unknown))
+                ignored = ignored_params(res.stdout, p.names)
+                if ignored:
+                    what = f"module {p.spec.source or p.spec.name}"
+                    text = ignored_text(what, ignored, list(p.kos))
+                    raise ModuleProblem(f"{text}; check the scenario's `params`")
 
 
 def unload_all(run: ScenarioRun, prepared: list[Prepared]) -> None:

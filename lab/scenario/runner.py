@@ -22,14 +22,13 @@ from lab.kernel import Kernel
 from lab.scenario import modules
 from lab.scenario.bundle import write_bundle
 from lab.scenario.health import (
-    MEMINFO,
     TAINT,
     After,
     Figures,
     after_commands,
     judge,
-    kasan_slack_kb,
     load_command,
+    meminfo_command,
     parse_after,
     parse_meminfo,
     parse_taint,
@@ -58,9 +57,7 @@ __all__ = [
 
 PROBE_TIMEOUT_S = 5.0
 PANIC_EXIT_WAIT_S = 3.0
-# A report the scenario expects lets a guest command run this much longer (it may go on), an
-# unexpected one stops it at once (lab.watch.StepWatch)
-EXPECTED_GRACE_S = 15.0
+OUTPUT_KEPT = 4096  # characters of a stopped command's stdout and stderr kept (the end)
 GUEST_ERRORS = (LabError, OSError, EOFError, paramiko.SSHException)
 
 
@@ -98,11 +95,17 @@ def _before(run: ScenarioRun, pool: VMPool, arch: str) -> Figures:
             (modprobe,) = run.sections([load])
             figures = Figures(cached.taint, cached.meminfo)
         else:
-            taint, meminfo, modprobe = run.sections([TAINT, MEMINFO, load])
+            meminfo_cmd = meminfo_command(_kasan_generic(run.vm))
+            taint, meminfo, modprobe = run.sections([TAINT, meminfo_cmd, load])
             figures = Figures(parse_taint(taint.text), parse_meminfo(meminfo.text))
         if s.module.load and not modprobe.status_ok:
             raise LabError(f"loading multimap failed: {modprobe.text.strip()}")
     return figures
+
+
+def _kasan_generic(vm: VM) -> bool:
+    """Whether the guest's kernel has generic KASAN, whose quarantine holds freed memory."""
+    return vm.kernel.config_value("CONFIG_KASAN_GENERIC") == "y"
 
 
 def _steps(run: ScenarioRun, result: Result) -> tuple[int, str] | None:
@@ -120,12 +123,9 @@ def _steps(run: ScenarioRun, result: Result) -> tuple[int, str] | None:
                 except StepFailed as exc:
                     record.ok, record.detail, record.evidence = False, exc.detail, exc.evidence
                     logged["failed"] = exc.detail[:500]
-                except GuestTimeout as exc:  # a timeout or hang: judged as such (_observe)
-                    record.ok, record.detail = False, str(exc)
-                    result.failing_step = index
-                    raise
-                except GUEST_ERRORS as exc:  # judged by _observe (crash, lost, ...): the step
+                except (GuestTimeout, *GUEST_ERRORS) as exc:  # judged by _observe: the step
                     record.ok, record.detail = False, str(exc) or type(exc).__name__
+                    record.evidence = _output_so_far(exc)
                     logged["failed"] = record.detail[:500]
                     result.failing_step = index
                     raise
@@ -138,9 +138,20 @@ def _steps(run: ScenarioRun, result: Result) -> tuple[int, str] | None:
     return None
 
 
+def _output_so_far(exc: BaseException) -> dict[str, str]:
+    """What a command stopped or timed out had printed (a reproducer's lines before the oops):
+    the end of its stdout and stderr."""
+    out = {}
+    for name in ("stdout", "stderr"):
+        text = getattr(exc, name, "")
+        if isinstance(text, str) and text:
+            out[name] = text[-OUTPUT_KEPT:]
+    return out
+
+
 def _after(run: ScenarioRun) -> After:
     with step("health"):
-        outputs = run.sections(after_commands(run.s))
+        outputs = run.sections(after_commands(run.s, _kasan_generic(run.vm)))
     return parse_after(run.s, [(o.text, o.status_ok) for o in outputs])
 
 
@@ -181,7 +192,7 @@ def _watched(
         before = _before(run, pool, arch)
         assert vm.console is not None
         kernel = KernelWatch(vm.console, vm.console.mark())
-        vm.watch = StepWatch(kernel, lambda r: only_expected(s.expect.kernel, r), EXPECTED_GRACE_S)
+        vm.watch = StepWatch(kernel, lambda r: only_expected(s.expect.kernel, r))
         modules.load_all(run, mods)
         failed = _steps(run, result)
         if vm.console is not None:
@@ -194,13 +205,13 @@ def _watched(
             return replace(observed, failed_step=failed, failed_detail=detail)
         modules.unload_all(run, mods)
         after = _after(run)
-        kasan = vm.kernel.config_value("CONFIG_KASAN") == "y"
-        problem = judge(s, before, after, kasan_slack_kb(kasan, after.figures.meminfo))
+        problem = judge(s, before, after)
         if problem is None:
             pool.baselines[arch] = Baseline(vm, after.figures.taint, after.figures.meminfo)
             return observed
         return replace(observed, health=(problem.outcome, problem.message))
     except GuestTimeout as exc:
+        vm.watch = None  # the probe asks whether the guest answers, whatever it printed
         return replace(observed, timeout=str(exc), unresponsive=_unresponsive(vm))
     except modules.ModuleProblem as exc:
         return replace(observed, health=(Outcome.FAILED, str(exc)))

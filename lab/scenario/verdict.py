@@ -102,21 +102,31 @@ def _before_reports(o: Observed) -> Verdict:
     return verdict
 
 
+def _with_expected(o: Observed, expect: Crash, verdict: Verdict) -> Verdict:
+    """The verdict of a scenario whose expected report came."""
+    if o.cut_by_report:  # a report it does not expect stopped a command: that one decides
+        other = next((r for r in o.reports if not expected_crash_seen(expect, (r,))), None)
+        if other is not None:
+            return Verdict(Outcome.CRASH, f"kernel report: {other.title} (not the one expected)")
+    # The expected crash may take the guest (and so the step) down with it, or leave the
+    # task that oopsed (and whatever waits on its locks) hanging until a command's timeout.
+    if verdict.outcome in (Outcome.CRASH, Outcome.FAILED) and not o.vm_alive:
+        return Verdict(Outcome.PASSED, EXPECTED_CRASH)
+    if verdict.outcome in (Outcome.TIMEOUT, Outcome.HANG):
+        return Verdict(Outcome.PASSED, f"{EXPECTED_CRASH}; then {verdict.message}")
+    if verdict.outcome == Outcome.PASSED:
+        return Verdict(Outcome.PASSED, EXPECTED_CRASH)
+    return verdict
+
+
 def decide(o: Observed) -> Verdict:
     if o.boot_error is not None:
         return Verdict(Outcome.BOOT_FAILURE, o.boot_error)
     verdict = _before_reports(o)
     if isinstance(o.expect, Crash):
         if expected_crash_seen(o.expect, o.reports):
-            # The expected crash may take the guest (and so the step) down with it, or stop
-            # the step's command (its task oopsed: the command would never return).
-            if verdict.outcome in (Outcome.CRASH, Outcome.FAILED) and (
-                not o.vm_alive or o.cut_by_report
-            ):
-                return Verdict(Outcome.PASSED, EXPECTED_CRASH)
-            if verdict.outcome == Outcome.PASSED:
-                return Verdict(Outcome.PASSED, EXPECTED_CRASH)
-        elif verdict.outcome == Outcome.PASSED or o.cut_by_report:
+            return _with_expected(o, o.expect, verdict)
+        if verdict.outcome == Outcome.PASSED or o.cut_by_report:
             wanted = " ".join(x for x in (o.expect.kind, o.expect.title) if x)
             if o.reports:  # reports came, just not the one expected: say which
                 seen = "; ".join(f"{r.title} (kind {r.kind})" for r in o.reports)

@@ -209,14 +209,15 @@ static int page_ok(const struct opts *o, unsigned char *addr, uint64_t i)
 	       p[page_size / 8 - 1] == ~remaplab_token(o->seed, i);
 }
 
-/* The first word of page i as the mapping reads it now; 0 when reading it faults. */
-static int first_word(unsigned char *addr, uint64_t i, uint64_t *word)
+/* The first and last words of page i as the mapping reads them now; 0 when reading faults. */
+static int page_words(unsigned char *addr, uint64_t i, uint64_t *first, uint64_t *last)
 {
 	volatile uint64_t *p = (volatile uint64_t *)(addr + i * page_size);
 
 	if (sigsetjmp(fault_jmp, 1))
 		return 0;
-	*word = p[0];
+	*first = p[0];
+	*last = p[page_size / 8 - 1];
 	return 1;
 }
 
@@ -270,8 +271,8 @@ static void action_result(const char *name, int ok, const char *detail, int err)
 static void verified(const char *name, const struct opts *o, unsigned char *addr, uint64_t n,
 		     const char *done)
 {
-	uint64_t i, bad = 0, first = 0, word = 0;
-	char detail[200], seen[64] = "faults on read";
+	uint64_t i, bad = 0, first = 0, head = 0, tail = 0;
+	char detail[240], seen[96] = "faults on read";
 
 	for (i = 0; i < n; i++) {
 		if (i == hole || page_ok(o, addr, i))
@@ -283,14 +284,16 @@ static void verified(const char *name, const struct opts *o, unsigned char *addr
 		action_result(name, 1, done, 0);
 		return;
 	}
-	if (first_word(addr, first, &word))
-		snprintf(seen, sizeof(seen), "reads 0x%016llx", (unsigned long long)word);
+	if (page_words(addr, first, &head, &tail))
+		snprintf(seen, sizeof(seen), "reads 0x%016llx..0x%016llx",
+			 (unsigned long long)head, (unsigned long long)tail);
 	snprintf(detail, sizeof(detail),
 		 "%llu of %llu pages no longer read back their tokens "
-		 "(first: page %llu, %s, token 0x%016llx)",
+		 "(first: page %llu, %s, wants 0x%016llx..0x%016llx)",
 		 (unsigned long long)bad, (unsigned long long)(n - (hole < n)),
 		 (unsigned long long)first, seen,
-		 (unsigned long long)remaplab_token(o->seed, first));
+		 (unsigned long long)remaplab_token(o->seed, first),
+		 (unsigned long long)~remaplab_token(o->seed, first));
 	action_result(name, 0, detail, 0);
 }
 

@@ -221,3 +221,20 @@ def test_lines_before_a_report_stop_at_the_previous_one() -> None:
         *(f"mydrv: step {i}" for i in range(8)),
         "------------[ cut here ]------------",
     ]
+
+
+def test_an_iso_dated_line_of_another_program_is_foreign() -> None:
+    """util-linux dmesg --time-format=iso has no host; a logger's ISO-dated line with a host
+    and `prog[pid]: ` is another program's, whatever its message says."""
+    log = "\n".join(
+        [
+            "2024-05-01T10:00:00,123456+02:00 myhost myprog[12]: BUG: unable to handle page "
+            "fault for address: 0000",
+            "2024-05-01T10:00:02,000000+02:00 myhost kernel-install[55]: WARNING: CPU: 0 PID: 1 "
+            "at x.c:1 f+0x1/0x2",
+        ]
+    )
+    assert find_reports(log) == []
+    kernel = "2024-05-01T10:00:03,000000+02:00 BUG: KASAN: slab-out-of-bounds in f+0x1/0x2"
+    (report,) = find_reports(kernel)
+    assert report.kind == "KASAN"

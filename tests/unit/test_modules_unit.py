@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.scenario.modules import UNKNOWN_PARAM, Prepared, _unknown_params, declared_params
-from lab.scenario.schema import ModuleSpec
+from lab.usermodules import declared_params, ignored_params, ignored_text, load_script
 
 # As module_param(npages, uint, 0444) and MODULE_PARM_DESC put them in .modinfo.
 MODINFO = r"""
@@ -41,15 +40,39 @@ def test_a_modules_declared_parameters_come_from_its_modinfo(ko: Path, tmp_path:
 
 
 def test_an_ignored_parameter_is_named_with_the_ones_there_are(ko: Path) -> None:
-    # As a Debian 6.1 guest logged it for `insmod faultmap.ko npage=8`
-    log = "[   41.118812] faultmap: unknown parameter 'npage' ignored\n"
-    found = UNKNOWN_PARAM.findall(log)
-    assert found == [("faultmap", "npage")]
-    spec = ModuleSpec(source="drv", params={"npage": 8})
-    text = _unknown_params(Prepared(spec, (ko,)), found)
-    assert text == (
-        "module drv: the kernel ignored parameter(s) 'npage': it has no such parameter "
-        "(its parameters: bug, npages); check the scenario's `params`"
+    # As a Debian 6.1 guest logged it for `insmod faultmap.ko npage=8`, beside another
+    # module's line (a dependency modprobe loaded, or a boot parameter) that is not ours
+    out = (
+        "[   41.118800] remaplab: module load 0a1b2c3d4e5f\n"
+        "[   41.118812] faultmap: unknown parameter 'npage' ignored\n"
+        "[   41.118813] other_mod: unknown parameter 'x' ignored\n"
     )
-    guest = _unknown_params(Prepared(ModuleSpec(name="comedi_test", params={"x": 1}), ()), found)
-    assert guest.startswith("module comedi_test: the kernel ignored parameter(s) 'npage'")
+    assert ignored_params(out, ["faultmap"]) == ["npage"]
+    assert ignored_params(out, ["other-mod"]) == ["x"]  # '-' and '_' alike, as the kernel
+    assert ignored_params(out, ["nothing"]) == []
+    assert ignored_text("module drv", ["npage"], [ko]) == (
+        "module drv has no parameter 'npage' (the kernel loaded it and ignored it; "
+        "its parameters: bug, npages)"
+    )
+    assert ignored_text("module comedi_test", ["x"], []) == (
+        "module comedi_test has no parameter 'x' (the kernel loaded it and ignored it)"
+    )
+
+
+def test_the_load_script_reads_the_log_from_its_own_mark_in_a_real_shell(tmp_path: Path) -> None:
+    """load_script in sh with dmesg standing in (a full ring buffer: the count of its lines no
+    longer grows, the mark still says where the load began); the command's status is kept."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "kmsg"
+    log.write_text("".join(f"old line {i}\nold: unknown parameter 'y' ignored\n" for i in range(3)))
+    (fake / "dmesg").write_text(f"#!/bin/sh\ncat {log}\n")
+    (fake / "dmesg").chmod(0o755)
+    script = load_script(f"echo \"drv: unknown parameter 'z' ignored\" >> {log}; false")
+    script = script.replace("> /dev/kmsg", f">> {log}").replace("echo '<6>", "echo '")
+    res = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, env={"PATH": f"{fake}:/usr/bin:/bin"}
+    )
+    assert res.returncode == 1  # false's
+    assert ignored_params(res.stdout, ["drv"]) == ["z"]
+    assert "'y'" not in res.stdout  # before the mark
