@@ -11,7 +11,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from lab.errors import LabError
+from lab.errors import GuestTimeout, LabError
 from lab.guest import Guest
 from lab.ssh import CommandResult
 
@@ -76,11 +76,17 @@ class Held:
         # Gone, or a zombie (its mm and files are released by then; init reaps it later).
         # Polls the process table in the guest; bounded by timeout.
         stat = f"/proc/{self.pid}/stat"
-        res = self.vm.run(
-            f"kill -TERM {self.pid}; while [ -e {stat} ] && "
-            f"[ \"$(cut -d' ' -f3 {stat} 2>/dev/null)\" != Z ]; do usleep 2000; done",
-            timeout=timeout,
-        )
+        try:
+            res = self.vm.run(
+                f"kill -TERM {self.pid}; while [ -e {stat} ] && "
+                f"[ \"$(cut -d' ' -f3 {stat} 2>/dev/null)\" != Z ]; do usleep 2000; done",
+                timeout=timeout,
+            )
+        except GuestTimeout:  # said as what it is, not as the lab's polling loop
+            raise GuestTimeout(
+                f"releasing the mapping: {self.tool} (pid {self.pid}) did not exit within "
+                f"{timeout:g} s of SIGTERM"
+            ) from None
         if not res.ok:
             said = exit_words(res.stderr.strip()) or f"exit {res.status}"
             raise LabError(f"could not release {self.tool} (pid {self.pid}): {said}")
