@@ -61,13 +61,32 @@ def build_parser() -> Parser:
     return parser
 
 
+# Options whose values are other programs' flags ("--qemu-arg -device", "--cflags -DX=1"):
+# argparse takes a value starting with '-' for an option of its own unless it is joined.
+FLAG_VALUED = ("--cflags", "--append", "--qemu-arg")
+
+
+def _joined(words: list[str]) -> list[str]:
+    """words with each FLAG_VALUED option and its value as one OPTION=VALUE word."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i] in FLAG_VALUED and i + 1 < len(words):
+            out.append(f"{words[i]}={words[i + 1]}")
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command: list[str] = []
     if "--" in args_list:
         cut = args_list.index("--")
         args_list, command = args_list[:cut], args_list[cut + 1 :]
-    args = build_parser().parse_args(args_list)
+    args = build_parser().parse_args(_joined(args_list))
     func: Callable[[argparse.Namespace, list[str]], int] = args.func
     reaper.remember_sigint()
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import Any
 
 from lab.commands import kernel_spec
+from lab.errors import LabError
 from lab.kernel.spec import add_kernel_args
 from lab.limits import MAX_RUNS, count, seconds
 from lab.log import stderr_log
@@ -22,18 +24,27 @@ def _bundle_dir(args: argparse.Namespace) -> Path:
     return Path("results") / f"{name}-{args.arch}-{stamp}"
 
 
+def _cflags(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise LabError(f"--cflags {text!r}: {exc}") from None
+
+
 def _rerun_options(args: argparse.Namespace) -> list[str]:
     words = ["--arch", args.arch, "--runs", str(args.runs), "--vms", str(args.vms)]
     words += ["--timeout", f"{args.timeout:g}", "--accel", args.accel]
     words += ["--memory", args.memory, "--smp", str(args.smp)]
     if args.title is not None:
         words += ["--title", args.title]
+    if args.cflags:
+        words += ["--cflags", args.cflags]
     for param in args.module_param:
         words += ["--module-param", param]
     return words
 
 
-def cmd_reproduce(args: argparse.Namespace, _command: list[str]) -> int:
+def cmd_reproduce(args: argparse.Namespace, command: list[str]) -> int:
     from lab.reproduce.bundle import write_bundle
     from lab.reproduce.session import Request, reproduce
 
@@ -49,6 +60,8 @@ def cmd_reproduce(args: argparse.Namespace, _command: list[str]) -> int:
         smp=args.smp,
         modules=tuple(args.module),
         module_params=tuple(args.module_param),
+        args=tuple(command),
+        cflags=tuple(_cflags(args.cflags)),
     )
     request.check()
     spec = kernel_spec(args)
@@ -65,6 +78,7 @@ def cmd_reproduce(args: argparse.Namespace, _command: list[str]) -> int:
         result.summary,
         request.modules,
         result.modules,
+        request.args,
     )
     s = result.summary
     if args.json:
@@ -168,7 +182,7 @@ def register(sub: Any) -> None:
         help="run a C reproducer N times on clean guests; exit 0 when a kernel crash came",
         usage="remaplab reproduce --repro FILE.c [--arch ARCH] [kernel options] [--runs N] "
         "[--vms M] [--module DIR]... [--module-param MOD.NAME=VALUE]... [--title REGEX] "
-        "[--timeout S] [--json]",
+        "[--timeout S] [--cflags FLAGS] [--json] [-- ARGS...]",
     )
     p.add_argument("--repro", type=Path, required=True, metavar="FILE.c", help="the reproducer")
     p.add_argument("--arch", default="x86_64", help=f"guest architecture: {', '.join(profiles())}")
@@ -196,6 +210,13 @@ def register(sub: Any) -> None:
         metavar="MOD.NAME=VALUE",
         help="a parameter for the --module named MOD at insmod, as on the kernel command line "
         "(repeatable; e.g. vmrmap.bug=1)",
+    )
+    p.add_argument(
+        "--cflags",
+        default="",
+        metavar="FLAGS",
+        help="compiler flags for the reproducer, one shell-quoted string (e.g. '-DLOOPS=100 -O2')"
+        "; its arguments go after --",
     )
     p.add_argument("--out", type=Path, help="bundle folder (default results/repro-NAME-ARCH-...)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

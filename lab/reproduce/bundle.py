@@ -83,6 +83,7 @@ def write_bundle(
     summary: Summary,
     modules: tuple[Path, ...] = (),
     kos: tuple[Path, ...] = (),
+    args: tuple[str, ...] = (),
 ) -> Path:
     """Fill bundle (created); options: the reproduce options besides --repro and the kernel's
     (--arch, --runs, ...), as argv words."""
@@ -128,12 +129,13 @@ def write_bundle(
             folder, bundle / rel, ignore=_sources_only(bundle), symlinks=True, dirs_exist_ok=True
         )
         words += ["--module", in_bundle(rel)]
+    after = f" -- {shlex.join(args)}" if args else ""  # the reproducer's own arguments
     script = (
         "#!/bin/sh\n"
         "# Rerun this reproduction (same reproducer, kernel and options) from anywhere; extra\n"
         "# options are appended.  Its results go where you run it (results/repro-...).\n"
         + prelude()
-        + f'exec "$remaplab" reproduce {" ".join(words)} "$@"\n'
+        + f'exec "$remaplab" reproduce {" ".join(words)} "$@"{after}\n'
     )
     (bundle / "repro.sh").write_text(script)
     (bundle / "repro.sh").chmod(0o755)

@@ -6,6 +6,7 @@ unchanged), in which case the guest is reused and the record says so."""
 from __future__ import annotations
 
 import queue
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,7 @@ class Job:
     runs: int
     modules: tuple[Path, ...] = ()  # .ko files loaded, in order, into every fresh guest
     params: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per .ko stem: NAME=VALUE
+    args: tuple[str, ...] = ()  # the reproducer's argv[1:]
 
 
 class _Slot:
@@ -96,7 +98,9 @@ class _Slot:
             self.vm = None
 
 
-def _execute(vm: VM, timeout: float, stop: threading.Event) -> tuple[KernelWatch, RunRecord]:
+def _execute(
+    vm: VM, timeout: float, stop: threading.Event, args: tuple[str, ...] = ()
+) -> tuple[KernelWatch, RunRecord]:
     """Run the binary once; the record's outcome is provisional (reports decide)."""
     assert vm.ssh is not None and vm.console is not None
     watch = KernelWatch(vm.console, vm.console.mark())
@@ -106,7 +110,8 @@ def _execute(vm: VM, timeout: float, stop: threading.Event) -> tuple[KernelWatch
         return INTERRUPTED if stop.is_set() else watch.stop_reason()
 
     try:
-        res = vm.ssh.run(f"cd /root && {GUEST_BINARY}", timeout=timeout, interrupt=interrupt)
+        line = shlex.join([GUEST_BINARY, *args])
+        res = vm.ssh.run(f"cd /root && {line}", timeout=timeout, interrupt=interrupt)
         record.status = res.status
         _keep_output(record, res.stdout, res.stderr)
         sync_console(vm.console, vm.ssh.run)  # what the run made the kernel print is in
@@ -140,7 +145,7 @@ def run_once(slot: _Slot, index: int, stop: threading.Event) -> RunRecord:
         return RunRecord(index, slot.number, guest, ERROR, detail=str(exc))
     except (BootError, *GUEST_ERRORS) as exc:
         return RunRecord(index, slot.number, guest, BOOT_FAILURE, detail=str(exc))
-    watch, record = _execute(vm, slot.job.timeout, stop)
+    watch, record = _execute(vm, slot.job.timeout, stop, slot.job.args)
     record.index, record.vm, record.guest = index, slot.number, guest
     if record.outcome != INTERRUPTED:
         reports = watch.settle()

@@ -33,6 +33,8 @@ class Request:
     smp: int = 2
     modules: tuple[Path, ...] = ()  # module source folders, built and loaded before every run
     module_params: tuple[str, ...] = ()  # "MOD.NAME=VALUE", as on the kernel command line
+    args: tuple[str, ...] = ()  # the reproducer's own argv[1:]
+    cflags: tuple[str, ...] = ()  # compiler flags for it (-D, -O, ...)
 
     def check(self) -> re.Pattern[str] | None:
         """Refuse bad values with one line (LabError); the compiled --title."""
@@ -69,7 +71,7 @@ def reproduce(request: Request, spec: KernelSpec, log: Log = stderr_log) -> Repr
     pattern = request.check()
     get_profile(request.arch)
     require_qemu(request.arch)
-    binary = compile_static(request.arch, request.source, log=log)
+    binary = compile_static(request.arch, request.source, request.cflags, log=log)
     kernel, initramfs = prepare(request.arch, spec, log=log)
     kos = build(kernel, request.modules, log)
     params = insmod_params(request.module_params, kos)
@@ -93,7 +95,15 @@ def run_on(
         arch=request.arch, accel=request.accel, memory=request.memory, smp=request.smp
     )
     job = Job(
-        kernel, initramfs, options, binary, request.timeout, request.runs, modules, params or {}
+        kernel,
+        initramfs,
+        options,
+        binary,
+        request.timeout,
+        request.runs,
+        modules,
+        params or {},
+        request.args,
     )
     log(
         f"running {request.source.name} {request.runs} time(s) on {min(request.vms, request.runs)}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,29 @@ def test_no_crash_reuses_the_clean_guest_and_exits_1(tmp_path: Path) -> None:
     assert "--- stdout ---\nLinux " in said and ", pid " in said
 
 
+def test_a_reproducers_arguments_and_cflags_reach_it_and_its_bundle(tmp_path: Path) -> None:
+    """--cflags FLAGS compile it, the words after -- are its argv, quoting kept; repro.sh
+    reruns it the same way (extra options still go before the --)."""
+    flags = "-DGREETING='\"hi there\"'"  # one shell-quoted string: the macro is a C string
+    res = _reproduce(tmp_path, "print-args.c", "--cflags", flags, "--", "a", "b c", "-x")
+    assert res.returncode == 1, res.stderr[-3000:]  # no crash
+    said = (tmp_path / "b" / "run-1-output.txt").read_text()
+    assert "greeting: hi there\narg 1: [a]\narg 2: [b c]\narg 3: [-x]\n" in said, said
+    script = (tmp_path / "b" / "repro.sh").read_text()
+    assert f"--cflags {shlex.quote(flags)}" in script, script
+    assert script.rstrip().endswith("\"$@\" -- a 'b c' -x"), script
+    rerun = subprocess.run(
+        [str(tmp_path / "b" / "repro.sh"), "--out", str(tmp_path / "again")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert rerun.returncode == 1, rerun.stderr[-3000:]
+    again = (tmp_path / "again" / "run-1-output.txt").read_text()
+    assert "greeting: hi there\narg 1: [a]\narg 2: [b c]\narg 3: [-x]\n" in again
+
+
 def test_title_filter_counts_only_matching_crashes(tmp_path: Path) -> None:
     res = _reproduce(tmp_path, "sysrq-crash.c", "--title", "^WARNING", "--json")
     assert res.returncode == 1, res.stderr[-3000:]
@@ -123,6 +147,7 @@ def test_a_run_that_never_ends_is_no_crash_timed_out(tmp_path: Path) -> None:
         (["--title", "("], "not a regular expression"),
         (["--runs", "0"], "--runs must be from 1 to 10000, not 0"),
         (["--lab-kernel", "kasan", "--config", "/etc/hostname"], "exclude each other"),
+        (["--cflags", "-DX='unclosed"], '--cflags "-DX=\'unclosed": No closing quotation'),
     ],
 )
 def test_user_errors_are_one_line_and_125(tmp_path: Path, args: list[str], said: str) -> None:

@@ -180,3 +180,17 @@ def test_run_takes_scenario_files_as_well_as_names(
     assert code == EXIT_LAB and "two scenarios named 'bad-requests'" in err
     code, err = run(["run", "--list", "bad-requests.yaml"], capsys)
     assert code == EXIT_LAB and "is named without .yaml" in err
+
+
+def test_options_whose_values_are_other_programs_flags_take_them() -> None:
+    """argparse reads `--qemu-arg -device` as two options; QEMU's, the compiler's and the
+    kernel's flags are values of --qemu-arg, --cflags and --append."""
+    from lab.cli import _joined, build_parser
+
+    words = ["boot", "--arch", "x86_64", "--qemu-arg", "-device", "--qemu-arg", "virtio-rng-pci"]
+    args = build_parser().parse_args(_joined([*words, "--append", "-x"]))
+    assert args.qemu_arg == ["-device", "virtio-rng-pci"] and args.append == "-x"
+    repro = ["reproduce", "--repro", "r.c", "--cflags", "-DX=1", "--runs", "2"]
+    args = build_parser().parse_args(_joined(repro))
+    assert args.cflags == "-DX=1" and args.runs == 2
+    assert _joined(["--cflags"]) == ["--cflags"]  # no value: argparse says so
