@@ -132,7 +132,13 @@ def hold(vm: Guest, args: list[str], timeout: float = 120.0, tool: str = "multim
         f'else wait $holder; echo "{tool} exited with status $?" >&2; fi; '
         f"tail -c 400 {err} >&2; rm -f {err}; exit 1"
     )
-    res = vm.run(cmd, timeout=timeout)
+    try:
+        res = vm.run(cmd, timeout=timeout)
+    except GuestTimeout:  # said as what it waited for, not as the lab's wrapper script
+        raise GuestTimeout(
+            f"{tool} {shlex.join(args)} --hold did not report within {timeout:g} s (mapping "
+            "and writing every page; a driver that hangs or oopses in its mmap keeps it there)"
+        ) from None
     if not res.ok:
         said = "; ".join(ln for ln in exit_words(res.stderr.strip()).splitlines() if ln.strip())
         raise LabError(f"{tool} --hold printed no report: {said}")

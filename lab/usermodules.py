@@ -82,6 +82,8 @@ class ModuleLoadFailure(LabError):
 def check_args(folders: tuple[Path, ...], params: tuple[str, ...]) -> None:
     """Refuse a folder that is no module's or a malformed parameter, in one line (LabError)."""
     for folder in folders:
+        if not folder.exists():
+            raise LabError(f"--module {folder}: no such folder")
         if not folder.is_dir() or not any((folder / n).is_file() for n in ("Kbuild", "Makefile")):
             raise LabError(f"--module {folder}: not a module folder (no Kbuild or Makefile)")
     if params and not folders:

@@ -61,7 +61,7 @@ def map_device(run: ScenarioRun, st: MapStep) -> Evidence:
     if st.name in run.held:
         raise StepFailed(f"mapping {st.name!r} already exists: release it first")
     try:
-        held = hold(run.vm, args, timeout=run.remaining(120), tool="remaplab-map")
+        held = hold(run.vm, args, timeout=run.remaining(st.timeout), tool="remaplab-map")
     except HoldFailed as exc:
         raise StepFailed(f"mapping {st.device} failed: {exc}", {"report": exc.report}) from None
     r = held.report
@@ -131,7 +131,7 @@ def _binary(run: ScenarioRun, st: ProgramStep) -> str:
     done = _uploaded.setdefault(run.vm, set())
     if guest not in done:
         run.run(f"mkdir -p {BIN_DIR}")
-        run.vm.put(local, guest, 0o755, timeout=run.remaining(120))
+        run.vm.put(local, guest, 0o755, timeout=run.remaining(st.timeout))
         done.add(guest)
     return guest
 

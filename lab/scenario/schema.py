@@ -171,6 +171,9 @@ class MapStep(Strict):
     errno: Errno | None = None
     stage: Literal["open", "configure", "mmap"] | None = None
     name: Name = "m"
+    # seconds for the holder to map, write and report (an expected oops in the driver's mmap
+    # leaves it hanging: a short one ends such a step sooner)
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 120
 
     @model_validator(mode="after")
     def _device_or_multimap(self) -> MapStep:

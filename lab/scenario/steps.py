@@ -63,7 +63,7 @@ def map_buffer(run: ScenarioRun, st: MapStep) -> Evidence:
     if st.name in run.held:
         raise StepFailed(f"mapping {st.name!r} already exists: release it first")
     try:
-        held = hold(run.vm, args, timeout=run.remaining(120))
+        held = hold(run.vm, args, timeout=run.remaining(st.timeout))
     except HoldFailed as exc:  # a check or a lifecycle action failed: the step's finding
         raise StepFailed(str(exc), {"report": exc.report}) from None
     failed = [a for a in held.report.get("actions", []) if not a["ok"]]

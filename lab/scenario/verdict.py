@@ -112,8 +112,12 @@ def _with_expected(o: Observed, expect: Crash, verdict: Verdict) -> Verdict:
     # task that oopsed (and whatever waits on its locks) hanging until a command's timeout.
     if verdict.outcome in (Outcome.CRASH, Outcome.FAILED) and not o.vm_alive:
         return Verdict(Outcome.PASSED, EXPECTED_CRASH)
-    if verdict.outcome in (Outcome.TIMEOUT, Outcome.HANG):
-        return Verdict(Outcome.PASSED, f"{EXPECTED_CRASH}; then {verdict.message}")
+    if verdict.outcome in (Outcome.TIMEOUT, Outcome.HANG):  # a run ends at a timeout
+        return Verdict(
+            Outcome.PASSED,
+            f"{EXPECTED_CRASH}; then {verdict.message} (the scenario ended there: no later "
+            "step, module unload or health check ran)",
+        )
     if verdict.outcome == Outcome.PASSED:
         return Verdict(Outcome.PASSED, EXPECTED_CRASH)
     return verdict

@@ -273,6 +273,9 @@ def test_a_module_folder_that_is_none_is_refused(tmp_path: Path) -> None:
     res = _reproduce(tmp_path, "no-crash.c", "--module", str(tmp_path))
     assert res.returncode == 125
     assert f"--module {tmp_path}: not a module folder (no Kbuild or Makefile)" in res.stderr
+    gone = _reproduce(tmp_path, "no-crash.c", "--module", str(tmp_path / "nope"))
+    assert gone.returncode == 125
+    assert f"--module {tmp_path / 'nope'}: no such folder" in gone.stderr
 
 
 @pytest.mark.parametrize(
