@@ -97,7 +97,7 @@ class VM:
         self.failed = False
         self.stalls: list[Path] = []  # each silent boot's or boot report's evidence (kept)
         self.boot_reported = False  # the kernel reported while this guest booted (bootcheck)
-        self.watch: Callable[[], Interrupt] | None = None  # per command: when to stop waiting
+        self.watch: Interrupt | None = None  # asked while a command runs: when to stop waiting
         shm = Path("/dev/shm")
         ram_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
         sweep_stale(ram_dir)
@@ -321,8 +321,7 @@ class VM:
     def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         if self.ssh is None:
             raise LabError("the VM is not running")
-        interrupt = self.watch() if self.watch is not None else None
-        return self.ssh.run(command, timeout=timeout, stdin=stdin, interrupt=interrupt)
+        return self.ssh.run(command, timeout=timeout, stdin=stdin, interrupt=self.watch)
 
     def put(self, local: Path, remote: str, mode: int = 0o644, timeout: float = 120.0) -> None:
         if self.ssh is None:

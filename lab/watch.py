@@ -54,7 +54,6 @@ class KernelWatch:
         self.limit = limit
         self.reports: list[Report] = []
         self._first_seen: float | None = None  # when the first report was seen
-        self.complete_at: float | None = None  # when complete() first held
         self._quiet_to = 0  # the text (from mark) up to here holds no line that starts a report
         self._scanned_at = -1.0  # console.last_output when the text was last scanned
         self._handed_out = 0
@@ -84,14 +83,11 @@ class KernelWatch:
         if self._first_seen is None:
             return False
         now = time.monotonic()
-        done = (
+        return (
             self.console.eof
             or now - self.console.last_output >= self.quiet
             or now - self._first_seen >= self.limit
         )
-        if done and self.complete_at is None:
-            self.complete_at = now
-        return done
 
     def stop_reason(self) -> str | None:
         """For a command: why to stop waiting for it (the guest died, or a kernel report is
@@ -121,23 +117,20 @@ class KernelWatch:
         return self.reports
 
 
-class StepWatch:
-    """A scenario's watch over its guest commands (VM.watch): a command stops waiting as soon
-    as the guest died or a report the scenario does not expect is complete; that report is the
-    verdict, and an oopsed task that held a lock (the mmap lock) can keep its command from ever
-    returning.  Reports it expects (expected: the reports so far -> all of them expected) stop
-    nothing: the scenario goes on after them, its steps and checks still judged (a command
-    that then hangs runs into its timeout, which the expected crash excuses)."""
+def step_interrupt(
+    watch: KernelWatch, expected: Callable[[list[Report]], bool]
+) -> Callable[[], str | None]:
+    """A scenario's interrupt for its guest commands (VM.watch): a command stops waiting as
+    soon as the guest died or a report the scenario does not expect is complete; that report
+    is the verdict, and an oopsed task that held a lock (the mmap lock) can keep its command
+    from ever returning.  Reports it expects (expected: the reports so far -> all of them
+    expected) stop nothing: the scenario goes on after them, its steps and checks still judged
+    (a command that then hangs runs into its timeout, which the expected crash excuses)."""
 
-    def __init__(self, watch: KernelWatch, expected: Callable[[list[Report]], bool]):
-        self.kernel = watch
-        self.expected = expected
+    def interrupt() -> str | None:
+        reason = watch.stop_reason()
+        if reason is None or reason == GUEST_DIED or not expected(watch.reports):
+            return reason
+        return None
 
-    def __call__(self) -> Callable[[], str | None]:
-        def interrupt() -> str | None:
-            reason = self.kernel.stop_reason()
-            if reason is None or reason == GUEST_DIED or not self.expected(self.kernel.reports):
-                return reason
-            return None
-
-        return interrupt
+    return interrupt

@@ -233,14 +233,16 @@ def clean_title(title: str, tab: Table) -> str:
     return re.sub(r" {2,}", " ", head).strip()
 
 
-def _report(lines: list[_Line], first: int, idx: int, body: list[int], tab: Table) -> Report:
+def _report(
+    lines: list[_Line], first: int, idx: int, body: list[int], tab: Table, before: str
+) -> Report:
     texts = [lines[i].text for i in body]
     whole = _title_lines(_plain_text(lines, _extent(lines, first, tab, True), tab), tab)
     pat, _m, values = _choose(idx, whole, tab)
     func = culprit(pat, whole, tab.frames) if pat.stack else None
     values["func"] = func or "corrupted"
     title = _PLACEHOLDER.sub(lambda x: values.get(x.group(1), ""), pat.title)
-    return Report(pat.kind, clean_title(title, tab), "\n".join(texts), first + 1, func)
+    return Report(pat.kind, clean_title(title, tab), "\n".join(texts), first + 1, func, before)
 
 
 def _before(lines: list[_Line], first: int, taken: set[int], tab: Table) -> str:
@@ -300,5 +302,5 @@ def find_reports(text: str, after_boot: bool = False) -> list[Report]:
         body = _extent(lines, i, tab, False)
         before = _before(lines, i, taken, tab)
         taken.update(body)
-        reports.append(replace(_report(lines, i, hit[0], body, tab), before=before))
+        reports.append(_report(lines, i, hit[0], body, tab, before))
     return reports

@@ -43,7 +43,7 @@ from lab.ssh import CommandAborted
 from lab.steplog import StepLog, recording, step
 from lab.symbolize import decode_reports
 from lab.vm import VM
-from lab.watch import KernelWatch, StepWatch, sync_console
+from lab.watch import KernelWatch, step_interrupt, sync_console
 
 __all__ = [
     "Outcome",
@@ -192,7 +192,7 @@ def _watched(
         before = _before(run, pool, arch)
         assert vm.console is not None
         kernel = KernelWatch(vm.console, vm.console.mark())
-        vm.watch = StepWatch(kernel, lambda r: only_expected(s.expect.kernel, r))
+        vm.watch = step_interrupt(kernel, lambda r: only_expected(s.expect.kernel, r))
         modules.load_all(run, mods)
         failed = _steps(run, result)
         if vm.console is not None:

@@ -14,7 +14,7 @@ from lab.crash import Report
 from lab.errors import LabError
 from lab.profiles import get_profile
 from lab.qemu import QemuSpec, build_argv, cmdline
-from lab.watch import GUEST_DIED, KernelWatch, StepWatch
+from lab.watch import GUEST_DIED, KernelWatch, step_interrupt
 
 
 def test_one_word_is_a_command_line_more_are_an_argv() -> None:
@@ -154,13 +154,12 @@ def test_a_scenario_command_stops_at_an_unexpected_report_at_once() -> None:
     the command from ever returning; the complete report ends the wait instead."""
     console = FakeConsole()
     watch = KernelWatch(console, len(console.buf), quiet=0.5)  # type: ignore[arg-type]
-    step = StepWatch(watch, lambda reports: False)
-    interrupt = step()
+    interrupt = step_interrupt(watch, lambda reports: False)
     assert interrupt() is None
     console.say(WARNING, ago=1.0)
     assert interrupt() == "kernel report [REFCOUNT] WARNING: refcount bug in vma_close"
     console.eof = True
-    assert step()() == GUEST_DIED
+    assert interrupt() == GUEST_DIED
 
 
 def test_an_expected_report_stops_nothing_but_the_guest_dying_does() -> None:
@@ -173,11 +172,11 @@ def test_an_expected_report_stops_nothing_but_the_guest_dying_does() -> None:
         seen.append([r.kind for r in reports])
         return True
 
-    step = StepWatch(watch, expected)
-    assert step()() is None  # the scenario goes on after the WARNING it expects
+    interrupt = step_interrupt(watch, expected)
+    assert interrupt() is None  # the scenario goes on after the WARNING it expects
     assert seen == [["REFCOUNT"]]
     console.eof = True
-    assert step()() == GUEST_DIED
+    assert interrupt() == GUEST_DIED
 
 
 def test_a_chatty_console_is_not_parsed_whole_at_every_poll(

@@ -142,7 +142,7 @@ def test_a_tool_that_gave_out_in_a_step_names_the_step_not_the_lab() -> None:
 def test_a_command_stopped_by_an_unexpected_report_is_that_crash(
     bad_page: tuple[Report, ...],
 ) -> None:
-    """lab.watch.StepWatch stops a guest command once a report is complete (an oopsed task
+    """lab.watch.step_interrupt stops a guest command once a report is complete (an oopsed task
     holding the mmap lock never lets it return): the report is the verdict, at once."""
     o = Observed(reports=bad_page, error="stopped", error_step=(2, "map"), cut_by_report=True)
     v = decide(o)
@@ -170,7 +170,7 @@ def test_an_expected_crash_excuses_the_timeout_it_left_behind(
 def test_an_unexpected_report_after_the_expected_one_is_a_crash(
     bad_page: tuple[Report, ...],
 ) -> None:
-    """lab.watch.StepWatch stops a command only for a report the scenario does not expect:
+    """lab.watch.step_interrupt stops a command only for a report the scenario does not expect:
     when it did, that report decides, even after the expected one came."""
     other = find_reports(
         "BUG: KASAN: use-after-free in mydrv_read+0x1/0x2\nRead of size 8 at addr 0 by task x/1\n"
