@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.crash import find_reports
+from lab.crash.table import warm
 
 if TYPE_CHECKING:
     from lab.vm import VM
+
+
+__all__ = ["BootReport", "check", "retry", "warm"]  # warm: the table check() needs, parsed early
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class VM:
         self.boot_notes: list[str] = []  # e.g. "boot retried: no console output in 30 s"
         self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
+        self.ready_seconds = 0.0  # QEMU spawned -> the console's readiness line (last boot)
         self._owner: int | None = None  # the lock that keeps a running VM's folder from pruning
         if options.workdir is None:
             self.workdir, self._owner = workdirs.new_workdir(options.arch)
@@ -131,6 +132,7 @@ class VM:
 
     def start(self) -> None:
         require_qemu(self.options.arch)
+        bootcheck.warm()  # the readiness check's crash table, compiled while QEMU boots
         choice = accel_mod.choose(self.options.accel, self.profile, self.kernel.key)
         if choice.probe_key is None:
             self.accel, self.accel_reason = choice.accel, choice.reason
@@ -178,6 +180,7 @@ class VM:
         with step("boot", arch=self.options.arch, accel=accel) as record:
             self._boot_once(accel, timeout)
             record["boot_seconds"] = round(self.boot_seconds, 3)
+            record["ready_seconds"] = round(self.ready_seconds, 3)
 
     def _boot_once(self, accel: str, timeout: float) -> None:
         start = time.monotonic()
@@ -188,6 +191,7 @@ class VM:
             assert self.console is not None
             try:
                 self._wait_ready(timeout - (time.monotonic() - start))
+                self.ready_seconds = time.monotonic() - start
                 if self.options.clean_boot and bootcheck.retry(self, attempt, reported):
                     reported = True
                     self._kill()

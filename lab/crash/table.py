@@ -6,7 +6,9 @@ names the row."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -248,6 +250,26 @@ def parse(text: str) -> Table:
     )
 
 
-@cache
+_parsing = threading.Lock()
+
+
 def table() -> Table:
+    with _parsing:  # one parse even while warm()'s thread is at it
+        return _table()
+
+
+@cache
+def _table() -> Table:
     return parse(TABLE.read_text())
+
+
+def warm() -> None:
+    """Parse the table in a thread (its ~300 regexes take 0.1-0.2 s to compile) while something
+    slower runs, e.g. a guest boots, whose console is then checked at once.  A broken table is
+    left for the caller of table() to report."""
+
+    def parse_quietly() -> None:
+        with contextlib.suppress(Exception):
+            table()
+
+    threading.Thread(target=parse_quietly, name="remaplab-crash-table", daemon=True).start()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
+from pathlib import Path
+
 import pytest
 
 from lab.crash.table import TABLE, TableError, parse, table
@@ -44,3 +48,29 @@ def test_unknown_section_and_key() -> None:
         parse(GOOD + "\n[extra]\nx = 1\n")
     with pytest.raises(TableError, match=r"\[console\]: unknown key 'colour'"):
         parse(GOOD.replace("[console]\n", "[console]\ncolour = 'red'\n", 1))
+
+
+def test_warm_parses_in_a_thread_once_and_a_broken_table_stays_the_caller_s_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    mod = importlib.import_module("lab.crash.table")  # the package's `table` is the function
+
+    broken = tmp_path / "crash_patterns.toml"
+    broken.write_text("[[pattern]\n")
+    mod._table.cache_clear()
+    monkeypatch.setattr(mod, "TABLE", broken)
+    try:
+        mod.warm()
+        with pytest.raises(TableError, match=r"crash_patterns\.toml"):
+            table()  # the thread's failure was not cached: the caller gets it, with its name
+        for t in threading.enumerate():
+            if t.name == "remaplab-crash-table":
+                t.join(5)
+        assert "Traceback" not in capfd.readouterr().err  # the thread printed nothing
+        monkeypatch.setattr(mod, "TABLE", TABLE)
+        failed = mod._table.cache_info().misses
+        mod.warm()
+        first = table()  # waits for the thread's parse, or parses while the thread waits
+        assert table() is first and mod._table.cache_info().misses == failed + 1
+    finally:
+        mod._table.cache_clear()
