@@ -19,6 +19,7 @@ from rich.table import Table
 
 from lab import snapshot
 from lab.bench_suite import suite_costs
+from lab.bootphases import medians, phases
 from lab.combos import combinations, refusal
 from lab.guest_tools import ctl, ctl_args
 from lab.log import stderr_log
@@ -30,6 +31,7 @@ from lab.vm import VM, VMOptions
 def boot_to_first_command(arch: str, runs: int, accel: str) -> dict[str, Any]:
     kernel, initramfs = prepare(arch)
     samples: list[float] = []
+    split: list[dict[str, float]] = []
     used = set()
     for _ in range(runs):
         start = time.monotonic()
@@ -39,6 +41,8 @@ def boot_to_first_command(arch: str, runs: int, accel: str) -> dict[str, Any]:
             if not result.ok:
                 raise RuntimeError(f"uname -a failed in the {arch} guest: {result.stderr}")
             used.add(vm.accel)
+            dmesg = vm.run("dmesg", timeout=30).stdout  # after the figure: not timed
+            split.append(phases(dmesg, vm.ready_seconds, vm.boot_seconds, samples[-1]))
     return {
         "arch": arch,
         "accel": "/".join(sorted(used)),
@@ -48,6 +52,7 @@ def boot_to_first_command(arch: str, runs: int, accel: str) -> dict[str, Any]:
         "max_s": max(samples),
         "samples_s": samples,
         "kernel": kernel.identity,
+        "phases_s": medians(split),  # where the seconds go: lab/bootphases.py
     }
 
 
@@ -163,6 +168,16 @@ def _ratio(
     return s / f if s and f else None
 
 
+def _print_phases(rows: list[dict[str, Any]], runs: int) -> None:
+    table = Table(title=f"where a boot's seconds go (s, median of {runs}; lab/bootphases.py)")
+    table.add_column("phase")
+    for r in rows:
+        table.add_column(r["arch"])
+    for name in medians(r["phases_s"] for r in rows):
+        table.add_row(name, *(_fmt(r["phases_s"].get(name), 3) for r in rows))
+    Console().print(table)
+
+
 def _print_tables(
     rows: list[dict[str, Any]],
     maps: list[dict[str, Any]],
@@ -182,6 +197,7 @@ def _print_tables(
             r["kernel"],
         )
     Console().print(table)
+    _print_phases(rows, runs)
     mtable = Table(title=f"mmap + touch, ns per page (median of {runs}, measured in the guest)")
     for col in ("arch", "accel", "backing", "mapping", "pages", "mmap", "touch", "total"):
         mtable.add_column(col)
