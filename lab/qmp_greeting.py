@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from lab.errors import LabError
 
@@ -37,3 +38,15 @@ def wait_for_greeting(path: Path, timeout: float) -> None:
         raise LabError(f"QMP at {path} cannot be reached: {exc.strerror or exc}") from None
     if not received.lstrip().startswith(GREETING):
         raise LabError(f"QMP at {path} did not greet as QMP does: {received[:40]!r}")
+
+
+def open_qmp(path: Path, timeout: float) -> Any:
+    """A qemu.qmp (legacy, synchronous) connection to the QMP server at path, once it greeted
+    within timeout; its commands then time out after 10 s."""
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    wait_for_greeting(path, timeout)
+    qmp = QEMUMonitorProtocol(str(path))
+    qmp.connect()
+    qmp.settimeout(10.0)
+    return qmp
