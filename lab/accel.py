@@ -79,6 +79,13 @@ def cached_verdict(key: str) -> tuple[bool, str] | None:
         return None
 
 
+def cached_verdicts() -> list[tuple[bool, str]]:
+    """Every KVM probe verdict this machine's cache holds (one per guest kernel and QEMU)."""
+    found = sorted((cache_dir() / "probes").glob("kvm-v2-*.json"))
+    seen = [cached_verdict(p.name.removeprefix("kvm-v2-").removesuffix(".json")) for p in found]
+    return [v for v in seen if v is not None]
+
+
 def record_verdict(key: str, ok: bool, reason: str, console: Path | None = None) -> str:
     """Store the probe's verdict; a failed probe's console log is kept beside it (the VM's
     own folder goes with the VM), and the reason, returned, names that copy."""

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from lab import accel, cache, hosttools
 from lab.paths import cache_dir
-from lab.profiles import profiles
+from lab.profiles import firmware_path, profiles
 
 
 def _version(argv: list[str]) -> str:
@@ -51,6 +51,13 @@ def doctor() -> int:
             path is not None,
             _version([prof.qemu, "--version"]) if path else "run make deps",
         )
+        if prof.firmware and path:
+            bios = firmware_path(prof)
+            row(
+                f"firmware {arch}",
+                None,
+                f"{bios}" if bios else f"{prof.firmware} not shipped by this QEMU: its default",
+            )
         if prof.cross_compile:
             gcc = f"{prof.cross_compile}gcc"
             found = shutil.which(gcc)
@@ -63,13 +70,12 @@ def doctor() -> int:
         if obstacle:
             row(f"KVM for {arch}", None, f"not usable: {obstacle}; TCG will be used")
         else:
-            verdicts = list((cache_dir() / "probes").glob("kvm-*.json"))
-            seen = [accel.cached_verdict(v.stem.removeprefix("kvm-")) for v in verdicts]
-            failed = [r for r in seen if r and not r[0]]
+            seen = accel.cached_verdicts()
+            failed = [r for r in seen if not r[0]]
             detail = "/dev/kvm present; a bounded boot probe decides on first use"
             if failed:
                 detail = f"/dev/kvm present but a probe failed: {failed[0][1]}"
-            elif any(r and r[0] for r in seen):
+            elif any(r[0] for r in seen):
                 detail = "/dev/kvm present and a probe booted a guest"
             row(f"KVM for {arch}", None, detail)
     for tool, package in hosttools.table().items():

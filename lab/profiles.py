@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -22,6 +23,7 @@ class Profile:
     uname_m: str
     triplet: str
     machine: str
+    firmware: str  # in QEMU's data folders (-L help), booted with -bios; "": QEMU's default
     cpu_tcg: str
     cpu_kvm: str
     console: str
@@ -65,6 +67,25 @@ def host_arch() -> str:
 
     machine = platform.machine()
     return {"aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+@cache
+def firmware_path(profile: Profile) -> Path | None:
+    """The profile's firmware where this QEMU looks for its data files (`-L help`), or None (no
+    firmware named, or this QEMU does not ship it: QEMU's default firmware boots the guest)."""
+    if not profile.firmware:
+        return None
+    try:
+        listing = subprocess.run(
+            [profile.qemu, "-L", "help"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for folder in listing.splitlines():
+        path = Path(folder.strip(), profile.firmware)
+        if folder.strip() and path.is_file():
+            return path.resolve()
+    return None
 
 
 def require_qemu(arch: str) -> None:

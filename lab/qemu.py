@@ -38,6 +38,7 @@ class QemuSpec:
     # False: no -kernel/-initrd/-append.  A restored guest's RAM already holds them; loading
     # them again cost 70 ms of an arm64 restore (QEMU reads the 33 MB Image before it runs).
     load_kernel: bool = True
+    bios: Path | None = None  # the profile's firmware as found (lab.profiles.firmware_path)
 
 
 def share_params(shares: tuple[Path, ...]) -> list[str]:
@@ -84,6 +85,8 @@ def build_argv(spec: QemuSpec) -> list[str]:
         "none",
         "-no-reboot",
     ]
+    if spec.bios is not None:
+        argv += ["-bios", str(spec.bios)]
     if spec.ram_file is not None:
         argv += [
             "-object",

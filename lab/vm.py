@@ -24,7 +24,7 @@ from lab.kernel import Kernel
 from lab.log import Log, stderr_log
 from lab.netutil import free_loopback_port
 from lab.physmem import GuestRAM, parse_size, sweep_stale
-from lab.profiles import get_profile, require_qemu
+from lab.profiles import firmware_path, get_profile, require_qemu
 from lab.qemu import QemuSpec, build_argv, render
 from lab.qmp_greeting import open_qmp
 from lab.rootfs import Initramfs
@@ -174,6 +174,7 @@ class VM:
             gdb_port=self.options.gdb_port,
             ram_file=self.ram_file if self.options.shared_ram else None,
             shares=self.options.shares,
+            bios=firmware_path(self.profile),
         )
 
     def _boot(self, accel: str, timeout: float) -> None:

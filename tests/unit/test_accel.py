@@ -70,3 +70,16 @@ def test_a_failed_probes_console_log_is_kept_with_its_verdict(
     assert reason == f"KVM probe failed before: {said}"
     (kept,) = re.findall(r"console log: (\S+)\)", reason)
     assert Path(kept).read_text().startswith("SeaBIOS") and str(tmp_cache) in kept
+
+
+def test_doctor_sees_every_cached_verdict(tmp_cache: Path) -> None:
+    """What `remaplab doctor` reports: the verdicts as stored (kvm-v2-KEY.json), kept logs aside."""
+    assert accel.cached_verdicts() == []
+    accel.record_verdict("k1", True, "booted")
+    console = tmp_cache / "console.log"
+    console.write_text("no output\n")
+    accel.record_verdict("k2", False, f"emulation failure (console log: {console})", console)
+    assert sorted(accel.cached_verdicts()) == [
+        (False, f"emulation failure (console log: {tmp_cache}/probes/kvm-v2-k2.console.log)"),
+        (True, "booted"),
+    ]

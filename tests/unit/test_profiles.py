@@ -1,7 +1,10 @@
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from lab.errors import LabError
-from lab.profiles import get_profile, profiles
+from lab.profiles import firmware_path, get_profile, profiles
 
 
 def test_both_arches_are_profiled() -> None:
@@ -27,3 +30,29 @@ def test_boot_modules_cover_network_and_9p() -> None:
 def test_unknown_arch_is_a_clear_error() -> None:
     with pytest.raises(LabError, match=r"unknown arch 'sparc'.*arm64, x86_64"):
         get_profile("sparc")
+
+
+def _fake_qemu(tmp_path: Path, listing: str) -> str:
+    qemu = tmp_path / "qemu-fake"
+    qemu.write_text(f"#!/bin/sh\n[ \"$1 $2\" = '-L help' ] && printf '%s' '{listing}'\n")
+    qemu.chmod(0o755)
+    return str(qemu)
+
+
+def test_firmware_is_found_where_qemu_looks_for_its_data(tmp_path: Path) -> None:
+    seabios, data = tmp_path / "seabios", tmp_path / "data"
+    seabios.mkdir()
+    data.mkdir()
+    (data / "qboot.rom").write_bytes(b"\0" * 64)
+    qemu = _fake_qemu(tmp_path, f"{seabios}\n{data}\n")
+    profile = dataclasses.replace(get_profile("x86_64"), qemu=qemu)
+    assert profile.firmware == "qboot.rom"
+    assert firmware_path(profile) == data / "qboot.rom"
+
+
+def test_firmware_this_qemu_does_not_ship_falls_back_to_its_default(tmp_path: Path) -> None:
+    qemu = _fake_qemu(tmp_path, f"{tmp_path}\n")
+    assert firmware_path(dataclasses.replace(get_profile("x86_64"), qemu=qemu)) is None
+    missing = dataclasses.replace(get_profile("x86_64"), qemu=str(tmp_path / "no-such-qemu"))
+    assert firmware_path(missing) is None
+    assert firmware_path(get_profile("arm64")) is None  # names none: QEMU starts the kernel

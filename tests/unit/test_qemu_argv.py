@@ -74,3 +74,9 @@ def test_extra_args_memory_smp_gdb() -> None:
     assert opt(argv, "-smp") == ["4"]
     assert argv[-2:] == ["-d", "guest_errors"]
     assert opt(argv, "-gdb") == ["tcp:127.0.0.1:1234"]
+
+
+def test_firmware_is_passed_only_when_found() -> None:
+    assert "-bios" not in build_argv(spec("x86_64"))
+    argv = build_argv(spec("x86_64", bios=Path("/usr/share/qemu/qboot.rom")))
+    assert opt(argv, "-bios") == ["/usr/share/qemu/qboot.rom"]
