@@ -34,7 +34,11 @@ def add_vm_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--arch", required=True, help=f"guest architecture: {', '.join(profiles())}")
     add_kernel_args(p.add_argument)
-    p.add_argument("--append", default="", help="extra kernel command line")
+    p.add_argument(
+        "--append",
+        default="",
+        help="extra kernel command line (guests boot with nokaslr; `kaslr` here randomises)",
+    )
     p.add_argument("--accel", default="auto", help="auto|kvm|tcg (default auto: KVM if proven)")
     p.add_argument("--memory", default="1G", help="guest memory (default 1G)")
     p.add_argument("--smp", type=int, default=2, help="guest CPUs (default 2)")
@@ -70,7 +74,7 @@ def add_vm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gdb",
         action="store_true",
-        help="start QEMU's gdb stub on a loopback port (nokaslr) and print the gdb command line",
+        help="start QEMU's gdb stub on a loopback port and print the gdb command line",
     )
 
 
@@ -84,7 +88,7 @@ def _vm_options(args: argparse.Namespace) -> object:
         accel=args.accel,
         memory=memory("--memory", args.memory),
         smp=count("--smp", args.smp, MAX_SMP),
-        append=tuple(args.append.split()) + (("nokaslr",) if args.gdb else ()),
+        append=tuple(args.append.split()),
         qemu_args=tuple(args.qemu_arg),
         boot_timeout=seconds("--boot-timeout", args.boot_timeout),
         gdb_port=free_loopback_port() if args.gdb else None,
@@ -311,7 +315,7 @@ def _print_gdb(vm: Any, kernel: Any, port: int) -> None:
             cmds = (add_symbol_file(build_module(kernel).ko, module_sections(vm)),)
         else:
             stderr_log(f"modprobe multimap failed ({res.stderr.strip()}): no module symbols")
-    stderr_log(f"gdb stub on 127.0.0.1:{port} (kernel booted with nokaslr); attach with:")
+    stderr_log(f"gdb stub on 127.0.0.1:{port} (the kernel boots with nokaslr); attach with:")
     stderr_log("  " + shlex.join(gdb_argv(kernel.image, port, cmds)))
 
 

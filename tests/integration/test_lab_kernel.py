@@ -117,7 +117,7 @@ def test_gdb_reads_module_and_kernel_symbols(kernel: Kernel) -> None:
 
     kern, initramfs = prepare("x86_64", KernelSpec(lab="lab"))
     port = free_loopback_port()
-    options = VMOptions(arch="x86_64", append=("nokaslr",), gdb_port=port)
+    options = VMOptions(arch="x86_64", gdb_port=port)  # nokaslr: every lab guest has it
     with VM(kern, initramfs, options) as vm:
         assert vm.run("modprobe multimap max_pages=4242").ok
         load = add_symbol_file(build_module(kern).ko, module_sections(vm))

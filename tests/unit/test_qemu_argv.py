@@ -80,3 +80,13 @@ def test_firmware_is_passed_only_when_found() -> None:
     assert "-bios" not in build_argv(spec("x86_64"))
     argv = build_argv(spec("x86_64", bios=Path("/usr/share/qemu/qboot.rom")))
     assert opt(argv, "-bios") == ["/usr/share/qemu/qboot.rom"]
+
+
+def test_every_guest_boots_at_fixed_addresses() -> None:
+    """nokaslr on both arches: reports compare across runs and gdb needs no offset."""
+    for arch in ("x86_64", "arm64"):
+        (append,) = opt(build_argv(spec(arch)), "-append")
+        assert "nokaslr" in append.split()
+    randomised = cmdline(spec("arm64", append=("kaslr", "cma=64M"))).split()
+    assert "nokaslr" not in randomised and "kaslr" not in randomised
+    assert randomised[-1] == "cma=64M"
