@@ -21,6 +21,9 @@ from lab.profiles import Profile, host_arch
 
 ACCELS = ("auto", "kvm", "tcg")
 KVM_PROBE_TIMEOUT_S = 10.0
+# v3: a failed probe's QEMU stderr is kept beside its verdict too (v2 kept its console log, and
+# named a stderr path in the VM's folder, which went with the VM; v1 named that folder only)
+VERDICT = "kvm-v3-"
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,7 @@ def probe_key(profile: Profile, guest_key: str) -> str:
 
 
 def _verdict_path(key: str) -> Path:
-    # v2: a failed probe's console log is kept beside its verdict (v1 named the VM's folder)
-    return cache_dir() / "probes" / f"kvm-v2-{key}.json"
+    return cache_dir() / "probes" / f"{VERDICT}{key}.json"
 
 
 def cached_verdict(key: str) -> tuple[bool, str] | None:
@@ -81,20 +83,22 @@ def cached_verdict(key: str) -> tuple[bool, str] | None:
 
 def cached_verdicts() -> list[tuple[bool, str]]:
     """Every KVM probe verdict this machine's cache holds (one per guest kernel and QEMU)."""
-    found = sorted((cache_dir() / "probes").glob("kvm-v2-*.json"))
-    seen = [cached_verdict(p.name.removeprefix("kvm-v2-").removesuffix(".json")) for p in found]
+    found = sorted((cache_dir() / "probes").glob(f"{VERDICT}*.json"))
+    seen = [cached_verdict(p.name.removeprefix(VERDICT).removesuffix(".json")) for p in found]
     return [v for v in seen if v is not None]
 
 
-def record_verdict(key: str, ok: bool, reason: str, console: Path | None = None) -> str:
-    """Store the probe's verdict; a failed probe's console log is kept beside it (the VM's
-    own folder goes with the VM), and the reason, returned, names that copy."""
+def record_verdict(key: str, ok: bool, reason: str, *evidence: Path) -> str:
+    """Store the probe's verdict; a failed probe's evidence (console log, QEMU's stderr) is kept
+    beside it as kvm-v3-KEY.NAME (the VM's own folder goes with the VM), and the reason,
+    returned, names those copies."""
     path = _verdict_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if console is not None and console.is_file():
-        kept = path.with_suffix(".console.log")
-        shutil.copyfile(console, kept)
-        reason = reason.replace(str(console), str(kept))
+    for found in evidence:
+        if found.is_file():
+            kept = path.with_suffix(f".{found.name}")
+            shutil.copyfile(found, kept)
+            reason = reason.replace(str(found), str(kept))
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"ok": ok, "reason": reason}))
     os.replace(tmp, path)

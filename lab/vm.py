@@ -143,7 +143,9 @@ class VM:
             self._boot("kvm", min(self.options.boot_timeout, accel_mod.KVM_PROBE_TIMEOUT_S))
         except (BootError, GuestTimeout) as exc:
             self._kill()
-            why = accel_mod.record_verdict(choice.probe_key, False, str(exc), self.console_log)
+            why = accel_mod.record_verdict(
+                choice.probe_key, False, str(exc), self.console_log, self.qemu_stderr
+            )
             self.console_log.unlink(missing_ok=True)  # kept by the verdict; TCG's log is anew
             self.failed = False  # the probe's evidence is kept: this VM is judged by its own boot
             self.accel, self.accel_reason = "tcg", f"KVM probe failed: {why}"

@@ -62,24 +62,32 @@ def test_a_failed_probes_console_log_is_kept_with_its_verdict(
     console = tmp_path / "vm-x86_64-abc" / "console.log"
     console.parent.mkdir()
     console.write_text("SeaBIOS (version 1.16.2-debian-1.16.2-1)\n")
-    failure = f"x86_64 guest did not boot: timed out after 10 s (console log: {console})"
-    said = accel.record_verdict(key, False, failure, console)
+    stderr = console.parent / "qemu-stderr.log"
+    stderr.write_text("kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.\n")
+    failure = (
+        f"QEMU exited before the x86_64 guest was ready (console log: {console}; "
+        f"QEMU stderr: {stderr})"
+    )
+    said = accel.record_verdict(key, False, failure, console, stderr)
     console.unlink()
+    stderr.unlink()
     console.parent.rmdir()
     reason = accel.choose("auto", prof, "guest-3").reason
     assert reason == f"KVM probe failed before: {said}"
-    (kept,) = re.findall(r"console log: (\S+)\)", reason)
+    (kept,) = re.findall(r"console log: (\S+);", reason)
     assert Path(kept).read_text().startswith("SeaBIOS") and str(tmp_cache) in kept
+    (kept_err,) = re.findall(r"QEMU stderr: (\S+)\)", reason)
+    assert "Assertion" in Path(kept_err).read_text() and str(tmp_cache) in kept_err
 
 
 def test_doctor_sees_every_cached_verdict(tmp_cache: Path) -> None:
-    """What `remaplab doctor` reports: the verdicts as stored (kvm-v2-KEY.json), kept logs aside."""
+    """What `remaplab doctor` reports: the verdicts as stored (kvm-v3-KEY.json), kept logs aside."""
     assert accel.cached_verdicts() == []
     accel.record_verdict("k1", True, "booted")
     console = tmp_cache / "console.log"
     console.write_text("no output\n")
     accel.record_verdict("k2", False, f"emulation failure (console log: {console})", console)
     assert sorted(accel.cached_verdicts()) == [
-        (False, f"emulation failure (console log: {tmp_cache}/probes/kvm-v2-k2.console.log)"),
+        (False, f"emulation failure (console log: {tmp_cache}/probes/kvm-v3-k2.console.log)"),
         (True, "booted"),
     ]
