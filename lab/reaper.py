@@ -146,6 +146,15 @@ def child_alive(child: Any) -> bool:
         return False
 
 
+def how_it_ended(child: Any) -> str:
+    """A reaped pexpect child's end in words: "status N" or "killed by SIGNAME"."""
+    if child.signalstatus is not None:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(child.signalstatus).name}"
+        return f"killed by signal {child.signalstatus}"
+    return f"status {child.exitstatus}" if child.exitstatus is not None else "status unknown"
+
+
 def unregister(child: Any) -> None:
     with _lock:
         _live.pop(child.pid, None)

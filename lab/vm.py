@@ -89,6 +89,7 @@ class VM:
         self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
         self.ready_seconds = 0.0  # QEMU spawned -> the console's readiness line (last boot)
+        self.ended = "status unknown"  # how the last QEMU ended, once reaped (reaper.how_it_ended)
         self._owner: int | None = None  # the lock that keeps a running VM's folder from pruning
         if options.workdir is None:
             self.workdir, self._owner = workdirs.new_workdir(options.arch)
@@ -261,8 +262,7 @@ class VM:
             preexec_fn=reaper.make_preexec(os.getpid(), str(self.qemu_stderr)),
             dimensions=(50, 250),
         )
-        # _kill reaps QEMU before it closes the pty: ptyprocess's 0.1 s "for the kernel to update
-        # the process status" after the close would be 0.1 s of every VM's teardown.
+        # _kill reaps QEMU before closing the pty: ptyprocess's 0.1 s wait after it is not needed
         self.child.ptyproc.delayafterclose = 0.0
         reaper.register(self.child)
         self.console = Console(self.child, self.console_log)
@@ -304,14 +304,13 @@ class VM:
             return ""
 
     def _explain_exit(self, text: str, last_line: str) -> str:
-        status = self.child.exitstatus if self.child is not None else None
         if m := PANIC.search(text):
             return f"{self.options.arch} kernel panicked during boot: {m.group(0).strip()}"
         if m := INIT_FAILED.search(text):
             return f"{self.options.arch} guest init failed: {m.group(1).strip()}"
         said = [ln.strip() for ln in self._stderr_text().splitlines() if ln.strip()]
         return (
-            f"QEMU exited (status {status}) before the {self.options.arch} guest was ready; "
+            f"QEMU exited ({self.ended}) before the {self.options.arch} guest was ready; "
             f"last console line: {last_line!r}"
             + (f"; QEMU said: {said[-1]!r}" if said else "")
             + f" (console log: {self.console_log}; QEMU stderr: {self.qemu_stderr})"
@@ -385,6 +384,7 @@ class VM:
                     os.kill(self.child.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 self.child.wait()
+                self.ended = reaper.how_it_ended(self.child)
             with contextlib.suppress(Exception):
                 self.child.close(force=True)
             reaper.unregister(self.child)

@@ -171,3 +171,16 @@ def test_the_console_reader_ends_when_its_qemu_was_reaped_elsewhere(tmp_path: Pa
     finally:
         with contextlib.suppress(pexpect.ExceptionPexpect):  # reaped: close says so
             child.close(force=True)
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [("exit 3", "status 3"), ("kill -ABRT $$", "killed by SIGABRT"), ("true", "status 0")],
+)
+def test_how_a_child_ended_is_said_in_words(script: str, said: str) -> None:
+    """A QEMU that dies on an assertion (SIGABRT) has no exit status: the boot failure says so
+    instead of 'status None'."""
+    child = pexpect.spawn("sh", ["-c", script])
+    child.expect(pexpect.EOF, timeout=10)
+    child.wait()
+    assert reaper.how_it_ended(child) == said
