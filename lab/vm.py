@@ -17,7 +17,7 @@ from typing import Any
 import pexpect
 
 from lab import accel as accel_mod
-from lab import bootcheck, reaper, stall, workdirs
+from lab import bootcheck, bootfail, reaper, stall, workdirs
 from lab.console import Console, ConsoleEOF
 from lab.errors import BootError, GuestTimeout, LabError
 from lab.kernel import Kernel
@@ -32,8 +32,6 @@ from lab.ssh import CommandResult, GuestSSH, Interrupt
 from lab.steplog import step
 
 READY = re.compile(r"remaplab: ready (\S+)")
-PANIC = re.compile(r"Kernel panic - not syncing:[^\n]*")
-INIT_FAILED = re.compile(r"remaplab: init failed: ([^\n]*)")
 HOSTFWD_FAILED = re.compile(r"Could not set up host forwarding rule")
 PORT_ATTEMPTS = 3
 QUIT_TIMEOUT_S = 5.0
@@ -89,7 +87,7 @@ class VM:
         self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
         self.ready_seconds = 0.0  # QEMU spawned -> the console's readiness line (last boot)
-        self.ended = "status unknown"  # how the last QEMU ended, once reaped (reaper.how_it_ended)
+        self.ended = "status unknown"  # how the last QEMU ended (reaper.how_it_ended)
         self._owner: int | None = None  # the lock that keeps a running VM's folder from pruning
         if options.workdir is None:
             self.workdir, self._owner = workdirs.new_workdir(options.arch)
@@ -131,6 +129,10 @@ class VM:
     def qemu_stderr(self) -> Path:
         return self.workdir / "qemu-stderr.log"
 
+    @property
+    def evidence_files(self) -> tuple[Path, Path]:
+        return self.console_log, self.qemu_stderr
+
     def start(self) -> None:
         require_qemu(self.options.arch)
         bootcheck.warm()  # the readiness check's crash table, compiled while QEMU boots
@@ -147,7 +149,8 @@ class VM:
             why = accel_mod.record_verdict(
                 choice.probe_key, False, str(exc), self.console_log, self.qemu_stderr
             )
-            self.console_log.unlink(missing_ok=True)  # kept by the verdict; TCG's log is anew
+            for kept in self.evidence_files:  # kept by the verdict; TCG's are its own
+                kept.unlink(missing_ok=True)
             self.failed = False  # the probe's evidence is kept: this VM is judged by its own boot
             self.accel, self.accel_reason = "tcg", f"KVM probe failed: {why}"
             self.log(f"{self.options.arch}: KVM probe failed ({why}); using TCG")
@@ -214,22 +217,25 @@ class VM:
                 self.failed = True
                 raise BootError(
                     f"{self.options.arch} guest did not boot: {exc}, twice ({seen}; "
-                    f"console log: {self.console_log}; QEMU stderr: {self.qemu_stderr})",
+                    f"{bootfail.evidence(*self.evidence_files)})",
                     self.workdir,
                 ) from None
             except ConsoleEOF as exc:
-                text = self.console.text() + self._stderr_text()
+                text = self.console.text() + bootfail.read_stderr(self.qemu_stderr)
                 self._kill()
                 if HOSTFWD_FAILED.search(text) and attempt + 1 < PORT_ATTEMPTS:
                     continue  # lost the race for the port: take another
                 self.failed = True
-                raise BootError(self._explain_exit(text, exc.last_line), self.workdir) from None
+                why = bootfail.explain_exit(
+                    self.options.arch, text, exc.last_line, self.ended, *self.evidence_files
+                )
+                raise BootError(why, self.workdir) from None
             except GuestTimeout as exc:
                 self._kill()
                 self.failed = True
                 raise BootError(
                     f"{self.options.arch} guest did not boot: {exc} "
-                    f"(console log: {self.console_log})",
+                    f"({bootfail.evidence(*self.evidence_files)})",
                     self.workdir,
                 ) from None
         self.connect_ssh(port)
@@ -249,6 +255,7 @@ class VM:
         """Start QEMU with argv under pexpect: console streamed to its log, reaped with us.
         boot_argv: what boots this guest when argv does not (a restore's)."""
         self.argv, self.boot_argv = argv, boot_argv or argv
+        self.ended = "status unknown"  # until this QEMU is reaped (_kill)
         (self.workdir / "qemu-argv.txt").write_text(render(argv) + "\n")
         with contextlib.suppress(FileNotFoundError):
             (self.workdir / "qmp.sock").unlink()
@@ -278,7 +285,7 @@ class VM:
             self.failed = True
             raise BootError(
                 f"{self.options.arch} guest booted but SSH failed: {exc} "
-                f"(console log: {self.console_log})",
+                f"({bootfail.evidence(*self.evidence_files)})",
                 self.workdir,
             ) from None
 
@@ -296,25 +303,6 @@ class VM:
                 raise SilentConsole(f"no console output in {first:.0f} s") from None
             raise
         self.console.wait_for(READY, max(0.0, deadline - time.monotonic()), what)
-
-    def _stderr_text(self) -> str:
-        try:
-            return self.qemu_stderr.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def _explain_exit(self, text: str, last_line: str) -> str:
-        if m := PANIC.search(text):
-            return f"{self.options.arch} kernel panicked during boot: {m.group(0).strip()}"
-        if m := INIT_FAILED.search(text):
-            return f"{self.options.arch} guest init failed: {m.group(1).strip()}"
-        said = [ln.strip() for ln in self._stderr_text().splitlines() if ln.strip()]
-        return (
-            f"QEMU exited ({self.ended}) before the {self.options.arch} guest was ready; "
-            f"last console line: {last_line!r}"
-            + (f"; QEMU said: {said[-1]!r}" if said else "")
-            + f" (console log: {self.console_log}; QEMU stderr: {self.qemu_stderr})"
-        )
 
     def connect_qmp(self) -> Any:
         if self.qmp is None:
