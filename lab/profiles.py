@@ -69,21 +69,32 @@ def host_arch() -> str:
     return {"aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
 
 
-@cache
+_FIRMWARE: dict[Profile, Path | None] = {}
+
+
 def firmware_path(profile: Profile) -> Path | None:
-    """The profile's firmware where this QEMU looks for its data files (`-L help`), or None (no
-    firmware named, or this QEMU does not ship it: QEMU's default firmware boots the guest)."""
-    if not profile.firmware:
+    """The profile's firmware where this QEMU looks for its data files, or None (no firmware
+    named, or this QEMU does not ship it: QEMU's default firmware boots the guest).  QEMU's own
+    data folder (../share/qemu from its binary) is looked at first: asking QEMU (`-L help`)
+    costs a process start, which would be on every boot's path."""
+    if not profile.firmware or (binary := shutil.which(profile.qemu)) is None:
         return None
-    try:
-        listing = subprocess.run(
-            [profile.qemu, "-L", "help"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    for folder in listing.splitlines():
-        path = Path(folder.strip(), profile.firmware)
-        if folder.strip() and path.is_file():
+    if profile not in _FIRMWARE:
+        beside = Path(binary).resolve().parent.parent / "share" / "qemu" / profile.firmware
+        try:
+            _FIRMWARE[profile] = beside if beside.is_file() else _listed(profile)
+        except (OSError, subprocess.TimeoutExpired):
+            return None  # QEMU did not answer: asked again next time, not remembered
+    return _FIRMWARE[profile]
+
+
+def _listed(profile: Profile) -> Path | None:
+    """The firmware in the folders `QEMU -L help` lists (OSError, TimeoutExpired: no answer)."""
+    listing = subprocess.run(
+        [profile.qemu, "-L", "help"], capture_output=True, text=True, timeout=10, check=False
+    ).stdout
+    for folder in (line.strip() for line in listing.splitlines()):
+        if folder and (path := Path(folder, profile.firmware)).is_file():
             return path.resolve()
     return None
 

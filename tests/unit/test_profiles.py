@@ -56,3 +56,30 @@ def test_firmware_this_qemu_does_not_ship_falls_back_to_its_default(tmp_path: Pa
     missing = dataclasses.replace(get_profile("x86_64"), qemu=str(tmp_path / "no-such-qemu"))
     assert firmware_path(missing) is None
     assert firmware_path(get_profile("arm64")) is None  # names none: QEMU starts the kernel
+
+
+def test_firmware_beside_qemu_is_found_without_asking_it(tmp_path: Path) -> None:
+    """QEMU's own data folder (../share/qemu from its binary) first: no process on the boot path."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "share" / "qemu").mkdir(parents=True)
+    (tmp_path / "share" / "qemu" / "qboot.rom").write_bytes(b"\0" * 64)
+    asked = tmp_path / "asked"
+    qemu = tmp_path / "bin" / "qemu-fake"
+    qemu.write_text(f"#!/bin/sh\ntouch {asked}\n")
+    qemu.chmod(0o755)
+    profile = dataclasses.replace(get_profile("x86_64"), qemu=str(qemu))
+    assert firmware_path(profile) == tmp_path / "share" / "qemu" / "qboot.rom"
+    assert not asked.exists()
+
+
+def test_a_qemu_that_cannot_be_asked_is_asked_again(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "qboot.rom").write_bytes(b"\0" * 64)
+    qemu = tmp_path / "qemu-fake"
+    qemu.write_text("#!/nonexistent/interpreter\n")  # exec fails: OSError
+    qemu.chmod(0o755)
+    profile = dataclasses.replace(get_profile("x86_64"), qemu=str(qemu))
+    assert firmware_path(profile) is None
+    qemu.write_text(f"#!/bin/sh\nprintf '%s\\n' '{data}'\n")
+    assert firmware_path(profile) == data / "qboot.rom"  # the failure was not remembered
