@@ -272,4 +272,6 @@ def warm() -> None:
         with contextlib.suppress(Exception):
             table()
 
+    if _table.cache_info().currsize:
+        return  # parsed already
     threading.Thread(target=parse_quietly, name="remaplab-crash-table", daemon=True).start()

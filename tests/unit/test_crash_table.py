@@ -51,26 +51,31 @@ def test_unknown_section_and_key() -> None:
 
 
 def test_warm_parses_in_a_thread_once_and_a_broken_table_stays_the_caller_s_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     mod = importlib.import_module("lab.crash.table")  # the package's `table` is the function
+    raised: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", raised.append)
+
+    def warm_and_wait() -> None:
+        mod.warm()
+        for t in threading.enumerate():
+            if t.name == "remaplab-crash-table":
+                t.join(5)
 
     broken = tmp_path / "crash_patterns.toml"
     broken.write_text("[[pattern]\n")
     mod._table.cache_clear()
     monkeypatch.setattr(mod, "TABLE", broken)
     try:
-        mod.warm()
+        warm_and_wait()
+        assert raised == [] and mod._table.cache_info().currsize == 0  # quiet, nothing cached
         with pytest.raises(TableError, match=r"crash_patterns\.toml"):
-            table()  # the thread's failure was not cached: the caller gets it, with its name
-        for t in threading.enumerate():
-            if t.name == "remaplab-crash-table":
-                t.join(5)
-        assert "Traceback" not in capfd.readouterr().err  # the thread printed nothing
+            table()  # the caller gets the error, naming the file
         monkeypatch.setattr(mod, "TABLE", TABLE)
-        failed = mod._table.cache_info().misses
-        mod.warm()
-        first = table()  # waits for the thread's parse, or parses while the thread waits
-        assert table() is first and mod._table.cache_info().misses == failed + 1
+        warm_and_wait()
+        assert raised == [] and mod._table.cache_info().currsize == 1  # the thread parsed it
+        hits = mod._table.cache_info().hits
+        assert table() is table() and mod._table.cache_info().hits == hits + 2
     finally:
         mod._table.cache_clear()
