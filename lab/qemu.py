@@ -54,8 +54,9 @@ def share_params(shares: tuple[Path, ...]) -> list[str]:
 def cmdline(spec: QemuSpec) -> str:
     """The profile's parameters, the lab's, the shares', the user's.  A user's `kaslr` (no
     kernel parameter of that name exists) takes the lab's `nokaslr` out: randomised again."""
-    base = [p for p in BASE_CMDLINE if p != "nokaslr" or "kaslr" not in spec.append]
-    user = [p for p in spec.append if p != "kaslr"]
+    words = [w for item in spec.append for w in item.split()]  # a scenario item may hold several
+    base = [p for p in BASE_CMDLINE if p != "nokaslr" or "kaslr" not in words]
+    user = [w for w in words if w != "kaslr"]
     return " ".join([*spec.profile.cmdline, *base, *share_params(spec.shares), *user])
 
 

@@ -37,7 +37,8 @@ def add_vm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--append",
         default="",
-        help="extra kernel command line (guests boot with nokaslr; `kaslr` here randomises)",
+        help="extra kernel command line (guests boot with nokaslr; `kaslr` here lets the kernel "
+        "randomise, which an x86_64 PVH boot never does)",
     )
     p.add_argument("--accel", default="auto", help="auto|kvm|tcg (default auto: KVM if proven)")
     p.add_argument("--memory", default="1G", help="guest memory (default 1G)")
@@ -83,6 +84,8 @@ def _vm_options(args: argparse.Namespace) -> object:
     from lab.vm import VMOptions
 
     seconds("--timeout", args.timeout)
+    if args.gdb and "kaslr" in args.append.split():
+        raise LabError("--gdb reads symbols at the vmlinux's addresses: drop kaslr from --append")
     return VMOptions(
         arch=args.arch,
         accel=args.accel,

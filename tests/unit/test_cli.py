@@ -194,3 +194,12 @@ def test_options_whose_values_are_other_programs_flags_take_them() -> None:
     args = build_parser().parse_args(_joined(repro))
     assert args.cflags == "-DX=1" and args.runs == 2
     assert _joined(["--cflags"]) == ["--cflags"]  # no value: argparse says so
+
+
+def test_gdb_with_a_randomised_kernel_is_refused_before_any_vm(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, err = run(
+        ["boot", "--arch", "x86_64", "--gdb", "--append", "kaslr", "--", "true"], capsys
+    )
+    assert code == EXIT_LAB and "drop kaslr from --append" in err

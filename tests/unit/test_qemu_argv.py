@@ -90,3 +90,5 @@ def test_every_guest_boots_at_fixed_addresses() -> None:
     randomised = cmdline(spec("arm64", append=("kaslr", "cma=64M"))).split()
     assert "nokaslr" not in randomised and "kaslr" not in randomised
     assert randomised[-1] == "cma=64M"
+    one_item = cmdline(spec("arm64", append=("cma=64M kaslr",))).split()  # a scenario's line
+    assert "nokaslr" not in one_item and "kaslr" not in one_item and "cma=64M" in one_item
