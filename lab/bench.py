@@ -42,7 +42,8 @@ def boot_to_first_command(arch: str, runs: int, accel: str) -> dict[str, Any]:
                 raise RuntimeError(f"uname -a failed in the {arch} guest: {result.stderr}")
             used.add(vm.accel)
             dmesg = vm.run("dmesg", timeout=30).stdout  # after the figure: not timed
-            split.append(phases(dmesg, vm.ready_seconds, vm.boot_seconds, samples[-1]))
+            times = (vm.ready_seconds, vm.boot_seconds, result.seconds, samples[-1])
+            split.append(phases(dmesg, *times))
     return {
         "arch": arch,
         "accel": "/".join(sorted(used)),
