@@ -82,8 +82,13 @@ def cached_verdict(key: str) -> tuple[bool, str] | None:
 
 
 def cached_verdicts() -> list[tuple[bool, str]]:
-    """Every KVM probe verdict this machine's cache holds (one per guest kernel and QEMU)."""
-    found = sorted((cache_dir() / "probes").glob(f"{VERDICT}*.json"))
+    """Every KVM probe verdict this machine's cache holds (one per guest kernel, QEMU, host
+    kernel and CPU), the newest first: older ones may be for a QEMU or kernel long gone."""
+    found = sorted(
+        (cache_dir() / "probes").glob(f"{VERDICT}*.json"),
+        key=lambda p: p.stat().st_mtime_ns,
+        reverse=True,
+    )
     seen = [cached_verdict(p.name.removeprefix(VERDICT).removesuffix(".json")) for p in found]
     return [v for v in seen if v is not None]
 

@@ -71,12 +71,11 @@ def doctor() -> int:
             row(f"KVM for {arch}", None, f"not usable: {obstacle}; TCG will be used")
         else:
             seen = accel.cached_verdicts()
-            failed = [r for r in seen if not r[0]]
             detail = "/dev/kvm present; a bounded boot probe decides on first use"
-            if failed:
-                detail = f"/dev/kvm present but a probe failed: {failed[0][1]}"
-            elif any(r[0] for r in seen):
-                detail = "/dev/kvm present and a probe booted a guest"
+            if seen and not seen[0][0]:
+                detail = f"/dev/kvm present but the latest probe failed: {seen[0][1]}"
+            elif seen:
+                detail = "/dev/kvm present and the latest probe booted a guest"
             row(f"KVM for {arch}", None, detail)
     for tool, package in hosttools.table().items():
         path = hosttools.which(tool)

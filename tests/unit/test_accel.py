@@ -1,4 +1,6 @@
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -87,7 +89,10 @@ def test_doctor_sees_every_cached_verdict(tmp_cache: Path) -> None:
     console = tmp_cache / "console.log"
     console.write_text("no output\n")
     accel.record_verdict("k2", False, f"emulation failure (console log: {console})", console)
-    assert sorted(accel.cached_verdicts()) == [
-        (False, f"emulation failure (console log: {tmp_cache}/probes/kvm-v3-k2.console.log)"),
-        (True, "booted"),
-    ]
+    failed = (False, f"emulation failure (console log: {tmp_cache}/probes/kvm-v3-k2.console.log)")
+    future = time.time_ns() + 10**12
+    os.utime(tmp_cache / "probes" / "kvm-v3-k1.json", ns=(future, future))  # the newest
+    assert accel.cached_verdicts() == [(True, "booted"), failed]
+    accel.record_verdict("k1", False, "after a QEMU upgrade")
+    os.utime(tmp_cache / "probes" / "kvm-v3-k2.json", ns=(10**9, 10**9))
+    assert accel.cached_verdicts()[0] == (False, "after a QEMU upgrade")
