@@ -27,7 +27,7 @@ def test_x86_argv() -> None:
     assert argv[0] == "qemu-system-x86_64"
     assert opt(argv, "-machine") == ["q35"]
     assert opt(argv, "-accel") == ["tcg,thread=multi"]
-    assert opt(argv, "-cpu") == ["max"]
+    assert opt(argv, "-cpu") == ["max,-erms"]
     assert opt(argv, "-kernel") == ["/k/vmlinux"]
     assert opt(argv, "-initrd") == ["/k/initramfs.cpio"]
     assert "-no-reboot" in argv
