@@ -1,13 +1,18 @@
 """Debugging a lab guest with gdb through QEMU's gdb stub (loopback only): the command line for
-vmlinux, plus ``add-symbol-file`` for multimap at the addresses the guest loaded it at
-(/sys/module/multimap/sections), like the kernel's lx-symbols does for every module."""
+the kernel's symbols (the build tree's vmlinux, else the booted image when it has them), plus
+``add-symbol-file`` for multimap and the user's modules at the addresses the guest loaded them at
+(/sys/module/NAME/sections), like the kernel's lx-symbols does for every module."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
 from lab.errors import LabError
 from lab.guest import Guest
+from lab.kernel import Kernel
 
 SECTIONS = (".text", ".data", ".bss", ".rodata")
 
@@ -39,3 +44,27 @@ def gdb_argv(vmlinux: Path, port: int, module_cmds: tuple[str, ...] = ()) -> lis
     for cmd in module_cmds:
         argv += ["-ex", cmd]
     return argv
+
+
+def has_symbols(path: Path) -> bool:
+    """Whether path is an ELF file with a symbol table (a stripped vmlinux, an arm64 Image or a
+    bzImage has none)."""
+    try:
+        with path.open("rb") as fh:
+            symtab = ELFFile(fh).get_section_by_name(".symtab")
+            return symtab is not None and symtab.data_size > 0
+    except (OSError, ELFError):
+        return False
+
+
+def kernel_symbols(kernel: Kernel) -> tuple[Path, str | None]:
+    """The file gdb reads the kernel's symbols from, and a warning when there is none."""
+    found = [kernel.kdir / "vmlinux"] if kernel.kdir is not None else []
+    for path in [*found, kernel.image]:
+        if has_symbols(path):
+            return path, None
+    return kernel.image, (
+        f"{kernel.image} has no symbols for gdb ({kernel.identity}: a distribution's image is "
+        "stripped); for source-level debugging boot a kernel with them: --lab-kernel lab, or "
+        "--kernel/--kdir of your own build"
+    )

@@ -137,6 +137,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
     from lab import usermodules
     from lab.accel import ACCELS
     from lab.crash import find_reports
+    from lab.kernel.pvh import is_elf
     from lab.profiles import get_profile, require_qemu
     from lab.session import prepare
     from lab.vm import VM, VMOptions
@@ -154,6 +155,10 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
     folders, given = tuple(args.module), tuple(args.module_param)
     usermodules.check_args(folders, given)
     kernel, initramfs = prepare(args.arch, kernel_spec(args))
+    if "kaslr" in options.append and args.arch == "x86_64" and is_elf(kernel.image):
+        stderr_log(
+            "note: kaslr changes nothing here: an x86 kernel booted through PVH never randomises"
+        )
     kos = usermodules.build(kernel, folders, stderr_log)
     params = usermodules.insmod_params(given, kos)
     with VM(kernel, initramfs, options) as vm:
@@ -161,8 +166,6 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
             f"{args.arch} guest up in {vm.boot_seconds:.2f} s "
             f"(accelerator {vm.accel}: {vm.accel_reason})"
         )
-        if options.gdb_port is not None:
-            _print_gdb(vm, kernel, options.gdb_port)
         assert vm.ssh is not None and vm.console is not None
         watch = KernelWatch(vm.console, vm.console.mark())
         for report in find_reports(vm.console.raw()[: watch.mark].decode(errors="replace")):
@@ -171,6 +174,8 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         mods = {ko.stem.replace("-", "_"): ko for ko in kos}  # their frames decode too
         for ko in kos:
             _load(vm, ko, params.get(ko.stem, ()))
+        if options.gdb_port is not None:
+            _print_gdb(vm, kernel, options.gdb_port, kos)
         watch.mark = vm.console.mark()  # the modules' own messages are not the command's
         if not command:
             return _shell(vm, kernel, watch, cwd, mods)
@@ -214,7 +219,7 @@ def _command(
         vm.failed = True  # keep the console log
         raise GuestTimeout(
             f"guest command {line!r} did not finish within {timeout:g} s "
-            f"(console log {vm.console_log}, kept)"
+            f"(console log: {vm.console_log}, kept)"
         ) from None
     _write(result.stdout, result.stderr)
     sync_console(watch.console, vm.ssh.run)  # what the command made the kernel print is in
@@ -246,7 +251,7 @@ def _shell(
             vm.failed = True
             sys.stderr.write(
                 f"\r\nremaplab: kernel report on the console: [{r.kind}] {r.title} "
-                f"(console log {vm.console_log}, kept)\r\n"
+                f"(console log: {vm.console_log}, kept)\r\n"
             )
             sys.stderr.flush()
         return None
@@ -277,7 +282,7 @@ def _guest_failed(
     if not reports and not watch.console.eof:
         raise LabError(
             f"lost the SSH connection to the guest {during} ({reason}); the guest still runs; "
-            f"console log {vm.console_log} (kept)"
+            f"console log: {vm.console_log} (kept)"
         )
     for item in _decoded(reports, kernel, mods):
         sys.stderr.write(item.rstrip("\n") + "\n")
@@ -288,7 +293,7 @@ def _guest_failed(
     if watch.console.eof and reports:
         what += f" ({GUEST_DIED})"
     stderr_log(what)
-    stderr_log(f"console log {vm.console_log} (kept)")
+    stderr_log(f"console log: {vm.console_log} (kept)")
     return EXIT_KERNEL_CRASH
 
 
@@ -304,22 +309,28 @@ def _decoded(
         return [r.text for r in reports]
 
 
-def _print_gdb(vm: Any, kernel: Any, port: int) -> None:
-    """The gdb command line: vmlinux, the stub, and multimap's symbols where it was loaded."""
+def _print_gdb(vm: Any, kernel: Any, port: int, kos: list[Path]) -> None:
+    """The gdb command line: the kernel's symbols, the stub, and multimap's and the user's
+    modules' symbols where the guest loaded them."""
     import shlex
 
     from lab.build import build_module
-    from lab.gdb import add_symbol_file, gdb_argv, module_sections
+    from lab.gdb import add_symbol_file, gdb_argv, kernel_symbols, module_sections
 
-    cmds: tuple[str, ...] = ()
+    cmds: list[str] = []
     if kernel.kdir is not None:
         res = vm.run("modprobe multimap")
         if res.ok:
-            cmds = (add_symbol_file(build_module(kernel).ko, module_sections(vm)),)
+            cmds.append(add_symbol_file(build_module(kernel).ko, module_sections(vm)))
         else:
             stderr_log(f"modprobe multimap failed ({res.stderr.strip()}): no module symbols")
+    for ko in kos:
+        cmds.append(add_symbol_file(ko, module_sections(vm, ko.stem.replace("-", "_"))))
+    symbols, missing = kernel_symbols(kernel)
+    if missing:
+        stderr_log(f"note: {missing}")
     stderr_log(f"gdb stub on 127.0.0.1:{port} (the kernel boots with nokaslr); attach with:")
-    stderr_log("  " + shlex.join(gdb_argv(kernel.image, port, cmds)))
+    stderr_log("  " + shlex.join(gdb_argv(symbols, port, tuple(cmds))))
 
 
 def cmd_shell(args: argparse.Namespace, _command: list[str]) -> int:
