@@ -33,12 +33,20 @@ INTERRUPT_POLL_S = 0.2
 Interrupt = Callable[[], str | None]
 
 
+def shown(command: str, limit: int = 80) -> str:
+    """A command as a message quotes it: its first line, at most limit characters (the lab's own
+    wrappers are long shell plumbing; the whole command is in the step log)."""
+    first = command.strip().splitlines()[0] if command.strip() else command
+    cut = first if len(first) <= limit and first == command.strip() else first[:limit] + "..."
+    return repr(cut)
+
+
 class CommandAborted(LabError):
     """A guest command stopped before it finished: its interrupt hook gave a reason, or the
     channel ended (the guest or the connection went away).  Carries the output so far."""
 
     def __init__(self, command: str, reason: str, stdout: bytes, stderr: bytes) -> None:
-        super().__init__(f"guest command {command!r} stopped: {reason}")
+        super().__init__(f"guest command {shown(command)} stopped: {reason}")
         self.command = command
         self.reason = reason
         self.stdout = stdout.decode(errors="replace")
@@ -92,7 +100,7 @@ def _pump(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CommandTimedOut(
-                f"guest command {command!r} did not finish within {timeout:g} s",
+                f"guest command {shown(command)} did not finish within {timeout:g} s",
                 bytes(out),
                 bytes(err),
             )

@@ -136,7 +136,7 @@ def insmod(vm: VM, ko: Path, params: tuple[str, ...] = ()) -> None:
     except GuestTimeout:
         raise ModuleLoadFailure(
             f"insmod {ko.name} did not return within {LOAD_TIMEOUT_S:g} s "
-            f"(console log {vm.console_log})"
+            f"(console log: {vm.console_log})"
         ) from None
     sync_console(vm.console, vm.run)
     reports = find_reports(vm.console.text(mark), after_boot=True)
@@ -144,9 +144,9 @@ def insmod(vm: VM, ko: Path, params: tuple[str, ...] = ()) -> None:
         first = reports[0]
         raise ModuleLoadFailure(
             f"loading {ko.name} made the kernel report [{first.kind}] {first.title} "
-            f"(console log {vm.console_log})"
+            f"(console log: {vm.console_log})"
         )
-    where = f"(console log {vm.console_log})"
+    where = f"(console log: {vm.console_log})"
     if not res.ok:  # insmod's words (its output and stderr are one stream), not grep's
         said = [ln for ln in res.stdout.strip().splitlines() if "unknown parameter" not in ln]
         last = said[-1] if said else f"exit {res.status}"

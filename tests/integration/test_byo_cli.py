@@ -30,7 +30,7 @@ HELLO = textwrap.dedent("""\
         return 0;
     }
 """)
-CONSOLE_LOG = re.compile(r"console log (\S+/console\.log)")
+CONSOLE_LOG = re.compile(r"console log: (\S+/console\.log)")
 
 
 def remaplab(

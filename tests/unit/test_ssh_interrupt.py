@@ -94,3 +94,20 @@ def test_a_swallowed_stop_signal_ends_a_guest_command(
     with pytest.raises(KeyboardInterrupt, match="raised again"):
         _pump(chan, out, err, lambda: False, "cmd", 60.0, float("inf"), a_signal_arrives)  # type: ignore[arg-type]
     assert len(polls) == 1 and bytes(out) == b"partial\n"
+
+
+def test_a_stopped_command_is_quoted_short_and_its_reason_kept() -> None:
+    """A map step's wrapper is 700 characters of shell: the message quotes its first line, cut,
+    and ends with the reason (the kernel report)."""
+    from lab.ssh import CommandAborted, shown
+
+    wrapper = "rm -f /tmp/remaplab-map-1.fifo; mkfifo /tmp/remaplab-map-1.fifo || exit 1\n" + (
+        "x" * 700
+    )
+    exc = CommandAborted(wrapper, "kernel report: BUG: unable to handle page fault", b"", b"")
+    assert str(exc) == (
+        "guest command 'rm -f /tmp/remaplab-map-1.fifo; mkfifo /tmp/remaplab-map-1.fifo || "
+        "exit 1...' stopped: kernel report: BUG: unable to handle page fault"
+    )
+    assert shown("uname -a") == "'uname -a'"
+    assert shown("y" * 100) == repr("y" * 80 + "...")
