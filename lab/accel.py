@@ -126,9 +126,11 @@ def choose(requested: str, profile: Profile, guest_key: str) -> AccelChoice:
     verdict = cached_verdict(key)
     if verdict is not None:
         ok, reason = verdict
-        return (
-            AccelChoice("kvm", "KVM probe passed before")
-            if ok
-            else AccelChoice("tcg", f"KVM probe failed before: {reason}")
+        if ok:
+            return AccelChoice("kvm", "KVM probe passed before")
+        # Said at every boot: the headline; the whole reason and the probe's logs are beside it.
+        headline = reason.split("; ")[0].split(" (console log")[0]
+        return AccelChoice(
+            "tcg", f"KVM probe failed before: {headline} (why: {_verdict_path(key)})"
         )
     return AccelChoice("kvm", "probing KVM with a bounded boot", probe_key=key)

@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import time
@@ -75,10 +76,14 @@ def test_a_failed_probes_console_log_is_kept_with_its_verdict(
     stderr.unlink()
     console.parent.rmdir()
     reason = accel.choose("auto", prof, "guest-3").reason
-    assert reason == f"KVM probe failed before: {said}"
-    (kept,) = re.findall(r"console log: (\S+);", reason)
+    (verdict,) = re.findall(r"\(why: (\S+)\)$", reason)  # every boot: the headline, the file
+    assert reason == (
+        f"KVM probe failed before: QEMU exited before the x86_64 guest was ready (why: {verdict})"
+    )
+    assert json.loads(Path(verdict).read_text())["reason"] == said
+    (kept,) = re.findall(r"console log: (\S+);", said)
     assert Path(kept).read_text().startswith("SeaBIOS") and str(tmp_cache) in kept
-    (kept_err,) = re.findall(r"QEMU stderr: (\S+)\)", reason)
+    (kept_err,) = re.findall(r"QEMU stderr: (\S+)\)", said)
     assert "Assertion" in Path(kept_err).read_text() and str(tmp_cache) in kept_err
 
 
