@@ -51,12 +51,21 @@ def share_params(shares: tuple[Path, ...]) -> list[str]:
     return [f"remaplab.share{i}={path}" for i, path in enumerate(shares)]
 
 
+def _words(append: tuple[str, ...]) -> list[str]:
+    return [w for item in append for w in item.split()]  # a scenario item may hold several
+
+
+def randomised(append: tuple[str, ...]) -> bool:
+    """Whether the user's kernel parameters ask for KASLR back: a `kaslr` among them (no kernel
+    parameter of that name exists) takes the lab's `nokaslr` out."""
+    return "kaslr" in _words(append)
+
+
 def cmdline(spec: QemuSpec) -> str:
-    """The profile's parameters, the lab's, the shares', the user's.  A user's `kaslr` (no
-    kernel parameter of that name exists) takes the lab's `nokaslr` out: randomised again."""
-    words = [w for item in spec.append for w in item.split()]  # a scenario item may hold several
-    base = [p for p in BASE_CMDLINE if p != "nokaslr" or "kaslr" not in words]
-    user = [w for w in words if w != "kaslr"]
+    """The profile's parameters, the lab's, the shares', the user's (`kaslr`: see randomised)."""
+    kaslr = randomised(spec.append)
+    base = [p for p in BASE_CMDLINE if p != "nokaslr" or not kaslr]
+    user = [w for w in _words(spec.append) if w != "kaslr"]
     return " ".join([*spec.profile.cmdline, *base, *share_params(spec.shares), *user])
 
 

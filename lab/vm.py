@@ -133,6 +133,11 @@ class VM:
     def evidence_files(self) -> tuple[Path, Path]:
         return self.console_log, self.qemu_stderr
 
+    @property
+    def evidence(self) -> str:
+        """Both files as every boot failure names them."""
+        return bootfail.evidence(*self.evidence_files)
+
     def start(self) -> None:
         require_qemu(self.options.arch)
         bootcheck.warm()  # the readiness check's crash table, compiled while QEMU boots
@@ -217,7 +222,7 @@ class VM:
                 self.failed = True
                 raise BootError(
                     f"{self.options.arch} guest did not boot: {exc}, twice ({seen}; "
-                    f"{bootfail.evidence(*self.evidence_files)})",
+                    f"{self.evidence})",
                     self.workdir,
                 ) from None
             except ConsoleEOF as exc:
@@ -234,8 +239,7 @@ class VM:
                 self._kill()
                 self.failed = True
                 raise BootError(
-                    f"{self.options.arch} guest did not boot: {exc} "
-                    f"({bootfail.evidence(*self.evidence_files)})",
+                    f"{self.options.arch} guest did not boot: {exc} ({self.evidence})",
                     self.workdir,
                 ) from None
         self.connect_ssh(port)
@@ -284,8 +288,7 @@ class VM:
         except GuestTimeout as exc:
             self.failed = True
             raise BootError(
-                f"{self.options.arch} guest booted but SSH failed: {exc} "
-                f"({bootfail.evidence(*self.evidence_files)})",
+                f"{self.options.arch} guest booted but SSH failed: {exc} ({self.evidence})",
                 self.workdir,
             ) from None
 

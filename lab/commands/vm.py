@@ -15,6 +15,7 @@ from lab.errors import GuestTimeout, LabError
 from lab.kernel.spec import add_kernel_args
 from lab.limits import MAX_SMP, count, memory, seconds
 from lab.log import stderr_log
+from lab.qemu import randomised
 
 if TYPE_CHECKING:
     from lab.crash import Report
@@ -84,7 +85,7 @@ def _vm_options(args: argparse.Namespace) -> object:
     from lab.vm import VMOptions
 
     seconds("--timeout", args.timeout)
-    if args.gdb and "kaslr" in args.append.split():
+    if args.gdb and randomised((args.append,)):
         raise LabError("--gdb reads symbols at the vmlinux's addresses: drop kaslr from --append")
     return VMOptions(
         arch=args.arch,
@@ -155,7 +156,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
     folders, given = tuple(args.module), tuple(args.module_param)
     usermodules.check_args(folders, given)
     kernel, initramfs = prepare(args.arch, kernel_spec(args))
-    if "kaslr" in options.append and args.arch == "x86_64" and is_elf(kernel.image):
+    if randomised(options.append) and args.arch == "x86_64" and is_elf(kernel.image):
         stderr_log(
             "note: kaslr changes nothing here: an x86 kernel booted through PVH never randomises"
         )
