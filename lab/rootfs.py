@@ -155,7 +155,19 @@ def _add_userland(
     arc: Archive, profile: Profile, user: Path, programs: list[str], keys: LabKeys
 ) -> None:
     """Directories, busybox, dropbear and their libraries, init scripts, the lab's keys."""
-    for d in ("proc", "sys", "dev", "tmp", "run", "root", "etc/dropbear", "var/log"):
+    for d in (
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "run",
+        "root",
+        "etc/dropbear",
+        "var/log",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+    ):
         arc.dir(d)
     arc.dir("root", 0o700)
     arc.dir("root/.ssh", 0o700)
@@ -170,7 +182,7 @@ def _add_userland(
     arc.file("init", (ROOTFS_SRC / "init").read_bytes(), 0o755)
     arc.symlink("bin/sh", "busybox")
     arc.symlink("sbin/init", "/bin/busybox")
-    for name in ("passwd", "group", "shells", "profile", "inittab"):
+    for name in ("passwd", "group", "shells", "profile", "inittab", "fstab"):
         arc.file(f"etc/{name}", (ROOTFS_SRC / "etc" / name).read_bytes())
     arc.file("etc/remaplab/rcS", (ROOTFS_SRC / "rcS").read_bytes(), 0o755)
     arc.file("root/.ssh/authorized_keys", (keys.client_pub + "\n").encode(), 0o600)

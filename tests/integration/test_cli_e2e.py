@@ -76,6 +76,15 @@ def test_kernel_panic_at_boot_is_one_clear_line(arch: str) -> None:
     assert "Traceback" not in res.stderr
 
 
+def test_a_boot_module_that_fails_to_load_is_one_clear_line(arch: str) -> None:
+    """rcS loads the boot modules in parallel and waits for each: one the kernel refuses (here
+    blacklisted) fails the boot at once, named, not as a guest that never answers."""
+    res = boot(arch, "--append", "module_blacklist=virtio_net", "--", "true", timeout=120)
+    assert res.returncode == 125, res.stderr
+    assert f"{arch} guest init failed: insmod kernel/drivers/net/virtio_net.ko" in res.stderr
+    assert "timed out" not in res.stderr and "Traceback" not in res.stderr
+
+
 def test_boot_timeout_names_timeout_and_last_line(arch: str) -> None:
     """--boot-timeout 1.5 (shorter than any boot here): remaplab gives up on that timeout, says
     so with the last console line, and the command never runs (125, not the guest's 0)."""

@@ -44,6 +44,32 @@ def test_file_roundtrip(vm: VM, tmp_path: Path) -> None:
         vm.ssh.get("/nonexistent", tmp_path / "x")  # type: ignore[union-attr]
 
 
+def test_userland_as_started(vm: VM) -> None:
+    """What rootfs/init and rcS leave: the file systems of /etc/fstab and devpts mounted, every
+    applet's link made (they are made beside the start-up, waited for before "ready"), and
+    busybox init as PID 1 reaping orphans."""
+    mounts = {
+        line.split()[1]: line.split()[2] for line in vm.run("cat /proc/mounts").stdout.splitlines()
+    }
+    for where, fs in {
+        "/proc": "proc",
+        "/sys": "sysfs",
+        "/dev": "devtmpfs",
+        "/dev/pts": "devpts",
+        "/tmp": "tmpfs",
+        "/sys/kernel/debug": "debugfs",
+    }.items():
+        assert mounts.get(where) == fs, (where, mounts)
+    res = vm.run("busybox --list-full | while read -r p; do [ -e /$p ] || echo missing /$p; done")
+    assert res.ok and res.stdout == "", res.stdout
+    # a program that execs a command by name (not the shell, which runs applets itself)
+    assert vm.run("env cat /proc/version").stdout.startswith("Linux version")
+    assert vm.run("cat /proc/1/cmdline").stdout.split("\0")[:2] == ["/bin/busybox", "init"]
+    # an orphan's end is reaped by PID 1: no zombie stays
+    vm.run("sh -c 'sleep 0.2 &' ; sleep 1")
+    assert " Z " not in vm.run("ps -o pid,stat,comm | grep -v grep").stdout.replace("\t", " ")
+
+
 def test_any_distro_module_loads(vm: VM) -> None:
     # dummy.ko is not in the initramfs: it comes from the module tree shared over 9p.
     boot = {module_name(m) for m in vm.run("cat /etc/remaplab/boot-modules").stdout.split()}
