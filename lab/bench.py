@@ -22,10 +22,28 @@ from lab.bench_suite import suite_costs
 from lab.bootphases import medians, phases
 from lab.combos import combinations, refusal
 from lab.guest_tools import ctl, ctl_args
+from lab.kernel import Kernel
 from lab.log import stderr_log
+from lab.rootfs import Initramfs
 from lab.session import prepare
 from lab.steplog import StepLog, recording
 from lab.vm import VM, VMOptions
+
+
+def one_boot(
+    kernel: Kernel, initramfs: Initramfs, options: VMOptions
+) -> tuple[float, dict[str, float], str]:
+    """One boot to the answer of its first command (`uname -a`): the seconds, where they went
+    (lab/bootphases.py) and the accelerator used."""
+    start = time.monotonic()
+    with VM(kernel, initramfs, options) as vm:
+        result = vm.run("uname -a", timeout=30)
+        seconds = time.monotonic() - start
+        if not result.ok:
+            raise RuntimeError(f"uname -a failed in the {options.arch} guest: {result.stderr}")
+        dmesg = vm.run("dmesg", timeout=30).stdout  # after the figure: not timed
+        times = (vm.ready_seconds, vm.boot_seconds, result.seconds, seconds)
+        return seconds, phases(dmesg, *times), vm.accel
 
 
 def boot_to_first_command(arch: str, runs: int, accel: str) -> dict[str, Any]:
@@ -34,16 +52,10 @@ def boot_to_first_command(arch: str, runs: int, accel: str) -> dict[str, Any]:
     split: list[dict[str, float]] = []
     used = set()
     for _ in range(runs):
-        start = time.monotonic()
-        with VM(kernel, initramfs, VMOptions(arch=arch, accel=accel)) as vm:
-            result = vm.run("uname -a", timeout=30)
-            samples.append(time.monotonic() - start)
-            if not result.ok:
-                raise RuntimeError(f"uname -a failed in the {arch} guest: {result.stderr}")
-            used.add(vm.accel)
-            dmesg = vm.run("dmesg", timeout=30).stdout  # after the figure: not timed
-            times = (vm.ready_seconds, vm.boot_seconds, result.seconds, samples[-1])
-            split.append(phases(dmesg, *times))
+        seconds, where, used_accel = one_boot(kernel, initramfs, VMOptions(arch=arch, accel=accel))
+        samples.append(seconds)
+        split.append(where)
+        used.add(used_accel)
     return {
         "arch": arch,
         "accel": "/".join(sorted(used)),

@@ -170,9 +170,16 @@ def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, _command: list[str]) -> int:
+    runs = count("--runs", args.runs, MAX_RUNS)
+    if args.compare_append or args.compare_qemu_arg:
+        from lab.bench_compare import compare
+
+        out = args.out or Path("results/bench-compare.json")
+        extras = (tuple(args.compare_append), tuple(args.compare_qemu_arg))
+        return compare(chosen_arches(args), runs, out, args.accel, *extras)
     from lab.bench import bench
 
-    return bench(chosen_arches(args), count("--runs", args.runs, MAX_RUNS), args.out, args.accel)
+    return bench(chosen_arches(args), runs, args.out or Path("results/bench.json"), args.accel)
 
 
 def _register_kernel(sub: Any, parser_class: Any) -> None:
@@ -238,8 +245,27 @@ def register(sub: Any, parser_class: Any) -> None:
     doc.set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="boot-to-first-command benchmark")
     bench.add_argument("--arch", action="append", help="arch to measure (default: all)")
-    bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument(
+        "--runs", type=int, default=5, help="boots per figure (pairs with --compare-*)"
+    )
     bench.add_argument("--accel", default="auto")
-    bench.add_argument("--out", type=Path, default=Path("results/bench.json"))
+    bench.add_argument(
+        "--out", type=Path, help="JSON (default results/bench.json, or bench-compare.json)"
+    )
+    bench.add_argument(
+        "--compare-append",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="only compare boots: interleaved pairs of the lab's boot and one with TEXT added "
+        "to the kernel command line (repeatable)",
+    )
+    bench.add_argument(
+        "--compare-qemu-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="likewise, with ARG added to QEMU's command line (repeatable; --compare-qemu-arg=-X)",
+    )
     bench.set_defaults(func=cmd_bench)
     cc.register(sub)

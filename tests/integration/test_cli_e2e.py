@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -258,3 +259,25 @@ def test_a_report_printed_as_the_command_ends_is_not_missed() -> None:
     # a WARNING line with no stack after it: syzkaller's rules title it "WARNING in corrupted"
     assert "[WARNING] WARNING in" in res.stderr, res.stderr
 
+
+def test_bench_compare_boots_interleaved_pairs(tmp_path: Path) -> None:
+    """remaplab bench --compare-append: pairs of real boots, A without and B with the option,
+    their figures and the paired verdict in the JSON (what the README's A/B figures came from)."""
+    out = tmp_path / "compare.json"
+    argv = ["bench", "--arch", "x86_64", "--accel", "tcg", "--runs", "2"]
+    res = subprocess.run(
+        [*REMAPLAB, *argv, "--compare-append", "loglevel=4", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "x86_64 pair 2/2: A " in res.stderr
+    (row,) = json.loads(out.read_text())["boot_compare"]
+    assert row["arch"] == "x86_64" and row["accel"] == "tcg" and row["pairs"] == 2
+    assert row["b_append"] == ["loglevel=4"] and row["b_qemu_args"] == []
+    assert len(row["a_samples_s"]) == len(row["b_samples_s"]) == 2
+    assert all(0.3 < s < 120 for s in row["a_samples_s"] + row["b_samples_s"])
+    assert row["b_faster_pairs"] + row["b_slower_pairs"] <= 2
+    assert 0 < row["sign_test_p"] <= 1

@@ -35,6 +35,7 @@ CASES = [
     (["soak", "--run-timeout", "nan"], "--run-timeout must be more than 0"),
     (["bench", "--runs", "0"], "--runs must be from 1 to 10000, not 0"),
     (["bench", "--runs", "-1"], "--runs must be from 1 to 10000, not -1"),
+    (["bench", "--compare-append", "quiet", "--runs", "0"], "--runs must be from 1 to 10000"),
     (["kernel", "build", "--jobs", "99999"], "--jobs must be from 1 to 1024"),
     (
         ["bisect", REPRO, "--repo", "/tmp", "--good", "a", "--bad", "b", "--runs", "100000"],
