@@ -21,6 +21,7 @@ from lab import snapshot
 from lab.bench_suite import suite_costs
 from lab.bootphases import medians, phases
 from lab.combos import combinations, refusal
+from lab.errors import LabError
 from lab.guest_tools import ctl, ctl_args
 from lab.kernel import Kernel
 from lab.log import stderr_log
@@ -40,7 +41,7 @@ def one_boot(
         result = vm.run("uname -a", timeout=30)
         seconds = time.monotonic() - start
         if not result.ok:
-            raise RuntimeError(f"uname -a failed in the {options.arch} guest: {result.stderr}")
+            raise LabError(f"uname -a failed in the {options.arch} guest: {result.stderr.strip()}")
         dmesg = vm.run("dmesg", timeout=30).stdout  # after the figure: not timed
         times = (vm.ready_seconds, vm.boot_seconds, result.seconds, seconds)
         return seconds, phases(dmesg, *times), vm.accel

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.bench import one_boot
+from lab.errors import LabError
 from lab.log import stderr_log
 from lab.session import prepare
 from lab.vm import VMOptions
@@ -35,7 +36,7 @@ def sign_test_p(wins: int, pairs: int) -> float:
         return 1.0
     tail = min(wins, pairs - wins)
     tail_count = sum(math.comb(pairs, k) for k in range(tail + 1))
-    return min(1.0, math.ldexp(2 * tail_count, -pairs))
+    return min(1.0, 2 * tail_count / (1 << pairs))  # ints divide exactly: no overflow at any n
 
 
 def paired(a: list[float], b: list[float]) -> dict[str, Any]:
@@ -60,13 +61,19 @@ def compare_boots(
     arch: str, pairs: int, accel: str, append: tuple[str, ...], qemu_args: tuple[str, ...]
 ) -> dict[str, Any]:
     kernel, initramfs = prepare(arch)
+    extras = [*append, *qemu_args]
     base = VMOptions(arch=arch, accel=accel)
     variants = {"a": base, "b": replace(base, append=append, qemu_args=qemu_args)}
     times: dict[str, list[float]] = {"a": [], "b": []}
     used = set()
     for i in range(pairs):
         for side in ("a", "b") if i % 2 == 0 else ("b", "a"):
-            seconds, _phases, used_accel = one_boot(kernel, initramfs, variants[side])
+            try:
+                seconds, _phases, used_accel = one_boot(kernel, initramfs, variants[side])
+            except LabError as exc:  # named, keeping its kind (a timeout exits as one)
+                what = "A (the lab's boot)" if side == "a" else f"B (+ {' '.join(extras)})"
+                exc.args = (f"bench --compare: {arch} pair {i + 1}, {what}: {exc}",)
+                raise
             times[side].append(seconds)
             used.add(used_accel)
         stderr_log(
@@ -91,7 +98,7 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
     table = Table(title=f"boot to first command, A: the lab's boot, B: + {extras}")
     for col in ("arch", "accel", "pairs", "A median s", "B median s", "B - A median s"):
         table.add_column(col)
-    table.add_column("B faster")
+    table.add_column("B faster/slower")
     table.add_column("p (sign test)")
     for r in rows:
         table.add_row(
@@ -101,7 +108,7 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
             f"{r['a_median_s']:.3f}",
             f"{r['b_median_s']:.3f}",
             f"{r['median_diff_s']:+.3f}",
-            f"{r['b_faster_pairs']}/{r['pairs']}",
+            f"{r['b_faster_pairs']}/{r['b_slower_pairs']}",
             f"{r['sign_test_p']:.2f}",
         )
     Console().print(table)
@@ -115,17 +122,14 @@ def compare(
     append: tuple[str, ...],
     qemu_args: tuple[str, ...],
 ) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    when = time.strftime("%Y-%m-%dT%H:%M:%S")
     for arch in arches:
         stderr_log(f"bench: {pairs} interleaved pairs of {arch} boots (A, then B with the extras)")
         rows.append(compare_boots(arch, pairs, accel, append, qemu_args))
+        report = {"host": platform.node(), "when": when, "boot_compare": rows}
+        out.write_text(json.dumps(report, indent=2) + "\n")  # each arch's as it ends
     print_comparison(rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "host": platform.node(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "boot_compare": rows,
-    }
-    out.write_text(json.dumps(report, indent=2) + "\n")
     stderr_log(f"bench: results written to {out}")
     return 0

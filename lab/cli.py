@@ -63,7 +63,7 @@ def build_parser() -> Parser:
 
 # Options whose values are other programs' flags ("--qemu-arg -device", "--cflags -DX=1"):
 # argparse takes a value starting with '-' for an option of its own unless it is joined.
-FLAG_VALUED = ("--cflags", "--append", "--qemu-arg")
+FLAG_VALUED = ("--cflags", "--append", "--qemu-arg", "--compare-append", "--compare-qemu-arg")
 
 
 def _joined(words: list[str]) -> list[str]:

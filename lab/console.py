@@ -16,6 +16,11 @@ from lab.errors import GuestTimeout
 READ_CHUNK = 65536
 
 
+def shown_seconds(value: float) -> str:
+    """A wait's bound as a person gives it: 120, 30, 1.5, 0.8 (not 0.8 shown as 1)."""
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
 class Console:
     def __init__(self, child: Any, log_path: Path) -> None:
         self.child = child
@@ -95,7 +100,7 @@ class Console:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise GuestTimeout(
-                        f"timed out after {timeout:.0f} s waiting for {what}; "
+                        f"timed out after {shown_seconds(timeout)} s waiting for {what}; "
                         f"last console line: {self.last_line_locked()!r}"
                     )
                 self._cond.wait(remaining)

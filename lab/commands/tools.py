@@ -171,6 +171,12 @@ def cmd_doctor(args: argparse.Namespace, _command: list[str]) -> int:
 
 def cmd_bench(args: argparse.Namespace, _command: list[str]) -> int:
     runs = count("--runs", args.runs, MAX_RUNS)
+    for option, values in (
+        ("--compare-append", args.compare_append),
+        ("--compare-qemu-arg", args.compare_qemu_arg),
+    ):
+        if any(not v.strip() for v in values):
+            raise LabError(f"{option} needs a value, not an empty one (B would be A)")
     if args.compare_append or args.compare_qemu_arg:
         from lab.bench_compare import compare
 

@@ -22,6 +22,8 @@ from lab.bench_compare import paired, sign_test_p
         (10, 10, 2 / 1024),
         (0, 0, 1.0),  # every pair a tie
         (1, 1, 1.0),
+        (1000, 2000, 1.0),  # beyond a float's range in the intermediate counts
+        (0, 2000, 2.0**-1999),
     ],
 )
 def test_sign_test(wins: int, pairs: int, p: float) -> None:
@@ -75,3 +77,26 @@ def test_the_command_line_reaches_the_comparison(monkeypatch: pytest.MonkeyPatch
         "accel": "auto",
         "extras": (("nosmt", "quiet"), ("-no-hpet",)),
     }
+
+
+@pytest.mark.parametrize("option", ["--compare-append", "--compare-qemu-arg"])
+def test_an_empty_extra_is_refused_before_any_boot(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab.cli import main
+
+    assert main(["bench", option, " "]) == 125
+    err = capsys.readouterr().err
+    assert f"{option} needs a value, not an empty one" in err and "Traceback" not in err
+
+
+def test_a_qemu_arg_starting_with_a_dash_may_follow_the_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lab.bench_compare
+    from lab.cli import main
+
+    seen: list[Any] = []
+    monkeypatch.setattr(lab.bench_compare, "compare", lambda *a: seen.append(a[4:]) or 0)
+    assert main(["bench", "--compare-qemu-arg", "-no-hpet"]) == 0
+    assert seen == [((), ("-no-hpet",))]

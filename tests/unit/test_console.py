@@ -101,3 +101,13 @@ def test_console_sync_is_false_when_the_guest_dies_meanwhile() -> None:
             raise ConsoleEOF("QEMU exited")
 
     assert sync_console(Dying(), lambda _c, _t: SimpleNamespace(ok=True)) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(120.0, "120"), (30, "30"), (12.34, "12"), (2.0, "2"), (1.5, "1.5"), (0.8, "0.8")],
+)
+def test_a_wait_bound_is_shown_as_given(value: float, shown: str) -> None:
+    from lab.console import shown_seconds
+
+    assert shown_seconds(value) == shown
