@@ -98,7 +98,7 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
     table = Table(title=f"boot to first command, A: the lab's boot, B: + {extras}")
     for col in ("arch", "accel", "pairs", "A median s", "B median s", "B - A median s"):
         table.add_column(col)
-    table.add_column("B faster/slower")
+    table.add_column("B faster / slower")
     table.add_column("p (sign test)")
     for r in rows:
         table.add_row(
