@@ -14,6 +14,7 @@ from lab.build import BuildFailure, build_external_module
 from lab.crash import find_reports
 from lab.errors import GuestTimeout, LabError
 from lab.log import Log
+from lab.rootfs import module_name
 from lab.watch import sync_console
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def build(kernel: Kernel, folders: tuple[Path, ...], log: Log) -> list[Path]:
 def insmod_params(given: tuple[str, ...], kos: list[Path]) -> dict[str, tuple[str, ...]]:
     """--module-param MOD.NAME=VALUE per built module (by its .ko name; '-' and '_' alike, as
     the kernel takes them); LabError naming the modules there are for a MOD that is none."""
-    names = {ko.stem.replace("-", "_"): ko.stem for ko in kos}
+    names = {module_name(ko.name): ko.stem for ko in kos}
     out: dict[str, list[str]] = {}
     for param in given:
         m = MODULE_PARAM.fullmatch(param)

@@ -140,6 +140,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
     from lab.crash import find_reports
     from lab.kernel.pvh import is_elf
     from lab.profiles import get_profile, require_qemu
+    from lab.rootfs import module_name
     from lab.session import prepare
     from lab.vm import VM, VMOptions
     from lab.watch import KernelWatch
@@ -172,7 +173,7 @@ def cmd_boot(args: argparse.Namespace, command: list[str]) -> int:
         for report in find_reports(vm.console.raw()[: watch.mark].decode(errors="replace")):
             vm.failed = True  # keep the console log
             stderr_log(f"kernel report during boot: {report.title} (console log: {vm.console_log})")
-        mods = {ko.stem.replace("-", "_"): ko for ko in kos}  # their frames decode too
+        mods = {module_name(ko.name): ko for ko in kos}  # their frames decode too
         for ko in kos:
             _load(vm, ko, params.get(ko.stem, ()))
         if options.gdb_port is not None:
@@ -317,6 +318,7 @@ def _print_gdb(vm: Any, kernel: Any, port: int, kos: list[Path]) -> None:
 
     from lab.build import build_module
     from lab.gdb import add_symbol_file, gdb_argv, kernel_symbols, module_sections
+    from lab.rootfs import module_name
 
     cmds: list[str] = []
     if kernel.kdir is not None:
@@ -326,7 +328,7 @@ def _print_gdb(vm: Any, kernel: Any, port: int, kos: list[Path]) -> None:
         else:
             stderr_log(f"modprobe multimap failed ({res.stderr.strip()}): no module symbols")
     for ko in kos:
-        cmds.append(add_symbol_file(ko, module_sections(vm, ko.stem.replace("-", "_"))))
+        cmds.append(add_symbol_file(ko, module_sections(vm, module_name(ko.name))))
     symbols, missing = kernel_symbols(kernel)
     if missing:
         stderr_log(f"note: {missing}")
