@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.bench import one_boot
+from lab.bootphases import medians
 from lab.errors import LabError
 from lab.log import stderr_log
 from lab.session import prepare
@@ -65,16 +66,18 @@ def compare_boots(
     base = VMOptions(arch=arch, accel=accel)
     variants = {"a": base, "b": replace(base, append=append, qemu_args=qemu_args)}
     times: dict[str, list[float]] = {"a": [], "b": []}
+    split: dict[str, list[dict[str, float]]] = {"a": [], "b": []}
     used = set()
     for i in range(pairs):
         for side in ("a", "b") if i % 2 == 0 else ("b", "a"):
             try:
-                seconds, _phases, used_accel = one_boot(kernel, initramfs, variants[side])
+                seconds, where, used_accel = one_boot(kernel, initramfs, variants[side])
             except LabError as exc:  # named, keeping its kind (a timeout exits as one)
                 what = "A (the lab's boot)" if side == "a" else f"B (+ {' '.join(extras)})"
                 exc.args = (f"bench --compare: {arch} pair {i + 1}, {what}: {exc}",)
                 raise
             times[side].append(seconds)
+            split[side].append(where)
             used.add(used_accel)
         stderr_log(
             f"bench: {arch} pair {i + 1}/{pairs}: "
@@ -87,6 +90,9 @@ def compare_boots(
         "b_qemu_args": list(qemu_args),
         "a_samples_s": times["a"],
         "b_samples_s": times["b"],
+        # where each side's seconds went (medians, lab/bootphases.py): which phase B changed
+        "a_phases_s": medians(split["a"]),
+        "b_phases_s": medians(split["b"]),
         **paired(times["a"], times["b"]),
     }
 

@@ -282,4 +282,6 @@ def test_bench_compare_boots_interleaved_pairs(tmp_path: Path) -> None:
     assert len(row["a_samples_s"]) == len(row["b_samples_s"]) == 2
     assert all(0.3 < s < 120 for s in row["a_samples_s"] + row["b_samples_s"])
     assert row["b_faster_pairs"] + row["b_slower_pairs"] <= 2
+    for side in ("a_phases_s", "b_phases_s"):  # where each side's seconds went
+        assert {"kernel to /init", "ssh connect"} <= set(row[side]), row[side]
     assert 0 < row["sign_test_p"] <= 1
