@@ -35,6 +35,7 @@ class Profile:
     extra_args: tuple[str, ...]
     boot_modules: tuple[str, ...]
     cmdline: tuple[str, ...]
+    cmdline_tcg: tuple[str, ...]  # added only under TCG
 
 
 @cache
@@ -44,7 +45,7 @@ def profiles() -> dict[str, Profile]:
     out: dict[str, Profile] = {}
     for arch, row in table.items():
         row = dict(row)
-        for key in ("extra_args", "boot_modules", "cmdline"):
+        for key in ("extra_args", "boot_modules", "cmdline", "cmdline_tcg"):
             row[key] = tuple(row[key])
         out[arch] = Profile(arch=arch, **row)
     return out

@@ -55,18 +55,26 @@ def _words(append: tuple[str, ...]) -> list[str]:
     return [w for item in append for w in item.split()]  # a scenario item may hold several
 
 
+# Lab defaults that a word of the user's takes out.  Neither word is a kernel parameter (the
+# kernel would hand it to /init), so it is dropped with the default it undoes.
+UNDO = {"kaslr": "nokaslr", "apictimer": "noapictimer"}
+
+
 def randomised(append: tuple[str, ...]) -> bool:
-    """Whether the user's kernel parameters ask for KASLR back: a `kaslr` among them (no kernel
-    parameter of that name exists) takes the lab's `nokaslr` out."""
+    """Whether the user's kernel parameters ask for KASLR back: a `kaslr` among them takes the
+    lab's `nokaslr` out (see UNDO)."""
     return "kaslr" in _words(append)
 
 
 def cmdline(spec: QemuSpec) -> str:
-    """The profile's parameters, the lab's, the shares', the user's (`kaslr`: see randomised)."""
-    kaslr = randomised(spec.append)
-    base = [p for p in BASE_CMDLINE if p != "nokaslr" or not kaslr]
-    user = [w for w in _words(spec.append) if w != "kaslr"]
-    return " ".join([*spec.profile.cmdline, *base, *share_params(spec.shares), *user])
+    """The profile's parameters, the lab's (and the profile's TCG ones under TCG), the shares',
+    the user's; a word in UNDO takes its default out."""
+    words = _words(spec.append)
+    undone = {UNDO[w] for w in words if w in UNDO}
+    tcg = spec.profile.cmdline_tcg if spec.accel == "tcg" else ()
+    lab = [p for p in (*BASE_CMDLINE, *tcg) if p not in undone]
+    user = [w for w in words if w not in UNDO]
+    return " ".join([*spec.profile.cmdline, *lab, *share_params(spec.shares), *user])
 
 
 def build_argv(spec: QemuSpec) -> list[str]:

@@ -38,8 +38,9 @@ def add_vm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--append",
         default="",
-        help="extra kernel command line (guests boot with nokaslr; `kaslr` here lets the kernel "
-        "randomise, which an x86_64 PVH boot never does)",
+        help="extra kernel command line (guests boot with nokaslr, and x86_64 TCG guests with "
+        "noapictimer; `kaslr` here lets the kernel randomise, which an x86_64 PVH boot never "
+        "does, `apictimer` gives back the local APIC timer)",
     )
     p.add_argument("--accel", default="auto", help="auto|kvm|tcg (default auto: KVM if proven)")
     p.add_argument("--memory", default="1G", help="guest memory (default 1G)")

@@ -92,3 +92,16 @@ def test_every_guest_boots_at_fixed_addresses() -> None:
     assert randomised[-1] == "cma=64M"
     one_item = cmdline(spec("arm64", append=("cma=64M kaslr",))).split()  # a scenario's line
     assert "nokaslr" not in one_item and "kaslr" not in one_item and "cma=64M" in one_item
+
+
+def test_x86_tcg_guests_skip_the_apic_timer_calibration() -> None:
+    """noapictimer under TCG on x86_64 only: KVM guests have the TSC-deadline timer, arm64's
+    timer needs no calibration; `apictimer` takes it out like `kaslr` takes out nokaslr."""
+    assert "noapictimer" in cmdline(spec("x86_64")).split()
+    assert "noapictimer" not in cmdline(spec("x86_64", accel="kvm")).split()
+    assert "noapictimer" not in cmdline(spec("arm64")).split()
+    back = cmdline(spec("x86_64", append=("cma=64M apictimer",))).split()
+    assert "noapictimer" not in back and "apictimer" not in back
+    assert "nokaslr" in back and back[-1] == "cma=64M"
+    both = cmdline(spec("x86_64", append=("kaslr", "apictimer"))).split()
+    assert not {"nokaslr", "noapictimer", "kaslr", "apictimer"} & set(both)
