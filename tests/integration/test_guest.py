@@ -121,3 +121,22 @@ def test_console_sync_at_any_log_level(vm: VM) -> None:
     start = time.monotonic()  # the line could not be written: no wait for it
     assert not sync_console(vm.console, lambda _c, _t: vm.run("false"))
     assert time.monotonic() - start < 1.5
+
+
+def test_timer_setup_follows_the_accelerator(vm: VM, arch: str) -> None:
+    """An x86_64 TCG guest skips the local APIC timer's 100 ms calibration (noapictimer): the
+    HPET ticks for both CPUs. Other guests keep their own timer. Either way every CPU's time is
+    accounted (ticks reach each CPU) and the clock agrees with sleep."""
+    cmdline = vm.run("cat /proc/cmdline").stdout.split()
+    skipped = arch == "x86_64" and vm.accel == "tcg"
+    assert ("noapictimer" in cmdline) == skipped, cmdline
+    assert ("Disabling APIC timer" in vm.run("dmesg").stdout) == skipped
+    script = "grep '^cpu[0-9]' /proc/stat; cut -d' ' -f1 /proc/uptime"
+    before = vm.run(script).stdout.splitlines()
+    vm.run("sleep 1")
+    after = vm.run(script).stdout.splitlines()
+    assert len(before) == len(after) >= 3, before  # two CPUs, then the uptime
+    for old, new in zip(before[:-1], after[:-1], strict=True):
+        spent = sum(map(int, new.split()[1:])) - sum(map(int, old.split()[1:]))
+        assert spent >= 50, (old, new)  # USER_HZ 100: about 100 a second on each CPU
+    assert 0.9 <= float(after[-1]) - float(before[-1]) <= 5.0, (before[-1], after[-1])
