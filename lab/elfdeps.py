@@ -27,31 +27,60 @@ def needed(path: Path) -> tuple[list[str], str | None]:
         return names, interp
 
 
-def library_dirs(root: Path, triplet: str) -> list[Path]:
-    return [root / "lib" / triplet, root / "usr/lib" / triplet, root / "lib", root / "usr/lib"]
+MAX_LINK_HOPS = 40  # the kernel's own limit on symbolic links followed in one path lookup
+
+
+def resolve_in(root: Path, rel: str) -> Path:
+    """rel (a path inside root) with its symbolic links followed inside root, as in a chroot:
+    an absolute link target is relative to root.  Path.resolve() would follow a package's
+    lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 to the host's own
+    loader, which need not be the guest's."""
+    todo = [p for p in rel.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            del done[-1:]
+            continue
+        here = root.joinpath(*done, part)
+        if not here.is_symlink():
+            done.append(part)
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            raise LabError(f"{rel}: more than {MAX_LINK_HOPS} symbolic links under {root}")
+        target = here.readlink().as_posix()
+        if target.startswith("/"):
+            done = []
+        todo[:0] = [p for p in target.split("/") if p not in ("", ".")]
+    return root.joinpath(*done)
+
+
+def library_dirs(triplet: str) -> list[str]:
+    return [f"lib/{triplet}", f"usr/lib/{triplet}", "lib", "usr/lib"]
 
 
 def closure(root: Path, binary: Path, triplet: str) -> dict[str, Path]:
     """Map from guest path (e.g. 'lib/aarch64-linux-gnu/libc.so.6') to the file in root."""
     found: dict[str, Path] = {}
     todo = [binary]
-    dirs = library_dirs(root, triplet)
     while todo:
         names, interp = needed(todo.pop())
         if interp:
-            src = (root / interp.lstrip("/")).resolve()
-            if not src.exists():
+            guest = interp.lstrip("/")
+            src = resolve_in(root, guest)
+            if not src.is_file():
                 raise LabError(f"{binary.name}: interpreter {interp} not found under {root}")
-            if interp.lstrip("/") not in found:
-                found[interp.lstrip("/")] = src
+            found.setdefault(guest, src)
         for name in names:
-            for directory in dirs:
-                candidate = directory / name
-                if candidate.exists():
-                    guest = str(candidate.relative_to(root))
+            for directory in library_dirs(triplet):
+                guest = f"{directory}/{name}"
+                src = resolve_in(root, guest)
+                if src.is_file():
                     if guest not in found:
-                        found[guest] = candidate.resolve()
-                        todo.append(candidate.resolve())
+                        found[guest] = src
+                        todo.append(src)
                     break
             else:
                 raise LabError(f"{binary.name}: library {name} not found under {root}")
