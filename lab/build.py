@@ -20,6 +20,8 @@ from lab.rootfs import Extra
 
 TOOLS_SRC = ROOTFS_SRC / "tools"
 TOOLS = ("multimap-ctl", "pagemap-dump", "multimap-fuzz", "remaplab-map")
+MULTICALL = "remaplab-tools"  # the binary the tools link to: rootfs/tools/remaplab-tools.c
+TOOL_FLAGS = ("-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread")
 BUILD_TIMEOUT_S = 600
 WARNING = re.compile(r"\bwarning\b|\berror\b", re.I)
 
@@ -101,57 +103,62 @@ def build_module(kernel: Kernel, log: Log = stderr_log) -> ModuleBuild:
     return ModuleBuild(ko=path / "multimap.ko", log=path / "build.log", depends=deps)
 
 
+def _entry_point(tool: str) -> str:
+    return tool.replace("-", "_") + "_main"
+
+
 def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
+    """The guest tools, one static binary (MULTICALL) and a link per tool in its cache folder:
+    tool name -> the link (a copy of it under the tool's name runs that tool)."""
     profile = get_profile(arch)
     cc = f"{profile.cross_compile}gcc"
+    flags = [*TOOL_FLAGS, f"-I{MODULE_SRC / 'uapi'}", f"-I{INCLUDE}"]
     key = f"{arch}-" + hash_strings(
         [
             hash_tree(TOOLS_SRC),
             (MODULE_SRC / "uapi/multimap.h").read_text(),
             hash_tree(INCLUDE),
             compiler_version(cc),
+            *TOOLS,
+            *TOOL_FLAGS,
         ]
     )
 
     def build(tmp: Path) -> list[str]:
         log(f"building the guest tools for {arch}")
+        objects = []
+        for tool in TOOLS:  # each tool's main() renamed, to be called by the multi-call main()
+            obj = tmp / f"{tool}.o"
+            argv = [cc, *flags, f"-Dmain={_entry_point(tool)}", "-c", "-o", str(obj)]
+            _run([*argv, str(TOOLS_SRC / f"{tool}.c")], None, f"{tool} build for {arch}")
+            objects.append(str(obj))
+        table = tmp / "tools.def"
+        table.write_text("".join(f'TOOL({_entry_point(t)}, "{t}")\n' for t in TOOLS))
+        main = [cc, *flags, f"-I{tmp}", "-static", "-o", str(tmp / MULTICALL)]
+        _run([*main, str(TOOLS_SRC / f"{MULTICALL}.c"), *objects], None, f"tools for {arch}")
+        for leftover in [table, *map(Path, objects)]:
+            leftover.unlink()
         for tool in TOOLS:
-            _run(
-                [
-                    cc,
-                    "-static",
-                    "-O2",
-                    "-g",
-                    "-Wall",
-                    "-Wextra",
-                    "-Werror",
-                    "-pthread",
-                    f"-I{MODULE_SRC / 'uapi'}",
-                    f"-I{INCLUDE}",
-                    "-o",
-                    str(tmp / tool),
-                    str(TOOLS_SRC / f"{tool}.c"),
-                ],
-                None,
-                f"{tool} build for {arch}",
-            )
-        return list(TOOLS)
+            (tmp / tool).symlink_to(MULTICALL)
+        return [MULTICALL]
 
     path = Entry("tools", key).ensure(build, log)
     return {tool: path / tool for tool in TOOLS}
 
 
 def guest_extras(kernel: Kernel, log: Log = stderr_log) -> tuple[Extra, ...]:
-    """The module and tools, as files for the initramfs."""
-    extras = [
-        Extra(f"usr/bin/{name}", path, 0o755)
-        for name, path in build_tools(kernel.arch, log).items()
-    ]
+    """The module and tools, as files for the initramfs (without their debug information: the
+    host keeps it, for symbols and gdb)."""
+    tools = build_tools(kernel.arch, log)
+    binary = next(iter(tools.values())).resolve()
+    extras = [Extra(f"usr/bin/{MULTICALL}", binary, 0o755, strip="all")]
+    extras += [Extra(f"usr/bin/{name}", link=MULTICALL) for name in tools]
     if kernel.kdir is None:
         log(f"{kernel.identity} has no build tree: the guest gets no multimap module")
         return tuple(extras)
     mod = build_module(kernel, log)
-    extras.append(Extra("lib/modules/{release}/extra/multimap.ko", mod.ko, 0o644, mod.depends))
+    ko = "lib/modules/{release}/extra/multimap.ko"
+    extras.append(Extra(ko, mod.ko, 0o644, mod.depends, strip="debug"))
     return tuple(extras)
 
 

@@ -4,6 +4,8 @@ the start-up scripts from rootfs/.  Built deterministically and cached by conten
 from __future__ import annotations
 
 import re
+import subprocess
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,21 +15,21 @@ from lab.cache import Entry, hash_strings, hash_tree
 from lab.cpio import Archive
 from lab.elfdeps import closure
 from lab.errors import LabError
+from lab.hosttools import require
 from lab.kernel import Kernel
 from lab.keys import LabKeys, lab_keys
 from lab.log import Log, stderr_log
 from lab.paths import ROOTFS_SRC, cache_dir
 from lab.profiles import Profile, get_profile
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "3"
 # Metadata files from lib/modules/<release> that the guest's modprobe needs.
 MODULE_METADATA = (
     "modules.dep",
     "modules.alias",
     "modules.builtin",
     "modules.softdep",
-    "modules.order",
-)
+)  # not modules.order: kmod's depmod reads it, the guest's busybox modprobe does not
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,27 @@ class Extra:
     """A file added to the initramfs by a later build step (e.g. the module, guest tools)."""
 
     guest_path: str  # "{release}" is replaced by the kernel release
-    source: Path
+    source: Path | None = None  # None for a link
     mode: int = 0o644
     module_depends: tuple[str, ...] | None = None  # set for a kernel module: its dependencies
+    link: str = ""  # a symbolic link to this instead of a file
+    # "debug" or "all": copied through strip --strip-debug (a module: the loader needs its
+    # symbols) or --strip-all (a program); the initramfs is unpacked at every boot
+    strip: str = ""
+
+    def data(self, profile: Profile) -> bytes:
+        """The file's bytes in the guest."""
+        assert self.source is not None, self.guest_path
+        if not self.strip:
+            return self.source.read_bytes()
+        with tempfile.TemporaryDirectory(prefix="remaplab-strip-") as tmp:
+            out = Path(tmp) / self.source.name
+            strip = require(f"{profile.cross_compile}strip")
+            argv = [strip, f"--strip-{self.strip}", "-o", str(out), str(self.source)]
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            if res.returncode != 0:
+                raise LabError(f"strip {self.source}: {res.stderr.strip()[-300:]}")
+            return out.read_bytes()
 
 
 @dataclass(frozen=True)
@@ -171,6 +191,7 @@ def _add_userland(
         arc.dir(d)
     arc.dir("root", 0o700)
     arc.dir("root/.ssh", 0o700)
+    first: dict[Path, str] = {}  # a file under two names (ld.so) is stored once, linked once
     for prog in programs:
         src = user / prog
         if not src.exists():
@@ -178,7 +199,11 @@ def _add_userland(
         arc.file(prog, src.read_bytes(), 0o755)
         if prog != "bin/busybox":
             for guest, lib in closure(user, src, profile.triplet).items():
-                arc.file(guest, lib.read_bytes(), 0o755)
+                if lib in first and first[lib] != guest:
+                    arc.symlink(guest, "/" + first[lib])
+                else:
+                    first[lib] = guest
+                    arc.file(guest, lib.read_bytes(), 0o755)
     arc.file("init", (ROOTFS_SRC / "init").read_bytes(), 0o755)
     arc.symlink("bin/sh", "busybox")
     arc.symlink("sbin/init", "/bin/busybox")
@@ -211,9 +236,13 @@ def _add_modules(
         arc.file("etc/remaplab/modules-share", b"modules\n")
     if kernel.modules_dir is None and extra_deps:
         arc.file(f"{mods}/modules.dep", extra_deps.encode())
+    profile = get_profile(kernel.arch)
     for extra in extras:
         guest = extra.guest_path.format(release=kernel.release)
-        arc.file(guest, extra.source.read_bytes(), extra.mode)
+        if extra.link:
+            arc.symlink(guest, extra.link)
+        else:
+            arc.file(guest, extra.data(profile), extra.mode)
 
 
 def build_initramfs(
@@ -237,7 +266,8 @@ def build_initramfs(
         *boot_mods,
     ]
     for extra in extras:
-        parts += [extra.guest_path, oct(extra.mode), extra.source.read_bytes()]
+        content = extra.source.read_bytes() if extra.source is not None else b""
+        parts += [extra.guest_path, oct(extra.mode), content, extra.link, extra.strip]
         parts += list(extra.module_depends or ())
     key = f"{kernel.arch}-{hash_strings(parts)}"
 

@@ -51,3 +51,46 @@ def test_triage_reads_arch_and_module_name_from_the_ko(
     )
     assert main(["triage", "-v", "--module", str(ko), str(log)]) == 0
     assert "multimap_mmap+0x10c/0x68c [multimap] module/multimap.c:" in capsys.readouterr().out
+
+
+def test_tools_are_one_multicall_binary() -> None:
+    """Every tool is a link to one static binary that runs the tool its name says, or the
+    tool named by its first argument; under another name it says what it is (exit 2)."""
+    import subprocess
+
+    from lab.build import MULTICALL
+    from lab.profiles import host_arch
+
+    tools = build_tools(host_arch())
+    assert {path.resolve().name for path in tools.values()} == {MULTICALL}
+    usage = subprocess.run([tools["pagemap-dump"]], capture_output=True, text=True, check=False)
+    assert usage.returncode != 0 and "usage: pagemap-dump" in usage.stderr
+    binary = tools["pagemap-dump"].resolve()
+    direct = subprocess.run([binary, "pagemap-dump"], capture_output=True, text=True, check=False)
+    assert (direct.returncode, direct.stderr) == (usage.returncode, usage.stderr)
+    alone = subprocess.run([binary], capture_output=True, text=True, check=False)
+    assert alone.returncode == 2 and all(t in alone.stderr for t in tools), alone.stderr
+
+
+@pytest.mark.parametrize("arch", arches())
+def test_initramfs_carries_no_debug_information(arch: str, tmp_path: Path) -> None:
+    """The kernel unpacks the initramfs at every boot: the tools are one stripped binary and
+    links, multimap.ko has its symbols but no debug sections (the host's copy keeps them), and
+    a library under two names (ld.so) is stored once."""
+    import subprocess
+
+    from lab.build import MULTICALL, TOOLS, guest_extras
+    from lab.rootfs import build_initramfs
+
+    kernel = resolve_kernel(arch)
+    cpio = build_initramfs(kernel, guest_extras(kernel)).path
+    subprocess.run(["cpio", "-id", "--quiet"], stdin=cpio.open("rb"), cwd=tmp_path, check=True)
+    for tool in TOOLS:
+        assert (tmp_path / "usr/bin" / tool).readlink() == Path(MULTICALL)
+    ko = tmp_path / f"lib/modules/{kernel.release}/extra/multimap.ko"
+    host_ko = build_module(kernel).ko
+    assert b".debug_info" in host_ko.read_bytes() and b".debug_info" not in ko.read_bytes()
+    assert b".symtab" in ko.read_bytes() and len(ko.read_bytes()) < len(host_ko.read_bytes())
+    assert b".debug_info" not in (tmp_path / "usr/bin" / MULTICALL).read_bytes()
+    loaders = [p for p in tmp_path.glob("lib*/**/ld-linux*") if not p.is_symlink()]
+    assert len(loaders) == 1, loaders
