@@ -22,6 +22,7 @@ TOOLS_SRC = ROOTFS_SRC / "tools"
 TOOLS = ("multimap-ctl", "pagemap-dump", "multimap-fuzz", "remaplab-map")
 MULTICALL = "remaplab-tools"  # the binary the tools link to: rootfs/tools/remaplab-tools.c
 TOOL_FLAGS = ("-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread")
+TOOLS_RECIPE = "2"  # how build_tools puts them together: one multi-call binary
 BUILD_TIMEOUT_S = 600
 WARNING = re.compile(r"\bwarning\b|\berror\b", re.I)
 
@@ -108,17 +109,19 @@ def _entry_point(tool: str) -> str:
 
 
 def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
-    """The guest tools, one static binary (MULTICALL) and a link per tool in its cache folder:
-    tool name -> the link (a copy of it under the tool's name runs that tool)."""
+    """The guest tools: tool name -> the one static binary (MULTICALL) that runs them all; a copy
+    or a link of it named after a tool runs that tool."""
     profile = get_profile(arch)
     cc = f"{profile.cross_compile}gcc"
     flags = [*TOOL_FLAGS, f"-I{MODULE_SRC / 'uapi'}", f"-I{INCLUDE}"]
     key = f"{arch}-" + hash_strings(
         [
+            TOOLS_RECIPE,
             hash_tree(TOOLS_SRC),
             (MODULE_SRC / "uapi/multimap.h").read_text(),
             hash_tree(INCLUDE),
             compiler_version(cc),
+            MULTICALL,
             *TOOLS,
             *TOOL_FLAGS,
         ]
@@ -126,33 +129,39 @@ def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
 
     def build(tmp: Path) -> list[str]:
         log(f"building the guest tools for {arch}")
+        same = [*flags, f"-ffile-prefix-map={tmp}=."]  # no temporary path in the debug info
         objects = []
         for tool in TOOLS:  # each tool's main() renamed, to be called by the multi-call main()
             obj = tmp / f"{tool}.o"
-            argv = [cc, *flags, f"-Dmain={_entry_point(tool)}", "-c", "-o", str(obj)]
+            argv = [cc, *same, f"-Dmain={_entry_point(tool)}", "-c", "-o", str(obj)]
             _run([*argv, str(TOOLS_SRC / f"{tool}.c")], None, f"{tool} build for {arch}")
             objects.append(str(obj))
         table = tmp / "tools.def"
         table.write_text("".join(f'TOOL({_entry_point(t)}, "{t}")\n' for t in TOOLS))
-        main = [cc, *flags, f"-I{tmp}", "-static", "-o", str(tmp / MULTICALL)]
+        main = [cc, *same, f"-I{tmp}", "-static", "-o", str(tmp / MULTICALL)]
         _run([*main, str(TOOLS_SRC / f"{MULTICALL}.c"), *objects], None, f"tools for {arch}")
         for leftover in [table, *map(Path, objects)]:
             leftover.unlink()
-        for tool in TOOLS:
-            (tmp / tool).symlink_to(MULTICALL)
         return [MULTICALL]
 
-    path = Entry("tools", key).ensure(build, log)
-    return {tool: path / tool for tool in TOOLS}
+    binary = Entry("tools", key).ensure(build, log) / MULTICALL
+    return {tool: binary for tool in TOOLS}
+
+
+def install_tools(binary: Path, folder: Path) -> None:
+    """The tools binary copied into folder once, with a relative link per tool."""
+    shutil.copy(binary, folder / MULTICALL)
+    for tool in TOOLS:
+        (folder / tool).unlink(missing_ok=True)
+        (folder / tool).symlink_to(MULTICALL)
 
 
 def guest_extras(kernel: Kernel, log: Log = stderr_log) -> tuple[Extra, ...]:
     """The module and tools, as files for the initramfs (without their debug information: the
     host keeps it, for symbols and gdb)."""
-    tools = build_tools(kernel.arch, log)
-    binary = next(iter(tools.values())).resolve()
+    binary = build_tools(kernel.arch, log)[TOOLS[0]]
     extras = [Extra(f"usr/bin/{MULTICALL}", binary, 0o755, strip="all")]
-    extras += [Extra(f"usr/bin/{name}", link=MULTICALL) for name in tools]
+    extras += [Extra(f"usr/bin/{name}", link=MULTICALL) for name in TOOLS]
     if kernel.kdir is None:
         log(f"{kernel.identity} has no build tree: the guest gets no multimap module")
         return tuple(extras)

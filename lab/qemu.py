@@ -71,7 +71,7 @@ def cmdline(spec: QemuSpec) -> str:
     the user's; a word in UNDO takes its default out."""
     words = _words(spec.append)
     undone = {UNDO[w] for w in words if w in UNDO}
-    tcg = spec.profile.cmdline_tcg if spec.accel == "tcg" else ()
+    tcg = spec.profile.cmdline_tcg if spec.accel != "kvm" else ()  # as build_argv decides
     lab = [p for p in (*BASE_CMDLINE, *tcg) if p not in undone]
     user = [w for w in words if w not in UNDO]
     return " ".join([*spec.profile.cmdline, *lab, *share_params(spec.shares), *user])

@@ -8,12 +8,14 @@ import subprocess
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from lab import apt
 from lab.cache import Entry, hash_strings, hash_tree
 from lab.cpio import Archive
-from lab.elfdeps import closure
+from lab.elfdeps import closure, resolve_in
 from lab.errors import LabError
 from lab.hosttools import require
 from lab.kernel import Kernel
@@ -43,7 +45,7 @@ class Extra:
     link: str = ""  # a symbolic link to this instead of a file
     # "debug" or "all": copied through strip --strip-debug (a module: the loader needs its
     # symbols) or --strip-all (a program); the initramfs is unpacked at every boot
-    strip: str = ""
+    strip: Literal["", "debug", "all"] = ""
 
     def data(self, profile: Profile) -> bytes:
         """The file's bytes in the guest."""
@@ -52,12 +54,25 @@ class Extra:
             return self.source.read_bytes()
         with tempfile.TemporaryDirectory(prefix="remaplab-strip-") as tmp:
             out = Path(tmp) / self.source.name
-            strip = require(f"{profile.cross_compile}strip")
-            argv = [strip, f"--strip-{self.strip}", "-o", str(out), str(self.source)]
-            res = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            argv = [_strip(profile), f"--strip-{self.strip}", "-o", str(out), str(self.source)]
+            try:
+                res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired as exc:
+                raise LabError(f"strip {self.source}: no result within 120 s") from exc
             if res.returncode != 0:
                 raise LabError(f"strip {self.source}: {res.stderr.strip()[-300:]}")
             return out.read_bytes()
+
+
+def _strip(profile: Profile) -> str:
+    return require(f"{profile.cross_compile}strip")
+
+
+@cache
+def _strip_version(profile: Profile) -> str:
+    """strip's first --version line: its output is part of the initramfs, so of its key."""
+    res = subprocess.run([_strip(profile), "--version"], capture_output=True, text=True, timeout=30)
+    return (res.stdout.splitlines() or [""])[0]
 
 
 @dataclass(frozen=True)
@@ -193,8 +208,8 @@ def _add_userland(
     arc.dir("root/.ssh", 0o700)
     first: dict[Path, str] = {}  # a file under two names (ld.so) is stored once, linked once
     for prog in programs:
-        src = user / prog
-        if not src.exists():
+        src = resolve_in(user, prog)
+        if not src.is_file():
             raise LabError(f"{prog} missing from the {profile.debian_arch} userland packages")
         arc.file(prog, src.read_bytes(), 0o755)
         if prog != "bin/busybox":
@@ -268,6 +283,7 @@ def build_initramfs(
     for extra in extras:
         content = extra.source.read_bytes() if extra.source is not None else b""
         parts += [extra.guest_path, oct(extra.mode), content, extra.link, extra.strip]
+        parts += [_strip_version(profile)] if extra.strip else []
         parts += list(extra.module_depends or ())
     key = f"{kernel.arch}-{hash_strings(parts)}"
 

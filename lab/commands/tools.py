@@ -24,8 +24,9 @@ def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
         mod = build_module(kernel)
         tools = build_tools(arch)
         print(f"{arch}: {mod.ko} (W=1 clean; log {mod.log})")
-        for name, path in tools.items():
-            print(f"{arch}: {path} ({name}, static)")
+        binary = next(iter(tools.values()))
+        names = ", ".join(tools)
+        print(f"{arch}: {binary} (static; runs as {names}: a link or copy of that name)")
     if args.checkpatch:
         from lab.checkpatch import run_checkpatch
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from lab.build import build_module, build_tools
+from lab.build import build_module, build_tools, install_tools
 from lab.cc import local_headers
 from lab.errors import LabError
 from lab.kernel import Kernel
@@ -206,8 +206,7 @@ def write_bundle(
     with contextlib.suppress(LabError):
         if kernel.kdir is not None:
             shutil.copy(build_module(kernel, log=quiet).ko, bundle / "bin" / "multimap.ko")
-        for tool, path in build_tools(kernel.arch, log=quiet).items():
-            shutil.copy(path, bundle / "bin" / tool)
+        install_tools(next(iter(build_tools(kernel.arch, log=quiet).values())), bundle / "bin")
     (bundle / "signature.txt").write_text(signature(result) + "\n")
     repro = bundle / "repro.sh"
     repro.write_text(

@@ -6,13 +6,15 @@
  * smaller, and a module request during the boot waits for that unpacking.
  *
  * lab/build.py compiles each tool's source with its main() renamed and writes tools.def, one
- * TOOL(function, "name") line per tool, from its list of tools.
+ * TOOL(function, "name") line per tool, from its list of tools, into the build's folder (hence
+ * <tools.def>: only the -I folders are searched).  Another name exits 127, as a shell's
+ * "command not found" does.
  */
 #include <stdio.h>
 #include <string.h>
 
 #define TOOL(fn, name) int fn(int argc, char **argv);
-#include "tools.def"
+#include <tools.def>
 #undef TOOL
 
 static const struct {
@@ -20,7 +22,7 @@ static const struct {
 	const char *name;
 } tools[] = {
 #define TOOL(fn, name) { fn, name },
-#include "tools.def"
+#include <tools.def>
 #undef TOOL
 };
 
@@ -55,5 +57,5 @@ int main(int argc, char **argv)
 	for (i = 0; i < NTOOLS; i++)
 		fprintf(stderr, " %s", tools[i].name);
 	fprintf(stderr, " (a link of that name, or remaplab-tools TOOL ARGS...)\n");
-	return 2;
+	return 127;
 }

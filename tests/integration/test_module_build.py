@@ -53,23 +53,36 @@ def test_triage_reads_arch_and_module_name_from_the_ko(
     assert "multimap_mmap+0x10c/0x68c [multimap] module/multimap.c:" in capsys.readouterr().out
 
 
-def test_tools_are_one_multicall_binary() -> None:
-    """Every tool is a link to one static binary that runs the tool its name says, or the
-    tool named by its first argument; under another name it says what it is (exit 2)."""
+def test_tools_are_one_multicall_binary(tmp_path: Path) -> None:
+    """The tools are one static binary that runs the tool its name says (a link or a copy of
+    that name), or the tool named by its first argument; under another name it says what it
+    runs and exits 127."""
+    import shutil
     import subprocess
 
-    from lab.build import MULTICALL
+    from lab.build import MULTICALL, install_tools
     from lab.profiles import host_arch
 
     tools = build_tools(host_arch())
-    assert {path.resolve().name for path in tools.values()} == {MULTICALL}
-    usage = subprocess.run([tools["pagemap-dump"]], capture_output=True, text=True, check=False)
-    assert usage.returncode != 0 and "usage: pagemap-dump" in usage.stderr
-    binary = tools["pagemap-dump"].resolve()
-    direct = subprocess.run([binary, "pagemap-dump"], capture_output=True, text=True, check=False)
-    assert (direct.returncode, direct.stderr) == (usage.returncode, usage.stderr)
-    alone = subprocess.run([binary], capture_output=True, text=True, check=False)
-    assert alone.returncode == 2 and all(t in alone.stderr for t in tools), alone.stderr
+    (binary,) = set(tools.values())
+    assert binary.name == MULTICALL
+    install_tools(binary, tmp_path)
+    assert (tmp_path / "pagemap-dump").readlink() == Path(MULTICALL)
+
+    def run(*argv: str | Path) -> tuple[int, str]:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+        return done.returncode, done.stderr
+
+    code, said = run(tmp_path / "pagemap-dump")
+    assert code == 2 and "usage: pagemap-dump" in said  # 2: an argument it cannot parse
+    assert run(binary, "pagemap-dump") == (code, said)
+    shutil.copy(binary, tmp_path / "copy")
+    (tmp_path / "copy").rename(tmp_path / "remaplab-map")
+    assert "usage: remaplab-map" in run(tmp_path / "remaplab-map")[1]
+    code, said = run(binary)
+    assert code == 127 and all(t in said for t in tools), said
+    (tmp_path / "renamed").symlink_to(MULTICALL)
+    assert run(tmp_path / "renamed")[0] == 127
 
 
 @pytest.mark.parametrize("arch", arches())
