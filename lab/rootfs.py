@@ -71,7 +71,11 @@ def _strip(profile: Profile) -> str:
 @cache
 def _strip_version(profile: Profile) -> str:
     """strip's first --version line: its output is part of the initramfs, so of its key."""
-    res = subprocess.run([_strip(profile), "--version"], capture_output=True, text=True, timeout=30)
+    argv = [_strip(profile), "--version"]
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LabError(f"{argv[0]} --version: {exc}") from exc
     return (res.stdout.splitlines() or [""])[0]
 
 
