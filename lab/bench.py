@@ -182,11 +182,17 @@ def _ratio(
     return s / f if s and f else None
 
 
+def new_table(title: str, *columns: str) -> Table:
+    """A rich table with its column headers: every table the benchmark prints."""
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    return table
+
+
 def _print_phases(rows: list[dict[str, Any]], runs: int) -> None:
-    table = Table(title=f"where a boot's seconds go (s, median of {runs}; lab/bootphases.py)")
-    table.add_column("phase")
-    for r in rows:
-        table.add_column(r["arch"])
+    title = f"where a boot's seconds go (s, median of {runs}; lab/bootphases.py)"
+    table = new_table(title, "phase", *(r["arch"] for r in rows))
     for name in medians(r["phases_s"] for r in rows):
         table.add_row(name, *(_fmt(r["phases_s"].get(name), 3) for r in rows))
     Console().print(table)
@@ -198,9 +204,10 @@ def _print_tables(
     suites: list[dict[str, Any]],
     runs: int,
 ) -> None:
-    table = Table(title=f"boot to first command (median of {runs})")
-    for col in ("arch", "accel", "median s", "min s", "max s", "kernel"):
-        table.add_column(col)
+    table = new_table(
+        f"boot to first command (median of {runs})",
+        *("arch", "accel", "median s", "min s", "max s", "kernel"),
+    )
     for r in rows:
         table.add_row(
             r["arch"],
@@ -212,9 +219,10 @@ def _print_tables(
         )
     Console().print(table)
     _print_phases(rows, runs)
-    mtable = Table(title=f"mmap + touch, ns per page (median of {runs}, measured in the guest)")
-    for col in ("arch", "accel", "backing", "mapping", "pages", "mmap", "touch", "total"):
-        mtable.add_column(col)
+    mtable = new_table(
+        f"mmap + touch, ns per page (median of {runs}, measured in the guest)",
+        *("arch", "accel", "backing", "mapping", "pages", "mmap", "touch", "total"),
+    )
     for r in maps:
         cells = [
             f"{r[k]:.0f}" if r[k] else f"n/a ({r['note']})"
@@ -222,11 +230,11 @@ def _print_tables(
         ]
         mtable.add_row(r["arch"], r["accel"], r["backing"], r["mapping"], str(r["pages"]), *cells)
     Console().print(mtable)
-    stable = Table(title="scenario suite (warm cache): wall time and per-scenario overhead")
-    for col in ("arches", "wall s", "runs", "boots", "warm overhead median s", "p90 s"):
-        stable.add_column(col)
-    stable.add_column("physical search median s")
-    stable.add_column("not passed")
+    stable = new_table(
+        "scenario suite (warm cache): wall time and per-scenario overhead",
+        *("arches", "wall s", "runs", "boots", "warm overhead median s", "p90 s"),
+        *("physical search median s", "not passed"),
+    )
     for r in suites:
         stable.add_row(
             "+".join(r["arches"]),
@@ -242,9 +250,10 @@ def _print_tables(
 
 
 def _print_restores(restores: list[dict[str, Any]]) -> None:
-    table = Table(title="snapshot restore to first command (SSH, clock, module tree included)")
-    for col in ("arch", "median s", "min s", "max s", "phases (one run, s since start)"):
-        table.add_column(col)
+    table = new_table(
+        "snapshot restore to first command (SSH, clock, module tree included)",
+        *("arch", "median s", "min s", "max s", "phases (one run, s since start)"),
+    )
     for r in restores:
         phases = ", ".join(f"{k} {v:.3f}" for k, v in r["phases_s"].items())
         table.add_row(

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from lab.bench import one_boot
+from lab.bench import new_table, one_boot
 from lab.bootphases import medians
 from lab.errors import LabError
 from lab.log import stderr_log
@@ -101,11 +100,11 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     extras = " ".join([*rows[0]["b_append"], *rows[0]["b_qemu_args"]])
-    table = Table(title=f"boot to first command, A: the lab's boot, B: + {extras}")
-    for col in ("arch", "accel", "pairs", "A median s", "B median s", "B - A median s"):
-        table.add_column(col)
-    table.add_column("B faster / slower")
-    table.add_column("p (sign test)")
+    table = new_table(
+        f"boot to first command, A: the lab's boot, B: + {extras}",
+        *("arch", "accel", "pairs", "A median s", "B median s", "B - A median s"),
+        *("B faster / slower", "p (sign test)"),
+    )
     for r in rows:
         table.add_row(
             r["arch"],
