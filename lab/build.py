@@ -148,10 +148,16 @@ def build_tools(arch: str, log: Log = stderr_log) -> dict[str, Path]:
     return {tool: binary for tool in TOOLS}
 
 
-def install_tools(binary: Path, folder: Path) -> None:
+def tools_binary(tools: dict[str, Path]) -> Path:
+    """The one binary behind build_tools' names."""
+    (binary,) = set(tools.values())
+    return binary
+
+
+def install_tools(tools: dict[str, Path], folder: Path) -> None:
     """The tools binary copied into folder once, with a relative link per tool."""
-    shutil.copy(binary, folder / MULTICALL)
-    for tool in TOOLS:
+    shutil.copy(tools_binary(tools), folder / MULTICALL)
+    for tool in tools:
         (folder / tool).unlink(missing_ok=True)
         (folder / tool).symlink_to(MULTICALL)
 
@@ -159,9 +165,9 @@ def install_tools(binary: Path, folder: Path) -> None:
 def guest_extras(kernel: Kernel, log: Log = stderr_log) -> tuple[Extra, ...]:
     """The module and tools, as files for the initramfs (without their debug information: the
     host keeps it, for symbols and gdb)."""
-    binary = build_tools(kernel.arch, log)[TOOLS[0]]
-    extras = [Extra(f"usr/bin/{MULTICALL}", binary, 0o755, strip="all")]
-    extras += [Extra(f"usr/bin/{name}", link=MULTICALL) for name in TOOLS]
+    tools = build_tools(kernel.arch, log)
+    extras = [Extra(f"usr/bin/{MULTICALL}", tools_binary(tools), 0o755, strip="all")]
+    extras += [Extra(f"usr/bin/{name}", link=MULTICALL) for name in tools]
     if kernel.kdir is None:
         log(f"{kernel.identity} has no build tree: the guest gets no multimap module")
         return tuple(extras)

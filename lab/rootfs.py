@@ -14,6 +14,7 @@ from typing import Literal
 
 from lab import apt
 from lab.cache import Entry, hash_strings, hash_tree
+from lab.cc import compiler_version
 from lab.cpio import Archive
 from lab.elfdeps import closure, resolve_in
 from lab.errors import LabError
@@ -70,13 +71,9 @@ def _strip(profile: Profile) -> str:
 
 @cache
 def _strip_version(profile: Profile) -> str:
-    """strip's first --version line: its output is part of the initramfs, so of its key."""
-    argv = [_strip(profile), "--version"]
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LabError(f"{argv[0]} --version: {exc}") from exc
-    return (res.stdout.splitlines() or [""])[0]
+    """strip's first --version line (once a process): its output is in the initramfs, so in
+    its key."""
+    return compiler_version(_strip(profile))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from lab.readfile import read_limited
 
 
 def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
-    from lab.build import build_module, build_tools
+    from lab.build import build_module, build_tools, tools_binary
 
     status = 0
     spec = kernel_spec(args)
@@ -24,8 +24,7 @@ def cmd_build(args: argparse.Namespace, _command: list[str]) -> int:
         mod = build_module(kernel)
         tools = build_tools(arch)
         print(f"{arch}: {mod.ko} (W=1 clean; log {mod.log})")
-        binary = next(iter(tools.values()))
-        names = ", ".join(tools)
+        binary, names = tools_binary(tools), ", ".join(tools)
         print(f"{arch}: {binary} (static; runs as {names}: a link or copy of that name)")
     if args.checkpatch:
         from lab.checkpatch import run_checkpatch

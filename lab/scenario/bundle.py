@@ -206,7 +206,7 @@ def write_bundle(
     with contextlib.suppress(LabError):
         if kernel.kdir is not None:
             shutil.copy(build_module(kernel, log=quiet).ko, bundle / "bin" / "multimap.ko")
-        install_tools(next(iter(build_tools(kernel.arch, log=quiet).values())), bundle / "bin")
+        install_tools(build_tools(kernel.arch, log=quiet), bundle / "bin")
     (bundle / "signature.txt").write_text(signature(result) + "\n")
     repro = bundle / "repro.sh"
     repro.write_text(

@@ -66,7 +66,7 @@ def test_tools_are_one_multicall_binary(tmp_path: Path) -> None:
     tools = build_tools(host_arch())
     (binary,) = set(tools.values())
     assert binary.name == MULTICALL
-    install_tools(binary, tmp_path)
+    install_tools(tools, tmp_path)
     assert (tmp_path / "pagemap-dump").readlink() == Path(MULTICALL)
 
     def run(*argv: str | Path) -> tuple[int, str]:
