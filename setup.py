@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent
 # What the lab builds or reads at run time, per top-level folder (build products excluded).
 TREES = {
     "module": ("Kbuild", "Makefile", "*.c", "*.h", "uapi/*.h"),
-    "rootfs": ("init", "rcS", "packages.toml", "etc/*", "tools/*.c", "tools/*.h"),
+    "rootfs": ("init.c", "packages.toml", "etc/*", "tools/*.c", "tools/*.h"),
     "scenarios": ("*.yaml",),
 }
 
@@ -34,7 +34,7 @@ class BuildPyWithTree(build_py):
                         rel = src.relative_to(ROOT)
                         dst = tree / rel
                         dst.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(src, dst)  # with its mode: init and rcS stay executable
+                        shutil.copy2(src, dst)  # with its mode
 
 
 setup(cmdclass={"build_py": BuildPyWithTree})

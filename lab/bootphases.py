@@ -2,8 +2,8 @@
 
 The host knows when QEMU was spawned, when the console said ``remaplab: ready``, when SSH
 answered and when the first command returned.  The guest's kernel log knows, on the kernel's
-clock, when ``/init`` ran and when ``rootfs/rcS`` passed each of its ``remaplab: at NAME``
-milestones.  The two clocks meet at the readiness line (printed right after the last
+clock, when ``/init`` ran and when it (``rootfs/init.c``) passed each of its ``remaplab: at
+NAME`` milestones.  The two clocks meet at the readiness line (printed right after the last
 milestone): what the host waited before the kernel's clock reached that point is QEMU's start,
 the firmware and the kernel before its clock started (printk stamps 0 until then)."""
 

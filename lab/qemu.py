@@ -46,8 +46,8 @@ class QemuSpec:
 
 
 def share_params(shares: tuple[Path, ...]) -> list[str]:
-    """Kernel parameters naming each share's 9p tag and guest path; rootfs/rcS mounts them (the
-    kernel ignores unknown dotted parameters)."""
+    """Kernel parameters naming each share's 9p tag and guest path; the guest's /init
+    (rootfs/init.c) mounts them (the kernel ignores unknown dotted parameters)."""
     return [f"remaplab.share{i}={path}" for i, path in enumerate(shares)]
 
 

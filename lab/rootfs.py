@@ -14,7 +14,7 @@ from typing import Literal
 
 from lab import apt
 from lab.cache import Entry, hash_strings, hash_tree
-from lab.cc import compiler_version
+from lab.cc import compile_static, compiler, compiler_version
 from lab.cpio import Archive
 from lab.elfdeps import closure, resolve_in
 from lab.errors import LabError
@@ -25,7 +25,7 @@ from lab.log import Log, stderr_log
 from lab.paths import ROOTFS_SRC, cache_dir
 from lab.profiles import Profile, get_profile
 
-BUILDER_VERSION = "3"
+BUILDER_VERSION = "4"
 # Metadata files from lib/modules/<release> that the guest's modprobe needs.
 MODULE_METADATA = (
     "modules.dep",
@@ -151,8 +151,8 @@ def boot_module_order(modules_dir: Path, names: tuple[str, ...]) -> list[str]:
 
 def boot_module_levels(modules_dir: Path, order: list[str]) -> list[list[str]]:
     """order (boot_module_order's) in stages: a module's stage comes after the stages of every
-    module it needs, so the modules of one stage load at once (rootfs/rcS runs each stage's
-    insmods in parallel and waits for them: the guest has two CPUs)."""
+    module it needs, so the modules of one stage load at once (the guest's /init loads each
+    stage's modules in parallel and waits for them: the guest has two CPUs)."""
     deps = module_deps(modules_dir)
     level: dict[str, int] = {}
     for mod in order:  # dependencies first: every needed module already has its stage
@@ -187,10 +187,21 @@ def _extra_module_lines(kernel: Kernel, extras: tuple[Extra, ...]) -> str:
     return "".join(lines)
 
 
+# The guest's /init (rootfs/init.c), static: one process does the start-up the busybox shell
+# script it replaced did with a process per step.  Warnings are errors, as for the tools.
+INIT_SRC = ROOTFS_SRC / "init.c"
+INIT_FLAGS = ("-Wextra", "-Werror", "-s")
+
+
+def build_init(arch: str, log: Log = stderr_log) -> Path:
+    """The guest's /init for arch (compiled, cached by content)."""
+    return compile_static(arch, INIT_SRC, INIT_FLAGS, log)
+
+
 def _add_userland(
-    arc: Archive, profile: Profile, user: Path, programs: list[str], keys: LabKeys
+    arc: Archive, profile: Profile, user: Path, programs: list[str], keys: LabKeys, init: Path
 ) -> None:
-    """Directories, busybox, dropbear and their libraries, init scripts, the lab's keys."""
+    """Directories, busybox, dropbear and their libraries, /init and inittab, the lab's keys."""
     for d in (
         "proc",
         "sys",
@@ -220,12 +231,11 @@ def _add_userland(
                 else:
                     first[lib] = guest
                     arc.file(guest, lib.read_bytes(), 0o755)
-    arc.file("init", (ROOTFS_SRC / "init").read_bytes(), 0o755)
+    arc.file("init", init.read_bytes(), 0o755)
     arc.symlink("bin/sh", "busybox")
     arc.symlink("sbin/init", "/bin/busybox")
     for name in ("passwd", "group", "shells", "profile", "inittab", "fstab"):
         arc.file(f"etc/{name}", (ROOTFS_SRC / "etc" / name).read_bytes())
-    arc.file("etc/remaplab/rcS", (ROOTFS_SRC / "rcS").read_bytes(), 0o755)
     arc.file("root/.ssh/authorized_keys", (keys.client_pub + "\n").encode(), 0o600)
     arc.file("etc/dropbear/dropbear_ed25519_host_key", keys.host_key.read_bytes(), 0o600)
 
@@ -276,6 +286,7 @@ def build_initramfs(
         kernel.key,
         user.parent.name,
         hash_tree(ROOTFS_SRC),
+        compiler_version(compiler(kernel.arch)),  # /init's
         keys.client_pub,
         keys.host_pub,
         keys.host_key.read_bytes(),
@@ -291,7 +302,7 @@ def build_initramfs(
     def build(tmp: Path) -> list[str]:
         log(f"building the {kernel.arch} initramfs")
         arc = Archive()
-        _add_userland(arc, profile, user, programs, keys)
+        _add_userland(arc, profile, user, programs, keys, build_init(kernel.arch, log))
         _add_modules(arc, kernel, extras, boot_mods)
         with (tmp / "initramfs.cpio").open("wb") as out:
             arc.write(out)

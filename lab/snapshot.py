@@ -66,7 +66,7 @@ MAX_BANDWIDTH = 1 << 40  # bytes/s: no throttling of a migration to a local file
 MODULE_TREE = "/lib/modules/$(uname -r)/kernel"
 MOUNTED = f'grep -q " {MODULE_TREE} 9p " /proc/mounts'  # busybox has no mountpoint applet
 UNMOUNT = f'! {MOUNTED} || umount "{MODULE_TREE}"'
-# As rootfs/rcS mounts it at boot.
+# As the guest's /init (rootfs/init.c) mounts it at boot.
 MOUNT = (
     f"[ ! -f /etc/remaplab/modules-share ] || {MOUNTED} || "
     f'mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose modules "{MODULE_TREE}"'

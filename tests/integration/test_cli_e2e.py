@@ -88,7 +88,7 @@ def test_init_naming_busybox_init_still_starts_the_lab(arch: str) -> None:
 
 
 def test_a_boot_module_that_fails_to_load_is_one_clear_line(arch: str) -> None:
-    """rcS loads the boot modules in parallel and waits for each: one the kernel refuses (here
+    """/init loads the boot modules in parallel and waits for each: one the kernel refuses (here
     blacklisted) fails the boot at once, named, not as a guest that never answers."""
     res = boot(arch, "--append", "module_blacklist=virtio_net", "--", "true", timeout=120)
     assert res.returncode == 125, res.stderr

@@ -45,7 +45,7 @@ def test_file_roundtrip(vm: VM, tmp_path: Path) -> None:
 
 
 def test_userland_as_started(vm: VM) -> None:
-    """What rootfs/init and rcS leave: the file systems of /etc/fstab and devpts mounted, every
+    """What /init (rootfs/init.c) leaves: the file systems of /etc/fstab and devpts mounted, every
     applet's link made (they are made beside the start-up, waited for before "ready"), and
     busybox init as PID 1 reaping orphans."""
     mounts = {
