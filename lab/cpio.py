@@ -55,3 +55,27 @@ def _entry(out: BinaryIO, name: str, mode: int, data: bytes, ino: int) -> None:
     out.write(b"\0" * ((-(len(header) + len(raw_name))) % 4))
     out.write(data)
     out.write(b"\0" * ((-len(data)) % 4))
+
+
+def read(blob: bytes) -> dict[str, tuple[int, bytes]]:
+    """The entries of newc archives (the kernel's initramfs format) as path -> (mode, data or
+    symlink target), archives one after the other read in order as the kernel unpacks them: a
+    later entry replaces an earlier one.  Padding between archives is skipped."""
+    entries: dict[str, tuple[int, bytes]] = {}
+    pos = 0
+    while pos < len(blob):
+        if blob[pos] == 0:  # zero padding after an archive's trailer
+            pos += 1
+            continue
+        if blob[pos : pos + 6] not in (b"070701", b"070702"):
+            raise ValueError(f"not a newc cpio header at offset {pos}")
+        fields = [int(blob[pos + 6 + 8 * i : pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = fields[1], fields[6], fields[11]
+        start = pos + 110
+        name = blob[start : start + namesize - 1].decode()
+        data_at = start + namesize + (-(110 + namesize)) % 4
+        data = blob[data_at : data_at + size]
+        pos = data_at + size + (-size) % 4
+        if name != "TRAILER!!!":
+            entries[name] = (mode, data)
+    return entries

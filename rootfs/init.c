@@ -6,18 +6,18 @@
  * init's inittab (init=/sbin/init), it starts the guest and exits.
  *
  * The start-up: mount the file systems of /etc/fstab and devpts, load the boot modules
- * (/etc/remaplab/boot-modules: "STAGE PATH" lines, dependencies in earlier stages; one stage's
- * modules load at once), bring up the network, mount the kernel's module tree and the --share
- * folders over 9p, start the SSH server beside all that, then say "remaplab: ready RELEASE" on
- * the console.  Any failure says "remaplab: init failed: WHAT" on the console and powers the
- * guest off, so the host sees it at once.
+ * (/etc/remaplab/boot-modules, stage by stage), bring up the network, mount the kernel's module
+ * tree and the --share folders over 9p, start the SSH server beside all that, then say
+ * "remaplab: ready RELEASE" on the console.  Any failure says "remaplab: init failed: WHAT" on
+ * the console and powers the guest off, so the host sees it at once.
  *
  * It was a busybox shell script.  Under TCG every process costs (a fork 3 ms, an exec 6 ms, more
  * the first time), and the script ran one per module, mount and network step; here they are
- * system calls, a thread per module (finit_module; a compressed one goes to busybox insmod, which
- * decompresses).  Kernel log, arm64 TCG: /init to the SSH server 0.29 s -> 0.18-0.23 s.
+ * system calls, a thread per module (finit_module).  Kernel log, arm64 TCG: /init to the SSH
+ * server 0.29 s -> 0.18-0.23 s.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,6 +40,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/module.h>
 
 #define PATH_ENV "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin"
 #define BOOT_MODULES "/etc/remaplab/boot-modules"
@@ -47,10 +48,16 @@
 #define MAX_MODULES 256
 #define MAX_CMDLINE 4096
 #define SHARE_PREFIX "remaplab.share"
+#define SEPARATORS " \t\n"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef MODULE_INIT_COMPRESSED_FILE
+#define MODULE_INIT_COMPRESSED_FILE 4 /* Linux 5.17 */
+#endif
 
 /*
  * printf to the file at path in one write(2): /dev/kmsg takes each write as one record (and
- * dprintf fails there: EINVAL).  Returns whether it was written.
+ * dprintf fails there: glibc's lseek, EINVAL).  Returns 0, or the errno of what failed (EIO
+ * for a short write).
  */
 static int say(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -58,23 +65,28 @@ static int say(const char *path, const char *fmt, ...)
 {
 	char text[512];
 	va_list ap;
-	int fd, n, ok;
+	int fd, n, err = 0;
+	ssize_t done;
 
 	va_start(ap, fmt);
 	n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return 0;
+		return EINVAL;
 	if (n >= (int)sizeof(text)) {
 		n = sizeof(text) - 1;
 		text[n - 1] = '\n';
 	}
 	fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	ok = write(fd, text, n) == n;
+		return errno;
+	done = write(fd, text, n);
+	if (done < 0)
+		err = errno;
+	else if (done != n)
+		err = EIO;
 	close(fd);
-	return ok;
+	return err;
 }
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -88,11 +100,11 @@ static void fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (!say("/dev/console", "remaplab: init failed: %s\n", what))
+	if (say("/dev/console", "remaplab: init failed: %s\n", what))
 		dprintf(2, "remaplab: init failed: %s\n", what);
 	sync();
 	reboot(RB_POWER_OFF);
-	_exit(1); /* not root: nothing else to do */
+	_exit(1); /* reboot() refused: as PID 1 the kernel panics, which the host sees too */
 }
 
 /*
@@ -137,9 +149,15 @@ static const struct {
 	{ "ro", MS_RDONLY },	  { "nosuid", MS_NOSUID },     { "nodev", MS_NODEV },
 	{ "noexec", MS_NOEXEC },  { "relatime", MS_RELATIME }, { "noatime", MS_NOATIME },
 	{ "sync", MS_SYNCHRONOUS },
+	/* the defaults: no flag */
+	{ "rw", 0 }, { "defaults", 0 }, { "exec", 0 }, { "suid", 0 }, { "dev", 0 },
+	{ "async", 0 }, { "atime", 0 }, { "auto", 0 }, { "nofail", 0 },
 };
 
-/* /etc/fstab, as busybox's `mount -a`: "nofail" entries may fail, "rw" and "defaults" are no flag. */
+/*
+ * /etc/fstab's file systems, as busybox's `mount -a` mounts them: "noauto" ones left out,
+ * "nofail" ones may fail, other options passed to the file system.
+ */
 static void mount_fstab(void)
 {
 	FILE *tab = setmntent("/etc/fstab", "re");
@@ -153,15 +171,17 @@ static void mount_fstab(void)
 		char *opt, *save;
 		size_t i;
 
+		if (hasmntopt(m, "noauto"))
+			continue;
 		if (snprintf(opts, sizeof(opts), "%s", m->mnt_opts) >= (int)sizeof(opts))
 			fail("/etc/fstab: options of %s too long", m->mnt_dir);
 		for (opt = strtok_r(opts, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
-			for (i = 0; i < sizeof(mount_flags) / sizeof(mount_flags[0]); i++)
+			for (i = 0; i < ARRAY_SIZE(mount_flags); i++)
 				if (!strcmp(opt, mount_flags[i].name))
 					break;
-			if (i < sizeof(mount_flags) / sizeof(mount_flags[0]))
+			if (i < ARRAY_SIZE(mount_flags))
 				flags |= mount_flags[i].flag;
-			else if (strcmp(opt, "defaults") && strcmp(opt, "rw") && strcmp(opt, "nofail"))
+			else /* data is never longer than opts */
 				snprintf(data + strlen(data), sizeof(data) - strlen(data), "%s%s",
 					 data[0] ? "," : "", opt);
 		}
@@ -208,24 +228,10 @@ struct module {
 	char path[PATH_MAX];
 	const char *rel;	/* path under /lib/modules/RELEASE: what a failure names */
 	int stage;
-	int error;	/* errno of the load, 0 when loaded */
-	pid_t insmod;	/* a compressed module: busybox insmod's pid */
-	int threaded;	/* loading in thread */
+	int error;		/* errno of the load; -1: busybox insmod failed; 0: loaded */
+	int threaded;		/* loaded by thread */
 	pthread_t thread;
 };
-
-static void *load_module(void *arg)
-{
-	struct module *mod = arg;
-	int fd = open(mod->path, O_RDONLY | O_CLOEXEC);
-
-	mod->error = 0;
-	if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
-		mod->error = errno;
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
 
 static int compressed(const char *path)
 {
@@ -234,67 +240,99 @@ static int compressed(const char *path)
 	return n < 3 || strcmp(path + n - 3, ".ko");
 }
 
-static void start_module(struct module *mod)
+/*
+ * Load one module.  A compressed one the kernel decompresses itself (Linux 5.17,
+ * CONFIG_MODULE_DECOMPRESS); a kernel that cannot hands it to busybox insmod (xz and gzip).
+ */
+static void *load_module(void *arg)
 {
-	if (compressed(mod->path)) { /* busybox insmod decompresses */
-		char *argv[] = { "insmod", mod->path, NULL };
+	char *insmod[] = { "/bin/busybox", "insmod", NULL, NULL };
+	struct module *mod = arg;
+	int packed = compressed(mod->path);
+	int fd, status;
+	pid_t pid;
 
-		mod->insmod = spawn(argv);
-		return;
+	fd = open(mod->path, O_RDONLY | O_CLOEXEC);
+	mod->error = 0;
+	if (fd < 0 ||
+	    syscall(SYS_finit_module, fd, "", packed ? MODULE_INIT_COMPRESSED_FILE : 0))
+		mod->error = errno;
+	if (fd >= 0)
+		close(fd);
+	if (!packed || fd < 0 || (mod->error != EINVAL && mod->error != EOPNOTSUPP))
+		return NULL;
+	insmod[2] = mod->path;
+	pid = spawn(insmod);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			mod->error = errno;
+			return NULL;
+		}
 	}
-	mod->insmod = 0;
-	mod->threaded = !pthread_create(&mod->thread, NULL, load_module, mod);
-	if (!mod->threaded)
-		load_module(mod); /* no thread: load it here */
+	mod->error = WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+	return NULL;
 }
 
 /* One stage's modules, waited for in their order: the first that failed fails the boot. */
 static void finish_stage(struct module *mods, int from, int to)
 {
-	char what[PATH_MAX + 16];
 	int i;
 
 	for (i = from; i < to; i++) {
-		snprintf(what, sizeof(what), "insmod %s", mods[i].rel);
-		if (mods[i].insmod) {
-			wait_ok(mods[i].insmod, what);
-			continue;
-		}
 		if (mods[i].threaded)
 			pthread_join(mods[i].thread, NULL);
+		if (mods[i].error == -1)
+			fail("insmod %s (busybox insmod failed)", mods[i].rel);
 		if (mods[i].error)
-			fail("%s: %s", what, strerror(mods[i].error));
+			fail("insmod %s: %s", mods[i].rel, strerror(mods[i].error));
 	}
 }
 
+/*
+ * The boot modules: /etc/remaplab/boot-modules lists "STAGE PATH" lines, dependencies in
+ * earlier stages.  One stage's modules load at once (a thread each), each stage after the last.
+ */
 static void load_boot_modules(const char *release)
 {
 	static struct module mods[MAX_MODULES];
 	FILE *list = fopen(BOOT_MODULES, "re");
-	char rel[PATH_MAX];
-	int n = 0, first = 0, stage;
+	char line[PATH_MAX + 32], rel[PATH_MAX], extra;
+	int n = 0, first = 0, number = 0, stage;
 
 	if (!list) {
 		if (errno == ENOENT)
 			return; /* a kernel with them built in */
 		fail(BOOT_MODULES ": %s", strerror(errno));
 	}
-	while (fscanf(list, "%d %4095s", &stage, rel) == 2) {
+	while (fgets(line, sizeof(line), list)) {
+		struct module *mod = &mods[n];
+
+		number++;
+		if (!strchr(line, '\n') && !feof(list))
+			fail(BOOT_MODULES ":%d: line too long", number);
+		line[strcspn(line, "\n")] = '\0';
+		if (strspn(line, SEPARATORS) == strlen(line))
+			continue;
+		if (sscanf(line, "%d %4095s %c", &stage, rel, &extra) != 2)
+			fail(BOOT_MODULES ":%d: not \"STAGE PATH\": %.64s", number, line);
 		if (n == MAX_MODULES)
 			fail(BOOT_MODULES ": more than %d modules", MAX_MODULES);
 		if (n > first && stage != mods[first].stage) {
 			finish_stage(mods, first, n);
 			first = n;
 		}
-		mods[n].stage = stage;
-		if (snprintf(mods[n].path, sizeof(mods[n].path), "/lib/modules/%s/%s", release,
-			     rel) >= (int)sizeof(mods[n].path))
-			fail(BOOT_MODULES ": path too long: %.64s...", rel);
-		mods[n].rel = mods[n].path + strlen(mods[n].path) - strlen(rel);
-		start_module(&mods[n++]);
+		mod->stage = stage;
+		if (snprintf(mod->path, sizeof(mod->path), "/lib/modules/%s/%s", release, rel) >=
+		    (int)sizeof(mod->path))
+			fail(BOOT_MODULES ":%d: path too long", number);
+		mod->rel = mod->path + strlen(mod->path) - strlen(rel);
+		mod->threaded = !pthread_create(&mod->thread, NULL, load_module, mod);
+		if (!mod->threaded)
+			load_module(mod); /* no thread: load it here */
+		n++;
 	}
-	if (!feof(list))
-		fail(BOOT_MODULES ": line %d is not \"STAGE PATH\"", n + 1);
+	if (ferror(list))
+		fail(BOOT_MODULES ": read error");
 	fclose(list);
 	finish_stage(mods, first, n);
 }
@@ -350,11 +388,13 @@ static void mount_shares(char *cmdline)
 {
 	char *word, *save, *eq;
 
-	for (word = strtok_r(cmdline, " \n", &save); word; word = strtok_r(NULL, " \n", &save)) {
-		if (strncmp(word, SHARE_PREFIX, strlen(SHARE_PREFIX)))
+	for (word = strtok_r(cmdline, SEPARATORS, &save); word;
+	     word = strtok_r(NULL, SEPARATORS, &save)) {
+		if (strncmp(word, SHARE_PREFIX, strlen(SHARE_PREFIX)) ||
+		    !isdigit((unsigned char)word[strlen(SHARE_PREFIX)]))
 			continue;
 		eq = strchr(word, '=');
-		if (!eq || eq[1] != '/' || eq == word + strlen(SHARE_PREFIX))
+		if (!eq || eq[1] != '/')
 			continue;
 		*eq = '\0';
 		mkdirs(eq + 1);
@@ -375,14 +415,18 @@ static void read_cmdline(char *buf, size_t size)
 	close(fd);
 }
 
-/* As PID 1: init=PROGRAM on the command line is exec'd instead of the lab's start-up. */
+/*
+ * As PID 1: init=PROGRAM on the command line is exec'd instead of the lab's start-up (but
+ * init=/init, this program, which would exec itself for ever).
+ */
 static void exec_init_param(const char *cmdline)
 {
 	char copy[MAX_CMDLINE], *word, *save;
 
 	snprintf(copy, sizeof(copy), "%s", cmdline);
-	for (word = strtok_r(copy, " \n", &save); word; word = strtok_r(NULL, " \n", &save)) {
-		if (strncmp(word, "init=", 5))
+	for (word = strtok_r(copy, SEPARATORS, &save); word;
+	     word = strtok_r(NULL, SEPARATORS, &save)) {
+		if (strncmp(word, "init=", 5) || !strcmp(word, "init=/init"))
 			continue;
 		execl(word + 5, word + 5, (char *)NULL);
 		dprintf(2, "remaplab: cannot exec init %s: %s\n", word + 5, strerror(errno));
@@ -398,7 +442,7 @@ static void start_guest(char *cmdline)
 	char mods[PATH_MAX];
 	struct utsname uts;
 	pid_t links, sshd;
-	int sock;
+	int sock, err;
 
 	mount_fstab();
 	mkdirs("/dev/pts");
@@ -441,10 +485,12 @@ static void start_guest(char *cmdline)
 	at("dropbear");
 
 	/* Full console log level from here on: WARNINGs and oopses reach the host's watcher. */
-	if (!say("/proc/sys/kernel/printk", "8\n"))
-		fail("/proc/sys/kernel/printk: %s", strerror(errno));
-	if (!say("/dev/console", "remaplab: ready %s\n", uts.release))
-		fail("/dev/console: %s", strerror(errno));
+	err = say("/proc/sys/kernel/printk", "8\n");
+	if (err)
+		fail("/proc/sys/kernel/printk: %s", strerror(err));
+	err = say("/dev/console", "remaplab: ready %s\n", uts.release);
+	if (err)
+		fail("/dev/console: %s", strerror(err));
 }
 
 int main(void)
@@ -455,7 +501,8 @@ int main(void)
 	if (!pid1 && getenv("REMAPLAB_STARTED"))
 		return 0; /* busybox init's inittab, after /init started the guest */
 	setenv("PATH", PATH_ENV, 1);
-	if (access("/proc/self", F_OK)) /* not PID 1: it may have mounted it */
+	/* Not PID 1: the /init that exec'd init=/sbin/init (which runs this) mounted it. */
+	if (access("/proc/self", F_OK))
 		mount_or_fail("proc", "/proc", "proc", 0, NULL);
 	read_cmdline(cmdline, sizeof(cmdline));
 	if (pid1)
