@@ -76,6 +76,9 @@ def test_kernel_panic_at_boot_is_one_clear_line(arch: str) -> None:
     assert res.returncode == 125
     assert "kernel panicked during boot: Kernel panic - not syncing" in res.stderr
     assert "Traceback" not in res.stderr
+    kept = re.search(r"\(console log: (\S+); QEMU stderr: (\S+)\)", res.stderr)
+    assert kept, res.stderr  # the evidence named, and there after remaplab ended
+    assert "Kernel panic" in Path(kept[1]).read_text() and Path(kept[2]).is_file()
 
 
 def test_init_naming_busybox_init_still_starts_the_lab(arch: str) -> None:
@@ -93,6 +96,8 @@ def test_a_boot_module_that_fails_to_load_is_one_clear_line(arch: str) -> None:
     res = boot(arch, "--append", "module_blacklist=virtio_net", "--", "true", timeout=120)
     assert res.returncode == 125, res.stderr
     assert f"{arch} guest init failed: insmod kernel/drivers/net/virtio_net.ko" in res.stderr
+    kept = re.search(r"\(console log: (\S+); QEMU stderr: \S+\)", res.stderr)
+    assert kept and "remaplab: init failed" in Path(kept[1]).read_text(), res.stderr
     assert "timed out" not in res.stderr and "Traceback" not in res.stderr
 
 

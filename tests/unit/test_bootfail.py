@@ -12,14 +12,17 @@ def test_a_panic_at_boot_is_named_from_the_console(tmp_path: Path) -> None:
     why = explain_exit("x86_64", text, "", "status 0", tmp_path / "c", tmp_path / "e")
     assert why == (
         "x86_64 kernel panicked during boot: Kernel panic - not syncing: VFS: Unable to mount "
-        "root fs"
+        f"root fs ({evidence(tmp_path / 'c', tmp_path / 'e')})"
     )
 
 
 def test_an_init_failure_is_named_from_the_console(tmp_path: Path) -> None:
     text = "remaplab: init failed: no eth0 (virtio_net missing?)\r\n"
     why = explain_exit("arm64", text, "", "status 0", tmp_path / "c", tmp_path / "e")
-    assert why == "arm64 guest init failed: no eth0 (virtio_net missing?)"
+    assert why == (
+        "arm64 guest init failed: no eth0 (virtio_net missing?) "
+        f"({evidence(tmp_path / 'c', tmp_path / 'e')})"
+    )
 
 
 def test_qemu_s_own_end_and_last_words_with_both_files(tmp_path: Path) -> None:
