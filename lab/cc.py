@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 from lab.cache import Entry, hash_strings
@@ -32,8 +33,10 @@ def compiler(arch: str) -> str:
     return f"{get_profile(arch).cross_compile}gcc"
 
 
+@cache
 def compiler_version(cc: str) -> str:
-    """The compiler's first --version line (part of the cache key); a LabError if it is missing."""
+    """The compiler's first --version line (part of the cache key); a LabError if it is missing.
+    Asked once a process per tool: every prepare() keys several builds by it."""
     try:
         proc = subprocess.run(
             [cc, "--version"], capture_output=True, text=True, timeout=30, check=False

@@ -8,12 +8,12 @@ import subprocess
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from lab import apt
 from lab.cache import Entry, hash_strings, hash_tree
+from lab.cc import FLAGS as CC_FLAGS
 from lab.cc import compile_static, compiler, compiler_version
 from lab.cpio import Archive
 from lab.elfdeps import closure, resolve_in
@@ -67,13 +67,6 @@ class Extra:
 
 def _strip(profile: Profile) -> str:
     return require(f"{profile.cross_compile}strip")
-
-
-@cache
-def _strip_version(profile: Profile) -> str:
-    """strip's first --version line (once a process): its output is in the initramfs, so in
-    its key."""
-    return compiler_version(_strip(profile))
 
 
 @dataclass(frozen=True)
@@ -286,7 +279,9 @@ def build_initramfs(
         kernel.key,
         user.parent.name,
         hash_tree(ROOTFS_SRC),
-        compiler_version(compiler(kernel.arch)),  # /init's
+        compiler_version(compiler(kernel.arch)),  # /init's compiler and flags
+        *CC_FLAGS,
+        *INIT_FLAGS,
         keys.client_pub,
         keys.host_pub,
         keys.host_key.read_bytes(),
@@ -295,7 +290,7 @@ def build_initramfs(
     for extra in extras:
         content = extra.source.read_bytes() if extra.source is not None else b""
         parts += [extra.guest_path, oct(extra.mode), content, extra.link, extra.strip]
-        parts += [_strip_version(profile)] if extra.strip else []
+        parts += [compiler_version(_strip(profile))] if extra.strip else []  # its output
         parts += list(extra.module_depends or ())
     key = f"{kernel.arch}-{hash_strings(parts)}"
 

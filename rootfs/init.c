@@ -213,14 +213,24 @@ static pid_t spawn(char *const argv[])
 	return pid;
 }
 
-static void wait_ok(pid_t pid, const char *what)
+/* Wait for the child pid: 0 when it exited 0, -1 when it did not, an errno if the wait failed. */
+static int reap(pid_t pid)
 {
 	int status;
 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			fail("%s: wait: %s", what, strerror(errno));
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
+			return errno;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+}
+
+static void wait_ok(pid_t pid, const char *what)
+{
+	int err = reap(pid);
+
+	if (err > 0)
+		fail("%s: wait: %s", what, strerror(err));
+	if (err)
 		fail("%s", what);
 }
 
@@ -249,8 +259,7 @@ static void *load_module(void *arg)
 	char *insmod[] = { "/bin/busybox", "insmod", NULL, NULL };
 	struct module *mod = arg;
 	int packed = compressed(mod->path);
-	int fd, status;
-	pid_t pid;
+	int fd;
 
 	fd = open(mod->path, O_RDONLY | O_CLOEXEC);
 	mod->error = 0;
@@ -262,14 +271,7 @@ static void *load_module(void *arg)
 	if (!packed || fd < 0 || (mod->error != EINVAL && mod->error != EOPNOTSUPP))
 		return NULL;
 	insmod[2] = mod->path;
-	pid = spawn(insmod);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			mod->error = errno;
-			return NULL;
-		}
-	}
-	mod->error = WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+	mod->error = reap(spawn(insmod));
 	return NULL;
 }
 
