@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 from pathlib import Path
 
 from lab.profiles import Profile
@@ -93,3 +94,45 @@ class GuestRAM:
             quads.release()
             base.release()
         return found
+
+
+class RamFile:
+    """A VM's guest RAM as a host file (memory-backend-file, share=on), in /dev/shm when it can
+    be written, else the VM's folder: made anew and empty for each QEMU, unlinked once QEMU runs
+    (QEMU's mapping and our descriptor keep it: nothing is left if we die), mapped read-only
+    for the guest-physical witness."""
+
+    def __init__(self, workdir: Path) -> None:
+        shm = Path("/dev/shm")
+        folder = shm if shm.is_dir() and os.access(shm, os.W_OK) else workdir
+        sweep_stale(folder)
+        self.path = folder / f"remaplab-{os.getpid()}-{workdir.name}.ram"
+        self.fd: int | None = None
+        self._mapped: GuestRAM | None = None
+
+    def create(self) -> int:
+        """The open file for the next QEMU: a new empty one unless one is open already."""
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        return self.fd
+
+    def unlink(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def mapped(self, profile: Profile, size: int) -> GuestRAM:
+        """The open file mapped read-only (once: unmapping 1 GiB costs more than searching it)."""
+        if self.fd is None:
+            raise ValueError(f"{self.path} is not open")
+        if self._mapped is None:
+            self._mapped = GuestRAM(self.fd, profile, size)
+        return self._mapped
+
+    def close(self) -> None:
+        """Unlink, unmap and close: the QEMU that used it is gone."""
+        self.unlink()
+        if self._mapped is not None:
+            self._mapped.close()
+            self._mapped = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -28,6 +28,7 @@ class Profile:
     cpu_kvm: str
     console: str
     prefer_pvh: bool
+    image_in_ram: bool  # the lab puts the kernel into guest RAM (lab/image_in_ram.py)
     ram_base: int
     ram_low_limit: int
     net_device: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lab.image_in_ram import Preload
 from lab.profiles import Profile
 
 # Always on the kernel command line.  panic=-1 with -no-reboot: a panic ends QEMU at once instead
@@ -43,6 +44,14 @@ class QemuSpec:
     # them again cost 70 ms of an arm64 restore (QEMU reads the 33 MB Image before it runs).
     load_kernel: bool = True
     bios: Path | None = None  # the profile's firmware as found (lab.profiles.firmware_path)
+    # The kernel put into ram_file by the lab before QEMU starts; QEMU is given its header.
+    preload: Preload | None = None
+
+
+def portable(spec: QemuSpec) -> QemuSpec:
+    """spec as QEMU alone boots it (the kernel loaded by QEMU, not preloaded into RAM): the argv
+    a bundle keeps and a user reruns."""
+    return replace(spec, preload=None)
 
 
 def share_params(shares: tuple[Path, ...]) -> list[str]:
@@ -81,6 +90,9 @@ def build_argv(spec: QemuSpec) -> list[str]:
     p = spec.profile
     cpu = p.cpu_kvm if spec.accel == "kvm" else p.cpu_tcg
     accel = spec.accel if spec.accel == "kvm" else "tcg,thread=multi"
+    if spec.preload is not None and spec.ram_file is None:
+        raise ValueError("a preloaded kernel needs the RAM file it is preloaded into")
+    kernel = spec.image if spec.preload is None else spec.preload.header
     argv = [
         p.qemu,
         "-name",
@@ -97,7 +109,7 @@ def build_argv(spec: QemuSpec) -> list[str]:
         "-smp",
         str(spec.smp),
         *(
-            ["-kernel", str(spec.image), "-initrd", str(spec.initrd), "-append", cmdline(spec)]
+            ["-kernel", str(kernel), "-initrd", str(spec.initrd), "-append", cmdline(spec)]
             if spec.load_kernel
             else []
         ),

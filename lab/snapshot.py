@@ -42,7 +42,7 @@ from lab import accel as accel_mod
 from lab.cache import Entry, entries, hash_strings, verify_manifest
 from lab.errors import LabError
 from lab.netutil import free_loopback_port
-from lab.qemu import QemuSpec, build_argv
+from lab.qemu import QemuSpec, build_argv, portable
 from lab.ram_image import load_ram, save_ram
 from lab.readfile import last_line
 from lab.steplog import step
@@ -94,6 +94,7 @@ def normalized(spec: QemuSpec) -> QemuSpec:
         ram_file=Path("/guest.ram") if spec.ram_file is not None else None,
         incoming=None,
         load_kernel=True,  # a restore leaves them out; the state was booted with them
+        preload=None,  # how the kernel got into RAM is not part of the guest's state
     )
 
 
@@ -109,7 +110,7 @@ def restore_spec(spec: QemuSpec, qmp_socket: Path) -> QemuSpec:
     booting.  No kernel, initrd or command line: they are in the saved RAM already (the
     snapshot's key still names them: it is made from the booted instance's argv)."""
     return replace(
-        spec, qmp_socket=qmp_socket, qmp_client=True, incoming="defer", load_kernel=False
+        portable(spec), qmp_socket=qmp_socket, qmp_client=True, incoming="defer", load_kernel=False
     )
 
 
@@ -201,7 +202,7 @@ def _migrate_qmp(vm: VM, qmp: Any, target: Path) -> None:
     deadline = time.monotonic() + SAVE_TIMEOUT_S
     try:
         caps = [{"capability": "events", "state": True}]
-        if vm.ram_fd is not None:
+        if vm.ram.fd is not None:
             caps.append({"capability": "x-ignore-shared", "state": True})
         qmp.cmd("migrate-set-capabilities", capabilities=caps)
         qmp.cmd("migrate-set-parameters", **{"max-bandwidth": MAX_BANDWIDTH})
@@ -214,8 +215,8 @@ def _migrate_qmp(vm: VM, qmp: Any, target: Path) -> None:
             if status in ("failed", "cancelled"):
                 info = qmp.cmd("query-migrate")
                 raise SnapshotError(f"migration {status}: {info.get('error-desc', '?')}")
-        if vm.ram_fd is not None:  # the guest is stopped (postmigrate): its RAM is still
-            save_ram(vm.ram_fd, target / RAM)
+        if vm.ram.fd is not None:  # the guest is stopped (postmigrate): its RAM is still
+            save_ram(vm.ram.fd, target / RAM)
     finally:
         if vm.alive and qmp.cmd("query-status").get("status") in ("postmigrate", "paused"):
             qmp.cmd("cont")
@@ -269,13 +270,13 @@ def restore(vm: VM, state: Path, accel: str) -> None:
         if vm.options.shared_ram:
             if not ram.is_file():
                 raise SnapshotError(f"{ram}: the saved guest RAM is missing")
-            vm.ram_fd = os.open(vm.ram_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            vm.ram.create()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ram-load") as pool:
             # The RAM file fills while QEMU starts (it maps the file; the guest runs only
             # after migrate-incoming, which waits for the fill).
-            filled = pool.submit(load_ram, ram, vm.ram_fd) if vm.ram_fd is not None else None
+            filled = pool.submit(load_ram, ram, vm.ram.fd) if vm.ram.fd is not None else None
             spec = vm.spec(accel, port)
-            vm.spawn(build_argv(restore_spec(spec, sock)), boot_argv=build_argv(spec))
+            vm.spawn(build_argv(restore_spec(spec, sock)), boot_argv=build_argv(portable(spec)))
             try:
                 qmp.accept(timeout=RESTORE_TIMEOUT_S)
                 record["qmp_s"] = round(time.monotonic() - start, 3)
@@ -292,7 +293,7 @@ def restore(vm: VM, state: Path, accel: str) -> None:
                 ) from None
         _event(vm, qmp, {"RESUME"}, deadline, "QEMU to load the saved state")
         record["loaded_s"] = round(time.monotonic() - start, 3)
-        vm.ram_file.unlink(missing_ok=True)
+        vm.ram.unlink()
 
         # The repair is the connection's first command (one round trip), made per attempt.
         fix = vm.connect_ssh(port, first=repair_command)

@@ -138,6 +138,16 @@ def capture_at(socket_path: Path, out: Path, timeout: float = QMP_TIMEOUT_S) -> 
     return line
 
 
+def record(socket_path: Path, out: Path, pid: int | None) -> str:
+    """capture_at, and the host's view of the process (pid: QEMU's) appended to out: the line a
+    boot retry or failure quotes, naming out."""
+    seen = capture_at(socket_path, out)
+    host = process(pid) if pid is not None else "no process"
+    with out.open("a") as f:
+        f.write(f"\nhost: {host}\n")
+    return f"{seen}; {host}; QEMU's view: {out}"
+
+
 def capture(qmp: Any) -> tuple[str, str]:
     """Ask QEMU (a connected QMP client) for its run state and every vCPU's registers: the
     one-line summary and the full text.  A QEMU that does not answer says so."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -17,15 +18,15 @@ from typing import Any
 import pexpect
 
 from lab import accel as accel_mod
-from lab import bootcheck, bootfail, reaper, stall, workdirs
+from lab import bootcheck, bootfail, image_in_ram, reaper, stall, workdirs
 from lab.console import Console, ConsoleEOF
 from lab.errors import BootError, GuestTimeout, LabError
 from lab.kernel import Kernel
 from lab.log import Log, stderr_log
 from lab.netutil import free_loopback_port
-from lab.physmem import GuestRAM, parse_size, sweep_stale
+from lab.physmem import GuestRAM, RamFile, parse_size
 from lab.profiles import firmware_path, get_profile, require_qemu
-from lab.qemu import QemuSpec, build_argv, render
+from lab.qemu import QemuSpec, build_argv, portable, render
 from lab.qmp_greeting import open_qmp
 from lab.rootfs import Initramfs
 from lab.ssh import CommandResult, GuestSSH, Interrupt
@@ -84,7 +85,6 @@ class VM:
         self.argv: list[str] = []
         self.boot_argv: list[str] = []  # what boots this guest (a restore's argv does not)
         self.boot_notes: list[str] = []  # e.g. "boot retried: no console output in 30 s"
-        self._ram: GuestRAM | None = None
         self.boot_seconds = 0.0
         self.ready_seconds = 0.0  # QEMU spawned -> the console's readiness line (last boot)
         self.ended = "status unknown"  # how the last QEMU ended (reaper.how_it_ended)
@@ -98,11 +98,7 @@ class VM:
         self.stalls: list[Path] = []  # each silent boot's or boot report's evidence (kept)
         self.boot_reported = False  # the kernel reported while this guest booted (bootcheck)
         self.watch: Interrupt | None = None  # asked while a command runs: when to stop waiting
-        shm = Path("/dev/shm")
-        ram_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
-        sweep_stale(ram_dir)
-        self.ram_file = ram_dir / f"remaplab-{os.getpid()}-{self.workdir.name}.ram"
-        self.ram_fd: int | None = None
+        self.ram = RamFile(self.workdir)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> VM:
@@ -183,10 +179,19 @@ class VM:
             ),
             name=f"remaplab-{self.options.arch}-{os.getpid()}-{self.workdir.name}",
             gdb_port=self.options.gdb_port,
-            ram_file=self.ram_file if self.options.shared_ram else None,
+            ram_file=self.ram.path if self.options.shared_ram else None,
             shares=self.options.shares,
             bios=firmware_path(self.profile),
+            preload=self.preload,
         )
+
+    @functools.cached_property
+    def preload(self) -> image_in_ram.Preload | None:
+        """The kernel put into guest RAM for QEMU (lab/image_in_ram.py); None: QEMU loads it."""
+        if not (self.options.shared_ram and self.profile.image_in_ram):
+            return None
+        header, memory = self.workdir / "kernel-header.img", parse_size(self.options.memory)
+        return image_in_ram.plan(self.kernel.image, header, memory)
 
     def _boot(self, accel: str, timeout: float) -> None:
         with step("boot", arch=self.options.arch, accel=accel) as record:
@@ -199,7 +204,8 @@ class VM:
         attempts_silent, reported = 0, False
         for attempt in range(PORT_ATTEMPTS + SILENT_RETRIES + 1):
             port = free_loopback_port()
-            self.spawn(build_argv(self.spec(accel, port)))
+            spec = self.spec(accel, port)
+            self.spawn(build_argv(spec), build_argv(portable(spec)), spec.preload)
             assert self.console is not None
             try:
                 self._wait_ready(timeout - (time.monotonic() - start))
@@ -209,7 +215,7 @@ class VM:
                     self._kill()
                     start = time.monotonic()  # the retry is a boot of its own: its own time
                     continue
-                self.ram_file.unlink(missing_ok=True)
+                self.ram.unlink()
                 break
             except SilentConsole as exc:
                 seen = self._capture_stall()
@@ -249,23 +255,28 @@ class VM:
         """QEMU's view of the silent guest (run state, each vCPU's place), kept in the VM's
         folder, which is then kept whatever happens next; returns the summary and the path."""
         self.stalls.append(self.workdir / f"stall-{len(self.stalls) + 1}.txt")
-        seen = stall.capture_at(self.workdir / "qmp.sock", self.stalls[-1])
-        host = stall.process(self.child.pid) if self.child is not None else "no process"
-        with self.stalls[-1].open("a") as out:
-            out.write(f"\nhost: {host}\n")
-        return f"{seen}; {host}; QEMU's view: {self.stalls[-1]}"
+        pid = self.child.pid if self.child is not None else None
+        return stall.record(self.workdir / "qmp.sock", self.stalls[-1], pid)
 
-    def spawn(self, argv: list[str], boot_argv: list[str] | None = None) -> None:
+    def spawn(
+        self,
+        argv: list[str],
+        boot_argv: list[str] | None = None,
+        preload: image_in_ram.Preload | None = None,
+    ) -> None:
         """Start QEMU with argv under pexpect: console streamed to its log, reaped with us.
-        boot_argv: what boots this guest when argv does not (a restore's)."""
+        boot_argv: what boots this guest with QEMU alone when argv does not (a restore's, a
+        preloaded kernel's); preload: the kernel to put into the new RAM file first."""
         self.argv, self.boot_argv = argv, boot_argv or argv
         self.ended = "status unknown"  # until this QEMU is reaped (_kill)
-        (self.workdir / "qemu-argv.txt").write_text(render(argv) + "\n")
+        note = "" if preload is None else image_in_ram.note(preload, render(self.boot_argv))
+        (self.workdir / "qemu-argv.txt").write_text(render(argv) + "\n" + note)
         with contextlib.suppress(FileNotFoundError):
             (self.workdir / "qmp.sock").unlink()
-        if self.options.shared_ram and self.ram_fd is None:
-            # Opened before QEMU and unlinked once it runs: nothing leaks if we die.
-            self.ram_fd = os.open(self.ram_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        if self.options.shared_ram:
+            ram = self.ram.create()  # unlinked once QEMU runs (_boot_once, _kill)
+            if preload is not None:
+                image_in_ram.place(preload, ram)
         self.child = pexpect.spawn(
             argv[0],
             argv[1:],
@@ -323,14 +334,10 @@ class VM:
         self.ssh.put(local, remote, mode, timeout)
 
     def guest_ram(self) -> GuestRAM:
-        """Guest-physical memory, mapped read-only on the host (once per VM: unmapping 1 GiB
-        costs more than searching it)."""
+        """Guest-physical memory, mapped read-only on the host."""
         if not self.options.shared_ram or not self.alive:
             raise LabError("guest RAM is not shared with the host for this VM")
-        assert self.ram_fd is not None
-        if self._ram is None:
-            self._ram = GuestRAM(self.ram_fd, self.profile, parse_size(self.options.memory))
-        return self._ram
+        return self.ram.mapped(self.profile, parse_size(self.options.memory))
 
     @property
     def alive(self) -> bool:
@@ -382,10 +389,4 @@ class VM:
             if self.console is not None:
                 self.console.join(2.0)
             self.child = None
-        self.ram_file.unlink(missing_ok=True)
-        if self._ram is not None:
-            self._ram.close()
-            self._ram = None
-        if self.ram_fd is not None:
-            os.close(self.ram_fd)
-            self.ram_fd = None
+        self.ram.close()

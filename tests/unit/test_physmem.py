@@ -6,7 +6,9 @@ import os
 import struct
 from pathlib import Path
 
-from lab.physmem import PAGE, GuestRAM
+import pytest
+
+from lab.physmem import PAGE, GuestRAM, RamFile
 from lab.profiles import get_profile
 
 
@@ -29,3 +31,27 @@ def test_a_stray_copy_without_its_closing_word_is_no_hit(tmp_path: Path) -> None
         os.close(fd)
     base = get_profile("arm64").ram_base // PAGE  # arm64 virt: RAM starts at 1 GiB
     assert found == {token: [base + 3], other: [base + 12]}
+
+
+def test_a_ram_file_is_new_per_qemu_private_and_gone_when_closed(tmp_path: Path) -> None:
+    workdir = tmp_path / "vm-x86_64-abc"
+    workdir.mkdir()
+    ram = RamFile(workdir)
+    assert ram.path.name == f"remaplab-{os.getpid()}-vm-x86_64-abc.ram"
+    fd = ram.create()
+    assert ram.create() == fd  # a restore opens it before QEMU's spawn: the same file
+    assert ram.path.stat().st_mode & 0o777 == 0o600
+    os.pwrite(fd, b"\x01" * PAGE, 0)
+    os.ftruncate(fd, 4 * PAGE)
+    ram.unlink()  # once QEMU runs: the descriptor still reads it
+    assert not ram.path.exists()
+    assert ram.mapped(get_profile("x86_64"), 4 * PAGE) is ram.mapped(get_profile("x86_64"), 0)
+    ram.close()
+    assert ram.fd is None
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    fresh = ram.create()  # the next QEMU's: empty again
+    assert os.fstat(fresh).st_size == 0
+    ram.close()
+    with pytest.raises(ValueError, match="is not open"):
+        ram.mapped(get_profile("x86_64"), PAGE)
