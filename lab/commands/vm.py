@@ -37,10 +37,12 @@ def add_vm_args(p: argparse.ArgumentParser) -> None:
     add_kernel_args(p.add_argument)
     p.add_argument(
         "--append",
-        default="",
-        help="extra kernel command line (guests boot with nokaslr, and x86_64 TCG guests with "
-        "noapictimer; `kaslr` here lets the kernel randomise, which an x86_64 PVH boot never "
-        "does, `apictimer` gives back the local APIC timer)",
+        action="append",
+        default=[],
+        help="extra kernel command line (repeatable: all are kept, in order; guests boot with "
+        "nokaslr, and x86_64 TCG guests with noapictimer; `kaslr` here lets the kernel "
+        "randomise, which an x86_64 PVH boot never does, `apictimer` gives back the local APIC "
+        "timer)",
     )
     p.add_argument("--accel", default="auto", help="auto|kvm|tcg (default auto: KVM if proven)")
     p.add_argument("--memory", default="1G", help="guest memory (default 1G)")
@@ -86,14 +88,14 @@ def _vm_options(args: argparse.Namespace) -> object:
     from lab.vm import VMOptions
 
     seconds("--timeout", args.timeout)
-    if args.gdb and randomised((args.append,)):
+    if args.gdb and randomised(tuple(args.append)):
         raise LabError("--gdb reads symbols at the vmlinux's addresses: drop kaslr from --append")
     return VMOptions(
         arch=args.arch,
         accel=args.accel,
         memory=memory("--memory", args.memory),
         smp=count("--smp", args.smp, MAX_SMP),
-        append=tuple(args.append.split()),
+        append=tuple(" ".join(args.append).split()),
         qemu_args=tuple(args.qemu_arg),
         boot_timeout=seconds("--boot-timeout", args.boot_timeout),
         gdb_port=free_loopback_port() if args.gdb else None,

@@ -189,11 +189,23 @@ def test_options_whose_values_are_other_programs_flags_take_them() -> None:
 
     words = ["boot", "--arch", "x86_64", "--qemu-arg", "-device", "--qemu-arg", "virtio-rng-pci"]
     args = build_parser().parse_args(_joined([*words, "--append", "-x"]))
-    assert args.qemu_arg == ["-device", "virtio-rng-pci"] and args.append == "-x"
+    assert args.qemu_arg == ["-device", "virtio-rng-pci"] and args.append == ["-x"]
     repro = ["reproduce", "--repro", "r.c", "--cflags", "-DX=1", "--runs", "2"]
     args = build_parser().parse_args(_joined(repro))
     assert args.cflags == "-DX=1" and args.runs == 2
     assert _joined(["--cflags"]) == ["--cflags"]  # no value: argparse says so
+
+
+def test_every_append_is_kept_in_order() -> None:
+    """`--append a --append b` gives the guest both (the second did replace the first)."""
+    from lab.cli import _joined, build_parser
+    from lab.commands.vm import _vm_options
+    from lab.vm import VMOptions
+
+    words = ["boot", "--arch", "arm64", "--append", "initcall_debug", "--append", "a=1 b"]
+    options = _vm_options(build_parser().parse_args(_joined(words)))
+    assert isinstance(options, VMOptions)
+    assert options.append == ("initcall_debug", "a=1", "b")
 
 
 def test_gdb_with_a_randomised_kernel_is_refused_before_any_vm(
