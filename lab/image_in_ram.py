@@ -34,7 +34,7 @@ class Preload:
     image: Path  # the kernel Image, written into guest RAM
     header: Path  # a copy of its header: what QEMU is given as -kernel
     offset: int  # where in the RAM file the Image goes
-    memory: int  # the RAM file's size in bytes (QEMU wants it exactly the -m size)
+    memory: int  # the RAM file's size in bytes (QEMU refuses a non-empty file smaller than -m)
 
 
 def load_offset(header: bytes, file_size: int, memory: int) -> int | None:
@@ -64,13 +64,16 @@ def plan(image: Path, header: Path, memory: int) -> Preload | None:
     return None if offset is None else Preload(image, header, offset, memory)
 
 
-def place(preload: Preload, ram_fd: int) -> None:
-    """Write the Image into the (new, empty) RAM file ram_fd, size the file as QEMU wants it,
-    and write the header file QEMU is given.  LabError when the host cannot (a full tmpfs)."""
+def place(preload: Preload, ram_fd: int, ram_path: Path) -> None:
+    """Write the Image into the (new, empty) RAM file ram_fd (at ram_path), size the file as
+    QEMU wants it, and write the header file QEMU is given.  LabError when the host cannot (a
+    full tmpfs) or the Image is no longer what the plan read (rebuilt in place)."""
     try:
         with preload.image.open("rb") as src:
             head = src.read(HEADER_SIZE)
             size = os.fstat(src.fileno()).st_size
+            if load_offset(head, size, preload.memory) != preload.offset:
+                raise LabError(f"{preload.image} changed since this VM planned its boot")
             os.lseek(ram_fd, preload.offset, os.SEEK_SET)
             done = 0
             while done < size:
@@ -81,7 +84,9 @@ def place(preload: Preload, ram_fd: int) -> None:
         os.ftruncate(ram_fd, preload.memory)
         preload.header.write_bytes(head)
     except OSError as exc:
-        raise LabError(f"could not put {preload.image} into the guest's RAM file: {exc}") from None
+        raise LabError(
+            f"could not put {preload.image} into the guest's RAM file {ram_path}: {exc}"
+        ) from None
 
 
 def note(preload: Preload, alone: str) -> str:

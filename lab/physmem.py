@@ -117,6 +117,7 @@ class RamFile:
         return self.fd
 
     def unlink(self) -> None:
+        """Take the name away (the open file stays for QEMU and us)."""
         self.path.unlink(missing_ok=True)
 
     def mapped(self, profile: Profile, size: int) -> GuestRAM:

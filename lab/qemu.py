@@ -54,6 +54,12 @@ def portable(spec: QemuSpec) -> QemuSpec:
     return replace(spec, preload=None)
 
 
+def firmware_args(qemu_args: tuple[str, ...]) -> bool:
+    """Whether the user's QEMU arguments boot firmware (-bios, a flash drive): QEMU then hands
+    the -kernel file to the firmware whole (fw_cfg) instead of loading it into RAM."""
+    return any(a in ("-bios", "-pflash") or "if=pflash" in a for a in qemu_args)
+
+
 def share_params(shares: tuple[Path, ...]) -> list[str]:
     """Kernel parameters naming each share's 9p tag and guest path; the guest's /init
     (rootfs/init.c) mounts them (the kernel ignores unknown dotted parameters)."""

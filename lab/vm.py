@@ -26,7 +26,7 @@ from lab.log import Log, stderr_log
 from lab.netutil import free_loopback_port
 from lab.physmem import GuestRAM, RamFile, parse_size
 from lab.profiles import firmware_path, get_profile, require_qemu
-from lab.qemu import QemuSpec, build_argv, portable, render
+from lab.qemu import QemuSpec, build_argv, firmware_args, portable, render
 from lab.qmp_greeting import open_qmp
 from lab.rootfs import Initramfs
 from lab.ssh import CommandResult, GuestSSH, Interrupt
@@ -188,8 +188,10 @@ class VM:
     @functools.cached_property
     def preload(self) -> image_in_ram.Preload | None:
         """The kernel put into guest RAM for QEMU (lab/image_in_ram.py); None: QEMU loads it."""
-        if not (self.options.shared_ram and self.profile.image_in_ram):
-            return None
+        if not (self.options.shared_ram and self.profile.image_in_ram) or firmware_args(
+            self.options.qemu_args
+        ):
+            return None  # firmware (-bios, flash) is handed the -kernel file through fw_cfg
         header, memory = self.workdir / "kernel-header.img", parse_size(self.options.memory)
         return image_in_ram.plan(self.kernel.image, header, memory)
 
@@ -274,9 +276,11 @@ class VM:
         with contextlib.suppress(FileNotFoundError):
             (self.workdir / "qmp.sock").unlink()
         if self.options.shared_ram:
+            if preload is not None and self.ram.fd is not None:
+                raise AssertionError("a preloaded kernel needs a new RAM file")
             ram = self.ram.create()  # unlinked once QEMU runs (_boot_once, _kill)
             if preload is not None:
-                image_in_ram.place(preload, ram)
+                image_in_ram.place(preload, ram, self.ram.path)
         self.child = pexpect.spawn(
             argv[0],
             argv[1:],

@@ -194,12 +194,12 @@ def write_bundle(
     )
     if kernel.config is not None and kernel.config.exists():
         shutil.copy(kernel.config, bundle / "kernel.config")
-    if argv:
-        (bundle / "qemu-argv.txt").write_text(shlex.join(argv) + "\n")
     kept = [log_dir / n for n in EVIDENCE] + sorted(log_dir.glob("crash-*.txt"))
     for path in kept:
         if path.exists():  # written by the runner: consoles, QEMU stderr, steps, reports
             shutil.copy(path, bundle / path.name)
+    if argv:  # over the VM's own: a restore's argv, or one whose kernel the lab put into RAM
+        (bundle / "qemu-argv.txt").write_text(shlex.join(argv) + "\n")
     for ko in kos or []:
         if ko.is_file():
             shutil.copy(ko, bundle / "bin" / ko.name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
 import struct
 import zlib
 from pathlib import Path
@@ -13,6 +14,9 @@ from pathlib import Path
 from lab.image_in_ram import LOAD_OFFSET
 from lab.log import quiet
 from lab.profiles import get_profile
+from lab.scenario.load import load_file
+from lab.scenario.result import Outcome
+from lab.scenario.runner import VMPool, run_scenario
 from lab.session import prepare
 from lab.vm import VM, VMOptions
 
@@ -58,3 +62,19 @@ def test_an_image_gz_is_loaded_by_qemu(tmp_path: Path) -> None:
         assert vm.preload is None
         assert _kernel_arg(vm.argv) == _kernel_arg(vm.boot_argv) == str(gz)
         assert vm.run("uname -r").stdout.strip() == kernel.release
+
+
+def test_a_failed_scenarios_bundle_boots_with_qemu_alone(pool: VMPool, tmp_path: Path) -> None:
+    """The bundle's qemu-argv.txt gives QEMU the Image itself (the run's own argv, kept in the
+    result folder, names the header file and says so)."""
+    scenario = tmp_path / "fails.yaml"
+    scenario.write_text(
+        "name: fails\ndescription: fails\narches: [arm64]\nsteps:\n  - run: {command: 'false'}\n"
+    )
+    result = run_scenario(load_file(scenario), ARCH, pool, tmp_path)
+    assert result.outcome == Outcome.FAILED, result.render()
+    folder = tmp_path / f"fails-{ARCH}"
+    argv = shlex.split((folder / "bundle" / "qemu-argv.txt").read_text())
+    kernel, _ = prepare(ARCH, log=quiet)
+    assert _kernel_arg(argv) == str(kernel.image)
+    assert "with QEMU alone" in (folder / "qemu-argv.txt").read_text()

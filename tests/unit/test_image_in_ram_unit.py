@@ -3,18 +3,24 @@ it, which images are left to QEMU, what lands in the RAM file, and the argv QEMU
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
+import re
 import struct
 from pathlib import Path
 
 import pytest
 
 from lab import snapshot
+from lab import vm as vm_mod
 from lab.errors import LabError
 from lab.image_in_ram import LOAD_OFFSET, Preload, load_offset, place, plan
+from lab.kernel import Kernel
+from lab.log import quiet
 from lab.profiles import get_profile
-from lab.qemu import QemuSpec, build_argv, portable
+from lab.qemu import QemuSpec, build_argv, firmware_args, portable
+from lab.rootfs import Initramfs
 
 # The first 64 bytes of Debian 12's vmlinuz-6.1.0-57-arm64 (an uncompressed Image with the EFI
 # stub's "MZ"): text_offset 0, image_size 0x2010000, flags 0xa (LE, 4K pages, anywhere).
@@ -40,7 +46,8 @@ OTHERS = {
     "text_offset 0x80000 (kernels before 5.8)": _header(0x80000, 0x1000000),
     "no image_size (kernels before 3.17)": _header(0, 0),
     "Image.gz": gzip.compress(DEBIAN_6_1 + bytes(4096), mtime=0)[:64],
-    "EFI zboot": b"MZ\0\0zimg" + bytes(56),
+    # an EFI zboot image: "zimg" at 4, and at 0x38 the PE magic where an Image has "ARM\x64"
+    "EFI zboot": b"MZ\0\0zimg" + bytes(48) + bytes.fromhex("cd238281") + bytes(4),
     "vmlinux": b"\x7fELF\x02\x01\x01" + bytes(57),
     "a file shorter than the header": DEBIAN_6_1[:60],
 }
@@ -74,8 +81,8 @@ def test_place_writes_the_image_at_its_offset_and_sizes_the_ram_file(tmp_path: P
     ram = tmp_path / "guest.ram"
     fd = os.open(ram, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        place(Preload(image, tmp_path / "hdr", LOAD_OFFSET, 64 * MIB), fd)
-        assert os.fstat(fd).st_size == 64 * MIB  # QEMU refuses a file of another size
+        place(Preload(image, tmp_path / "hdr", LOAD_OFFSET, 64 * MIB), fd, ram)
+        assert os.fstat(fd).st_size == 64 * MIB  # QEMU refuses a non-empty smaller file
         assert os.pread(fd, len(body), LOAD_OFFSET) == body
         assert os.pread(fd, LOAD_OFFSET, 0) == bytes(LOAD_OFFSET)
     finally:
@@ -86,12 +93,31 @@ def test_place_writes_the_image_at_its_offset_and_sizes_the_ram_file(tmp_path: P
 def test_place_failure_is_one_lab_error(tmp_path: Path) -> None:
     image = tmp_path / "Image"
     image.write_bytes(DEBIAN_6_1)
-    fd = os.open(tmp_path / "ram", os.O_RDONLY | os.O_CREAT, 0o600)  # cannot be written
+    ram = tmp_path / "ram"
+    fd = os.open(ram, os.O_RDONLY | os.O_CREAT, 0o600)  # cannot be written
     try:
-        with pytest.raises(LabError, match=r"could not put .*Image into the guest's RAM file"):
-            place(Preload(image, tmp_path / "hdr", LOAD_OFFSET, GIB), fd)
+        said = rf"could not put .*Image into the guest's RAM file {re.escape(str(ram))}:"
+        with pytest.raises(LabError, match=said):
+            place(Preload(image, tmp_path / "hdr", LOAD_OFFSET, GIB), fd, ram)
     finally:
         os.close(fd)
+
+
+def test_an_image_rebuilt_since_the_plan_is_refused(tmp_path: Path) -> None:
+    """A retry re-reads the Image: one rebuilt in place that no longer fits is not written."""
+    image = tmp_path / "Image"
+    image.write_bytes(DEBIAN_6_1)
+    preload = plan(image, tmp_path / "hdr", LOAD_OFFSET + 0x2010000)
+    assert preload is not None
+    image.write_bytes(_header(0, 0x4000000))  # now larger than that RAM
+    ram = tmp_path / "ram"
+    fd = os.open(ram, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(LabError, match="changed since this VM planned its boot"):
+            place(preload, fd, ram)
+    finally:
+        os.close(fd)
+    assert os.stat(ram).st_size == 0
 
 
 def _spec(**kw: object) -> QemuSpec:
@@ -135,6 +161,66 @@ def test_the_preload_is_not_part_of_a_snapshot_or_a_restore() -> None:
     assert "-kernel" not in restore
 
 
+def test_firmware_in_the_users_qemu_args_is_seen() -> None:
+    """Firmware gets the -kernel file through fw_cfg: the VM then leaves the loading to QEMU."""
+    assert firmware_args(("-bios", "QEMU_EFI.fd"))
+    assert firmware_args(("-drive", "if=pflash,format=raw,file=efi.img"))
+    assert firmware_args(("-pflash", "flash0.img"))
+    assert not firmware_args(("-device", "virtio-rng-pci", "-d", "guest_errors"))
+
+
 def test_only_arm64_puts_its_image_into_ram() -> None:
     assert get_profile("arm64").image_in_ram
     assert not get_profile("x86_64").image_in_ram  # an ELF: QEMU zero-fills its segments
+
+
+class Spawned(Exception):
+    """Raised where QEMU would start: the RAM file is as QEMU would find it."""
+
+
+def _vm(tmp_path: Path, **options: object) -> vm_mod.VM:
+    image = tmp_path / "Image"
+    image.write_bytes(DEBIAN_6_1 + b"text" * 1000)
+    kernel = Kernel("arm64", "6.1", image, None, None, None, "test", "k")
+    initramfs = Initramfs(tmp_path / "initrd", "i", None, False)  # type: ignore[arg-type]
+    opts = vm_mod.VMOptions(arch="arm64", memory="128M", workdir=tmp_path / "vm")
+    return vm_mod.VM(kernel, initramfs, dataclasses.replace(opts, **options), quiet)
+
+
+def _spawn(vm: vm_mod.VM) -> None:
+    spec = vm.spec("tcg", 2222)
+    with pytest.raises(Spawned):
+        vm.spawn(build_argv(spec), build_argv(portable(spec)), spec.preload)
+
+
+def test_every_spawn_puts_the_image_into_a_new_ram_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first boot and each retry (after _kill) start from a new RAM file with the Image at
+    2 MiB, whatever the guest wrote before."""
+    monkeypatch.setattr(vm_mod.pexpect, "spawn", lambda *a, **k: (_ for _ in ()).throw(Spawned()))
+    vm = _vm(tmp_path)
+    image = vm.kernel.image.read_bytes()
+    try:
+        for _ in range(2):
+            _spawn(vm)
+            assert vm.ram.fd is not None
+            assert os.fstat(vm.ram.fd).st_size == 128 * MIB
+            assert os.pread(vm.ram.fd, len(image), LOAD_OFFSET) == image
+            assert os.pread(vm.ram.fd, 16, 0) == bytes(16)
+            assert _kernel(vm.argv) == str(vm.workdir / "kernel-header.img")
+            assert _kernel(vm.boot_argv) == str(vm.kernel.image)
+            os.pwrite(vm.ram.fd, b"guest wrote this", 0)
+            vm._kill()
+    finally:
+        vm.ram.close()
+
+
+def test_no_preload_without_shared_ram_or_with_firmware(tmp_path: Path) -> None:
+    assert _vm(tmp_path).preload is not None
+    assert _vm(tmp_path, shared_ram=False).preload is None
+    assert _vm(tmp_path, qemu_args=("-bios", "QEMU_EFI.fd")).preload is None
+    assert _vm(tmp_path, memory="128M").preload is not None
+    small = _vm(tmp_path)
+    small.kernel.image.write_bytes(_header(0, 200 * MIB))  # larger than 128M of RAM
+    assert small.preload is None

@@ -37,21 +37,26 @@ def test_a_ram_file_is_new_per_qemu_private_and_gone_when_closed(tmp_path: Path)
     workdir = tmp_path / "vm-x86_64-abc"
     workdir.mkdir()
     ram = RamFile(workdir)
-    assert ram.path.name == f"remaplab-{os.getpid()}-vm-x86_64-abc.ram"
-    fd = ram.create()
-    assert ram.create() == fd  # a restore opens it before QEMU's spawn: the same file
-    assert ram.path.stat().st_mode & 0o777 == 0o600
-    os.pwrite(fd, b"\x01" * PAGE, 0)
-    os.ftruncate(fd, 4 * PAGE)
-    ram.unlink()  # once QEMU runs: the descriptor still reads it
-    assert not ram.path.exists()
-    assert ram.mapped(get_profile("x86_64"), 4 * PAGE) is ram.mapped(get_profile("x86_64"), 0)
-    ram.close()
-    assert ram.fd is None
-    with pytest.raises(OSError):
-        os.fstat(fd)
-    fresh = ram.create()  # the next QEMU's: empty again
-    assert os.fstat(fresh).st_size == 0
-    ram.close()
-    with pytest.raises(ValueError, match="is not open"):
-        ram.mapped(get_profile("x86_64"), PAGE)
+    try:
+        assert ram.path.name == f"remaplab-{os.getpid()}-vm-x86_64-abc.ram"
+        fd = ram.create()
+        os.pwrite(fd, b"restored", 0)
+        assert ram.create() == fd  # a restore fills it before QEMU's spawn: kept as it is
+        assert os.pread(fd, 8, 0) == b"restored"
+        assert ram.path.stat().st_mode & 0o777 == 0o600
+        os.ftruncate(fd, 4 * PAGE)
+        ram.unlink()  # once QEMU runs: the descriptor still reads it
+        assert not ram.path.exists()
+        x86 = get_profile("x86_64")
+        assert ram.mapped(x86, 4 * PAGE) is ram.mapped(x86, 0)
+        ram.close()
+        assert ram.fd is None
+        with pytest.raises(OSError):
+            os.fstat(fd)
+        fresh = ram.create()  # the next QEMU's: empty again
+        assert os.fstat(fresh).st_size == 0
+        ram.close()
+        with pytest.raises(ValueError, match="is not open"):
+            ram.mapped(x86, PAGE)
+    finally:
+        ram.close()  # nothing left in /dev/shm when an assertion fails
