@@ -5,9 +5,11 @@ binds it a moment later: between the two, another remaplab process (a pytest-xdi
 second `remaplab run`, a shard) could be handed the same number.  So every port handed out is
 also reserved with an exclusive ``flock`` on ``<run dir>/ports/PORT.lock``, held by this process
 until ``release_port`` or until HOLD_MAX later reservations (by then QEMU bound it long ago, or
-died): a port another process holds is never handed out.  Processes with different caches
-(REMAPLAB_CACHE) do not see each other's reservations; QEMU losing the race is still retried by
-the caller (lab/vm.py)."""
+died): a port another process holds is never handed out.  A released lock file is unlinked
+while still locked, and a lock taken on a file that is no longer at its path counts as not
+taken, so the folder holds only the ports held now (and a dead process's last few).  Processes
+with different caches (REMAPLAB_CACHE) do not see each other's reservations; QEMU losing the
+race is still retried by the caller (lab/vm.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from lab.errors import LabError
 PICK_ATTEMPTS = 64
 HOLD_MAX = 32  # reservations one process holds at once; the oldest is released first
 
-_held: dict[int, int] = {}  # port -> file descriptor carrying this process's flock
+_held: dict[int, tuple[int, Path]] = {}  # port -> (descriptor carrying our flock, its file)
 _lock = threading.Lock()
 
 
@@ -51,18 +53,24 @@ def _reserve(port: int) -> bool:
         return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        mine, there = os.fstat(fd), os.stat(path)
+        if (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino):
+            raise FileNotFoundError(path)  # released and unlinked after we opened it
     except OSError:
         os.close(fd)
         return False
-    _held[port] = fd
+    _held[port] = (fd, path)
     while len(_held) > HOLD_MAX:
         _release_locked(next(iter(_held)))
     return True
 
 
 def _release_locked(port: int) -> None:
-    fd = _held.pop(port, None)
-    if fd is not None:
+    held = _held.pop(port, None)
+    if held is not None:
+        fd, path = held
+        with contextlib.suppress(OSError):
+            path.unlink()  # while still locked: a process that opened it sees it gone (_reserve)
         with contextlib.suppress(OSError):
             os.close(fd)  # closing the last descriptor drops the flock
 

@@ -62,6 +62,33 @@ def test_reservations_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert netutil.held_ports() == got[5:]  # the oldest were released
 
 
+def test_a_released_port_leaves_no_lock_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel_ports(monkeypatch, [40021])
+    port = netutil.free_loopback_port()
+    lock = netutil.ports_dir() / f"{port}.lock"
+    assert lock.exists()
+    netutil.release_port(port)
+    assert not lock.exists()
+
+
+def test_a_lock_on_a_file_released_meanwhile_is_not_a_reservation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process opened the lock file, then its holder released (unlinked) it: locking the
+    orphaned file reserves nothing (a third process may hold the new file), so the port is
+    skipped."""
+    lock = netutil.ports_dir() / "40031.lock"
+    real_flock = netutil.fcntl.flock
+
+    def flock_after_unlink(fd: int, op: int) -> None:
+        lock.unlink(missing_ok=True)  # the holder's release, between our open and our flock
+        real_flock(fd, op)
+
+    monkeypatch.setattr(netutil.fcntl, "flock", flock_after_unlink)
+    kernel_ports(monkeypatch, [40031, 40032])
+    assert netutil.free_loopback_port() == 40032
+
+
 def test_real_ports_are_distinct_and_bindable() -> None:
     import socket
 
