@@ -27,6 +27,7 @@ HOLD_MAX = 32  # reservations one process holds at once; the oldest is released 
 
 _held: dict[int, tuple[int, Path]] = {}  # port -> (descriptor carrying our flock, its file)
 _lock = threading.Lock()
+_swept = False  # this process has removed the lock files nobody holds (once)
 
 
 def _kernel_port() -> int:
@@ -53,8 +54,7 @@ def _reserve(port: int) -> bool:
         return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        mine, there = os.fstat(fd), os.stat(path)
-        if (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino):
+        if not _same_file(fd, path):
             raise FileNotFoundError(path)  # released and unlinked after we opened it
     except OSError:
         os.close(fd)
@@ -63,6 +63,39 @@ def _reserve(port: int) -> bool:
     while len(_held) > HOLD_MAX:
         _release_locked(next(iter(_held)))
     return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file fd is still the one at path (not unlinked, not replaced)."""
+    try:
+        mine, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
+def sweep_locks() -> int:
+    """Unlink the lock files nobody holds (a dead process's last reservations, or files from
+    before releases unlinked them); returns how many.  Each is unlinked while locked and only
+    if still at its path, as a release does, so no reservation is lost."""
+    removed = 0
+    for path in ports_dir().glob("*.lock"):
+        if path.stem.isdigit() and int(path.stem) in _held:
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(fd, path):
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass  # held by another process: its reservation stands
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _release_locked(port: int) -> None:
@@ -78,7 +111,11 @@ def _release_locked(port: int) -> None:
 def free_loopback_port() -> int:
     """A port free on 127.0.0.1 right now and reserved against every other remaplab process
     sharing this cache (QEMU may still lose a race to an unrelated program; callers retry)."""
+    global _swept
     with _lock:
+        if not _swept:
+            _swept = True
+            sweep_locks()
         for _ in range(PICK_ATTEMPTS):
             port = _kernel_port()
             if port not in _held and _reserve(port):

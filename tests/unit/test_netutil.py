@@ -89,6 +89,24 @@ def test_a_lock_on_a_file_released_meanwhile_is_not_a_reservation(
     assert netutil.free_loopback_port() == 40032
 
 
+def test_lock_files_nobody_holds_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead process's lock files go; a live holder's, and this process's, stay."""
+    ports = netutil.ports_dir()
+    kernel_ports(monkeypatch, [40043])
+    mine = netutil.free_loopback_port()  # (a process's first reservation sweeps too)
+    for port in (40041, 40042):
+        (ports / f"{port}.lock").touch()
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(ports / "40044.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        assert netutil.sweep_locks() == 2
+        holder.communicate(b"", timeout=30)
+    assert sorted(p.name for p in ports.iterdir()) == [f"{mine}.lock", "40044.lock"]
+
+
 def test_real_ports_are_distinct_and_bindable() -> None:
     import socket
 
