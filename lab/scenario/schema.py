@@ -84,7 +84,10 @@ def _memory(value: str) -> str:
     return value
 
 
-Memory = Annotated[str, Field(pattern=r"^[0-9]{1,9}[MG]$"), AfterValidator(_memory)]
+# The pattern is for the exported JSON schema; the check, with its own words, is _memory's.
+Memory = Annotated[
+    str, Field(json_schema_extra={"pattern": r"^[0-9]{1,9}[MG]$"}), AfterValidator(_memory)
+]
 ParamValue = Annotated[int, Field(ge=-(1 << 63), lt=1 << 64)] | Text  # true: 1, as the kernel
 Params = Annotated[
     dict[Annotated[str, Field(pattern=r"^\w{1,64}$")], ParamValue], Field(max_length=64)
@@ -107,7 +110,21 @@ RelPath = Annotated[
 ]  # relative to the scenario file
 ModName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 MAX_MAP_BYTES = MAX_PAGES * 4096
-SizeText = Annotated[str, Field(pattern=r"^[0-9]{1,13}[KMG]?$")]
+SIZE = re.compile(r"[0-9]{1,13}[KMG]?")
+
+
+def _size(value: str) -> str:
+    if not SIZE.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is no size: bytes, or a number with K, M or G such as 64K"
+        )
+    return value
+
+
+# The pattern is for the exported JSON schema; the check, with its own words, is _size's.
+SizeText = Annotated[
+    str, Field(json_schema_extra={"pattern": f"^{SIZE.pattern}$"}), AfterValidator(_size)
+]
 
 
 def size_bytes(value: int | str) -> int:

@@ -102,9 +102,14 @@ CORPUS: dict[str, tuple[bytes, str]] = {
         (HEAD + "module: {params: {npages: [8, 9]}}\nsteps: [{release: {}}]\n").encode(),
         r":3: module\.params\.npages: Input should be a valid integer or a valid string$",
     ),
+    "memory-unit": (
+        (HEAD + "boot: {memory: 64K}\nsteps: [{release: {}}]\n").encode(),
+        r":3: boot\.memory: '64K' is no memory size: a number of MiB or GiB such as 512M or 2G$",
+    ),
     "size-pattern-only": (
         (HEAD + "steps: [{map: {device: /dev/x, length: 64X}}, {release: {}}]\n").encode(),
-        r":3: steps\[0\]\.map\.length: String should match pattern [^\n]*$",
+        r":3: steps\[0\]\.map\.length: '64X' is no size: bytes, or a number with K, M or G "
+        r"such as 64K$",
     ),
     "long-value": (
         (HEAD + "steps: [{map: {backing: '" + "y" * 3000 + "'}}]\n").encode(),
