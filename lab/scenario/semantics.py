@@ -18,8 +18,14 @@ MULTIMAP_CHECKS = ("pfns_match_module", "contents_match", "source")
 def _files(s: Scenario, base: Path) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     for i, spec in enumerate(s.modules):
-        if spec.source is not None and not (base / spec.source).is_dir():
-            out.append((("modules", i, "source"), f"no such folder: {(base / spec.source)}"))
+        if spec.source is None:
+            continue
+        folder = base / spec.source
+        if not folder.is_dir():
+            out.append((("modules", i, "source"), f"no such folder: {folder}"))
+        elif not ((folder / "Kbuild").is_file() or (folder / "Makefile").is_file()):
+            why = f"{folder} is not a module folder (no Kbuild or Makefile)"
+            out.append((("modules", i, "source"), why))
     for i, st in enumerate(s.steps):
         if isinstance(st.body, ProgramStep) and not (base / st.body.source).is_file():
             loc: Loc = ("steps", i, "program", "source")

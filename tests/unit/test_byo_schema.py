@@ -90,6 +90,7 @@ def test_multimap_map_needs_multimap() -> None:
 
 def test_files_are_resolved_from_the_scenario(tmp_path: Path) -> None:
     (tmp_path / "drv").mkdir()
+    (tmp_path / "drv" / "Kbuild").write_text("obj-m += drv.o\n")
     (tmp_path / "t.c").write_text("int main(void) { return 0; }\n")
     good = tmp_path / "good.yaml"
     good.write_text(
@@ -106,3 +107,25 @@ def test_files_are_resolved_from_the_scenario(tmp_path: Path) -> None:
     lines = str(exc.value).splitlines()
     assert lines[0] == f"{bad}:3: modules[0].source: no such folder: {tmp_path / 'nodir'}"
     assert lines[1] == f"{bad}:4: steps[0].program.source: no such file: {tmp_path / 'none.c'}"
+
+
+@pytest.mark.parametrize("makefile", ["Kbuild", "Makefile", None])
+def test_a_module_folder_needs_kbuild_or_a_makefile(tmp_path: Path, makefile: str | None) -> None:
+    """Refused at load time, the line named: not a build failure once the VMs are up."""
+    (tmp_path / "drv").mkdir()
+    (tmp_path / "drv" / "drv.c").write_text("/* no build file beside it */\n")
+    if makefile is not None:
+        (tmp_path / "drv" / makefile).write_text("obj-m += drv.o\n")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\ndescription: d\nmodules:\n  - source: drv\nsteps: [{run: {command: x}}]\n"
+    )
+    if makefile is not None:
+        assert load_file(path).scenario.modules[0].source == "drv"
+        return
+    with pytest.raises(ScenarioError) as exc:
+        load_file(path)
+    assert str(exc.value) == (
+        f"{path}:4: modules[0].source: {tmp_path / 'drv'} is not a module folder "
+        "(no Kbuild or Makefile)"
+    )
