@@ -126,11 +126,13 @@ def _binary(run: ScenarioRun, st: ProgramStep) -> str:
         local = compile_static(run.vm.options.arch, source, st.cflags, log=quiet)
     except LabError as exc:
         raise StepFailed(f"{st.source} does not compile:\n{exc}") from None
+    # Its own name last, in a folder per build: the kernel's reports name the task by it
+    # ("Comm: mytest"), not by the digest that keeps two programs of one name apart.
     digest = hashlib.sha256(local.read_bytes()).hexdigest()[:12]
-    guest = f"{BIN_DIR}/{digest}-{source.stem}"
+    guest = f"{BIN_DIR}/{digest}/{source.stem}"
     done = _uploaded.setdefault(run.vm, set())
     if guest not in done:
-        run.run(f"mkdir -p {BIN_DIR}")
+        run.run(f"mkdir -p {BIN_DIR}/{digest}")
         run.vm.put(local, guest, 0o755, timeout=run.remaining(st.timeout))
         done.add(guest)
     return guest

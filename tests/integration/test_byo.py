@@ -4,6 +4,8 @@ error paths (a module that does not build or load, a program that does not compi
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -147,6 +149,25 @@ def test_a_vmalloc_driver_and_its_warning(arch: str, byo_pool: VMPool, tmp_path:
     assert f"at {source}:{warn_line} vmap_drv_mmap+" in decoded  # the kernel's own __FILE__
     pc = next(ln for ln in decoded.splitlines() if ln.startswith(("RIP:", "pc :")))
     assert pc.endswith(f"{source}:{warn_line}"), pc
+
+
+def test_a_report_from_a_program_names_the_program(byo_pool: VMPool, tmp_path: Path) -> None:
+    """The WARNING raised in the program's own mmap names the task as the user wrote it
+    ("Comm: user"), not as the lab stores it (a build digest before the name cut it to 15
+    characters: "Comm: 6b14c8c3fe06-us")."""
+    drv = os.path.relpath(DATA / "byo" / "vmapdrv", tmp_path)
+    scenario = tmp_path / "program-warn.yaml"
+    scenario.write_text(
+        "name: program-warn\ndescription: the program's mmap WARNs\narches: [x86_64]\n"
+        f"modules:\n  - source: {drv}\n    params: {{npages: 8, bug: 1}}\n"
+        f"steps:\n  - program: {{source: {drv}/user.c, status: null}}\n"
+        "expect:\n  kernel: {kind: WARNING}\n"
+    )
+    result = run_scenario(load_file(scenario), "x86_64", byo_pool, tmp_path)
+    assert result.outcome == Outcome.PASSED, result.render()
+    (crash,) = result.crashes
+    assert crash["title"] == "WARNING in vmap_drv_mmap"
+    assert re.search(r"\bComm: user\b", crash["text"]), crash["text"]
 
 
 def test_a_fault_handler_driver(arch: str, byo_pool: VMPool, tmp_path: Path) -> None:
