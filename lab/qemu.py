@@ -49,9 +49,10 @@ class QemuSpec:
 
 
 def portable(spec: QemuSpec) -> QemuSpec:
-    """spec as QEMU alone boots it (the kernel loaded by QEMU, not preloaded into RAM): the argv
-    a bundle keeps and a user reruns."""
-    return replace(spec, preload=None)
+    """spec as QEMU alone boots it, by hand, after the lab is gone: the kernel loaded by QEMU (not
+    preloaded into RAM), no QMP socket in the VM's folder, the guest's RAM anonymous (no file
+    left in /dev/shm).  The argv a bundle keeps."""
+    return replace(spec, preload=None, qmp_socket=None, qmp_client=False, ram_file=None)
 
 
 def firmware_args(qemu_args: tuple[str, ...]) -> bool:

@@ -110,7 +110,12 @@ def restore_spec(spec: QemuSpec, qmp_socket: Path) -> QemuSpec:
     booting.  No kernel, initrd or command line: they are in the saved RAM already (the
     snapshot's key still names them: it is made from the booted instance's argv)."""
     return replace(
-        portable(spec), qmp_socket=qmp_socket, qmp_client=True, incoming="defer", load_kernel=False
+        spec,
+        qmp_socket=qmp_socket,
+        qmp_client=True,
+        incoming="defer",
+        load_kernel=False,
+        preload=None,
     )
 
 

@@ -140,7 +140,9 @@ def _kernel(argv: list[str]) -> str:
 def test_qemu_gets_the_header_and_a_user_gets_the_image() -> None:
     assert _kernel(build_argv(_spec())) == "/run/vm/kernel-header.img"
     assert _kernel(build_argv(portable(_spec()))) == "/k/Image"
-    assert build_argv(portable(_spec())) == build_argv(_spec(preload=None))
+    alone = build_argv(portable(_spec(qmp_socket=Path("/run/vm/qmp.sock"))))
+    assert alone == build_argv(_spec(preload=None, ram_file=None))  # nothing of the lab's
+    assert "-qmp" not in alone and not any("memory-backend" in a for a in alone)
 
 
 def test_a_preload_without_a_ram_file_is_refused() -> None:
