@@ -274,6 +274,11 @@ def build_initramfs(
     boot_mods: list[str] = []
     if kernel.modules_dir is not None:
         boot_mods = boot_module_order(kernel.modules_dir, profile.boot_modules)
+    else:  # said before the boot that fails with "no eth0" when they are modules
+        log(
+            f"{kernel.identity} comes without its modules (no --kdir, or no modules in it): the "
+            "guest comes up only if virtio-pci and virtio-net are built in (9p too for --share)"
+        )
     parts: list[str | bytes] = [
         BUILDER_VERSION,
         kernel.key,
