@@ -14,7 +14,7 @@ from lab.cc import INCLUDE, compiler_version
 from lab.errors import LabError
 from lab.kernel import Kernel
 from lab.log import Log, stderr_log
-from lab.paths import MODULE_SRC, ROOTFS_SRC
+from lab.paths import MODULE_SRC, ROOTFS_SRC, is_module_folder
 from lab.profiles import Profile, get_profile
 from lab.rootfs import Extra
 
@@ -205,7 +205,7 @@ def build_external_module(kernel: Kernel, src: Path, log: Log = stderr_log) -> t
     (crash reports decode to its file:line), cached by content.  Its .ko files in Kbuild's
     order.  A build error is a BuildFailure quoting the compiler (warnings are not errors here:
     it is not the lab's code)."""
-    if not src.is_dir() or not ((src / "Kbuild").is_file() or (src / "Makefile").is_file()):
+    if not is_module_folder(src):
         raise BuildFailure(f"{src}: not a module folder (no Kbuild or Makefile)")
     # The folder is in the key: -ffile-prefix-map bakes it into the .ko (a WARNING's __FILE__,
     # the debug info), so the same sources elsewhere must not reuse this build.

@@ -20,6 +20,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from lab.errors import LabError
 
@@ -51,13 +52,17 @@ def load_offset(header: bytes, file_size: int, memory: int) -> int | None:
     return LOAD_OFFSET
 
 
+def _head(f: BinaryIO) -> tuple[bytes, int]:
+    """An open image's header bytes and its size."""
+    return f.read(HEADER_SIZE), os.fstat(f.fileno()).st_size
+
+
 def plan(image: Path, header: Path, memory: int) -> Preload | None:
     """The preload of image into memory bytes of RAM (its header to be written at header), or
     None when QEMU is to load it (see load_offset; an unreadable image: QEMU says why)."""
     try:
         with image.open("rb") as f:
-            head = f.read(HEADER_SIZE)
-            size = os.fstat(f.fileno()).st_size
+            head, size = _head(f)
     except OSError:
         return None
     offset = load_offset(head, size, memory)
@@ -70,8 +75,7 @@ def place(preload: Preload, ram_fd: int, ram_path: Path) -> None:
     full tmpfs) or the Image is no longer what the plan read (rebuilt in place)."""
     try:
         with preload.image.open("rb") as src:
-            head = src.read(HEADER_SIZE)
-            size = os.fstat(src.fileno()).st_size
+            head, size = _head(src)
             if load_offset(head, size, preload.memory) != preload.offset:
                 raise LabError(f"{preload.image} changed since this VM planned its boot")
             os.lseek(ram_fd, preload.offset, os.SEEK_SET)

@@ -14,6 +14,11 @@ def source_tree() -> Path:
     return installed if installed.is_dir() else PACKAGE.parent
 
 
+def is_module_folder(path: Path) -> bool:
+    """Whether path is an out-of-tree module's folder (Kbuild's way in: a Kbuild or Makefile)."""
+    return path.is_dir() and any((path / name).is_file() for name in ("Kbuild", "Makefile"))
+
+
 REPO = source_tree()
 ROOTFS_SRC = REPO / "rootfs"
 MODULE_SRC = REPO / "module"

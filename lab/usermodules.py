@@ -14,6 +14,7 @@ from lab.build import BuildFailure, build_external_module
 from lab.crash import find_reports
 from lab.errors import GuestTimeout, LabError
 from lab.log import Log
+from lab.paths import is_module_folder
 from lab.rootfs import module_name
 from lab.watch import sync_console
 
@@ -85,7 +86,7 @@ def check_args(folders: tuple[Path, ...], params: tuple[str, ...]) -> None:
     for folder in folders:
         if not folder.exists():
             raise LabError(f"--module {folder}: no such folder")
-        if not folder.is_dir() or not any((folder / n).is_file() for n in ("Kbuild", "Makefile")):
+        if not is_module_folder(folder):
             raise LabError(f"--module {folder}: not a module folder (no Kbuild or Makefile)")
     if params and not folders:
         raise LabError(f"--module-param {params[0]!r}: no --module to give it to")

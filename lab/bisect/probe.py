@@ -14,6 +14,7 @@ from lab.bisect.kernel import build_step
 from lab.errors import LabError
 from lab.kernel import Kernel, KernelSpec
 from lab.log import Log, stderr_log
+from lab.paths import is_module_folder
 from lab.profiles import get_profile
 from lab.reproduce.outcome import BOOT_FAILURE, CRASH, ERROR, RunRecord
 from lab.scenario.load import Loaded, load_file
@@ -159,7 +160,7 @@ def c_wrapper(test: Test, tree: Path) -> Loaded:
     from the worktree's top level (the commit under test), then runs the program, which must
     exit 0 within --timeout (a non-zero status or a kernel report is the failure).  Written
     into the log folder, to be read."""
-    if not any((test.repo / name).is_file() for name in ("Kbuild", "Makefile")):
+    if not is_module_folder(test.repo):
         raise LabError(
             f"{test.repo}: no Kbuild or Makefile at its top level: a C reproducer bisects a "
             "kernel tree, or a module built from the repository's top level; for a module "

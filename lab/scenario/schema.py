@@ -21,7 +21,7 @@ from pydantic import (
 
 from lab.combos import Backing, Mapping, Source
 from lab.errors import shown
-from lab.limits import MAX_MEMORY_MIB, MAX_SMP, memory_problem
+from lab.limits import MAX_MEMORY_MIB, MAX_SMP, MEMORY, memory_problem
 from lab.physmem import parse_size
 from lab.profiles import arches as known_arches
 
@@ -86,7 +86,7 @@ def _memory(value: str) -> str:
 
 # The pattern is for the exported JSON schema; the check, with its own words, is _memory's.
 Memory = Annotated[
-    str, Field(json_schema_extra={"pattern": r"^[0-9]{1,9}[MG]$"}), AfterValidator(_memory)
+    str, Field(json_schema_extra={"pattern": f"^{MEMORY.pattern}$"}), AfterValidator(_memory)
 ]
 ParamValue = Annotated[int, Field(ge=-(1 << 63), lt=1 << 64)] | Text  # true: 1, as the kernel
 Params = Annotated[

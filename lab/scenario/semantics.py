@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from lab.crash import patterns
+from lab.paths import is_module_folder
 from lab.scenario.schema import CheckStep, Crash, MapStep, ProgramStep, ReleaseStep, Scenario
 
 Loc = tuple[int | str, ...]
@@ -23,7 +24,7 @@ def _files(s: Scenario, base: Path) -> list[tuple[Loc, str]]:
         folder = base / spec.source
         if not folder.is_dir():
             out.append((("modules", i, "source"), f"no such folder: {folder}"))
-        elif not ((folder / "Kbuild").is_file() or (folder / "Makefile").is_file()):
+        elif not is_module_folder(folder):
             why = f"{folder} is not a module folder (no Kbuild or Makefile)"
             out.append((("modules", i, "source"), why))
     for i, st in enumerate(s.steps):
